@@ -1,0 +1,5 @@
+"""``python -m runid`` is the ``runid`` command."""
+
+from .cli import main
+
+main()

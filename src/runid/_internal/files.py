@@ -1,0 +1,39 @@
+"""Reading user-named inputs with a size limit and clear errors (the CLI's only file reader)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ..errors import FileAccessError, LimitExceededError
+
+
+def read_input(name: str, limit: int) -> bytes:
+    """The bytes of file ``name`` (``-`` is standard input), at most ``limit`` bytes.
+
+    Reads one byte past the limit so an oversized input is rejected without reading all of it.
+    """
+    try:
+        if name == "-":
+            data = sys.stdin.buffer.read(limit + 1)
+        else:
+            with Path(name).open("rb") as handle:
+                data = handle.read(limit + 1)
+    except FileNotFoundError:
+        raise FileAccessError(
+            f"{name}: no such file", hint="check the path, or pass - to read standard input"
+        ) from None
+    except IsADirectoryError:
+        raise FileAccessError(f"{name}: is a directory, not a file") from None
+    except PermissionError:
+        raise FileAccessError(f"{name}: permission denied") from None
+    except OSError as exc:
+        raise FileAccessError(f"{name}: cannot read ({exc.strerror or exc})") from None
+    if len(data) > limit:
+        where = "standard input" if name == "-" else name
+        raise LimitExceededError(
+            f"{where}: input is larger than the limit of {limit} bytes",
+            code="E_TOO_LARGE",
+            hint="runid reads declarations and JSON documents of at most 64 MiB",
+        )
+    return data
