@@ -92,7 +92,7 @@ class PublicKey:
     @classmethod
     def parse(cls, text: str) -> PublicKey:
         """Parse a verifier key string; its embedded hash must match its name and key."""
-        parts = text.strip().split("+")
+        parts = text.strip().split("+", 2)  # base64 may itself contain "+"
         if len(parts) != 3:
             raise InputError(
                 "not a verifier key: expected 'name+hash+base64'",
@@ -175,7 +175,7 @@ class SigningKey:
             ) from None
         except (OSError, UnicodeDecodeError) as exc:
             raise FileAccessError(f"{path}: cannot read the signing key ({exc})") from None
-        parts = text.split("+")
+        parts = text.split("+", 4)
         if len(parts) != 5 or parts[:2] != ["PRIVATE", "KEY"]:
             raise InputError(f"{path}: not a runid/C2SP private key file")
         raw = _b64decode(parts[4], f"{path}")
