@@ -102,7 +102,7 @@ CONTENT = Named(
             "digest": DIGEST,
             "size": Int(minimum=0, description="Length of the content in bytes."),
             "media_type": Str(
-                pattern=r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*(;.*)?",
+                pattern=r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*(;[\x20-\x7e]*)?",
                 what="a lowercase media type such as 'text/plain; charset=utf-8'",
                 memo=True,
             ),
@@ -144,7 +144,7 @@ MODEL = Obj(
         "version": maybe(TEXT, "The resolved version / snapshot fixed before the call."),
         "endpoint": maybe(
             Str(
-                pattern=r"[a-z][a-z0-9+.-]*://[^/@\s]+(/[^\s]*)?",
+                pattern=r"[a-z][a-z0-9+.-]*://[\x21-\x2e\x30-\x3f\x41-\x7e]+(/[\x21-\x7e]*)?",
                 what="a URL without credentials (no user:password@)",
             ),
             "Base URL of the serving endpoint, without credentials.",

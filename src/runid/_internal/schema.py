@@ -866,11 +866,16 @@ def field_rows(node: Node, prefix: str = "") -> list[tuple[str, str, str]]:
         path = f"{prefix}{name}"
         optional = " (optional)" if name in inner.optional else ""
         rows.append((f"`{path}`{optional}", describe(child), child.description))
-        target = child.alternatives[0] if isinstance(child, OneOf) else child
-        if isinstance(target, Obj):
-            rows.extend(field_rows(target, path + "."))
-        elif isinstance(target, Arr) and isinstance(target.item, Obj):
-            rows.extend(field_rows(target.item, path + "[]."))
+        targets = [child]
+        while any(isinstance(t, OneOf) for t in targets):
+            targets = [
+                alt for t in targets for alt in (t.alternatives if isinstance(t, OneOf) else [t])
+            ]
+        for target in targets:  # named types have their own table; don't repeat them
+            if isinstance(target, Obj):
+                rows.extend(field_rows(target, path + "."))
+            elif isinstance(target, Arr) and isinstance(target.item, Obj):
+                rows.extend(field_rows(target.item, path + "[]."))
     return rows
 
 
