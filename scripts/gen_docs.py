@@ -10,31 +10,41 @@ import json
 import sys
 from pathlib import Path
 
+from runid import record
 from runid.declaration import json_schema, reference_markdown
 from runid.examples import EXAMPLES, example
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = ROOT / "docs" / "schema" / "declaration-v1.schema.json"
+RECORD_SCHEMA = ROOT / "docs" / "schema" / "record-v1.schema.json"
 SPEC = ROOT / "docs" / "spec.md"
-BEGIN = "<!-- BEGIN GENERATED: reference -->"
-END = "<!-- END GENERATED: reference -->"
 EXAMPLES_DIR = ROOT / "examples" / "declarations"
 
 
-def schema_text() -> str:
-    return json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"
+def schema_text(schema: object) -> str:
+    return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
+
+
+def replace_block(current: str, name: str, body: str) -> str:
+    begin, end = f"<!-- BEGIN GENERATED: {name} -->", f"<!-- END GENERATED: {name} -->"
+    head, _, rest = current.partition(begin)
+    _, _, tail = rest.partition(end)
+    return f"{head}{begin}\n{body}\n{end}{tail}"
 
 
 def spec_text(current: str) -> str:
-    head, _, rest = current.partition(BEGIN)
-    _, _, tail = rest.partition(END)
-    return f"{head}{BEGIN}\n{reference_markdown()}\n{END}{tail}"
+    text = replace_block(current, "reference", reference_markdown())
+    return replace_block(text, "record-reference", record.reference_markdown())
 
 
 def main(argv: list[str]) -> int:
     check = "--check" in argv
     stale = []
-    outputs = [(SCHEMA, schema_text()), (SPEC, spec_text(SPEC.read_text("utf-8")))]
+    outputs = [
+        (SCHEMA, schema_text(json_schema())),
+        (RECORD_SCHEMA, schema_text(record.json_schema())),
+        (SPEC, spec_text(SPEC.read_text("utf-8"))),
+    ]
     outputs += [
         (EXAMPLES_DIR / f"{name}.json", json.dumps(example(name), indent=2) + "\n")
         for name in EXAMPLES
