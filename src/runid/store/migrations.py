@@ -1,0 +1,103 @@
+"""Schema migrations of the SQLite log store: named, ordered, applied once each.
+
+Each :class:`Migration` has a number (its position: ``0001``, ``0002``, ...) and a name; the runner
+in :mod:`runid.store.sqlite` applies the ones a database lacks, in order, each inside its own
+``BEGIN IMMEDIATE`` transaction together with the row that records it in ``schema_migrations``.
+So a migration is applied completely or not at all, even under ``kill -9``, and two processes
+opening a new database at once cannot both apply it.
+
+The SQL lives here as Python strings rather than as ``.sql`` package data: there is no packaging
+step that can forget to ship it. Append new migrations to :data:`MIGRATIONS`; never edit or
+reorder one that has shipped, since databases in the field record them by number and name.
+
+Statements are separated by ``;`` at the end of a line (the runner splits with
+:func:`sqlite3.complete_statement`, so a ``;`` inside a trigger body or a string is safe).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+__all__ = ["APPLICATION_ID", "MIGRATIONS", "Migration"]
+
+APPLICATION_ID: Final = 0x72756964
+"""``PRAGMA application_id`` of a runid log (ASCII ``ruid``): ``file(1)`` and runid can tell a
+runid log from any other SQLite database."""
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One schema change: ``number`` (1, 2, ...), ``name`` (``0001_initial``) and its SQL."""
+
+    number: int
+    name: str
+    sql: str
+
+
+_INITIAL = """
+-- The log's leaves, in log order. ``data`` is the leaf exactly as given (canonical signed-record
+-- bytes); ``leaf_hash`` is its RFC 9162 leaf hash SHA-256(0x00 || data), which is also the tree's
+-- level-0 node, and is unique: a record is in the log at most once.
+CREATE TABLE entries (
+    idx       INTEGER PRIMARY KEY CHECK (idx >= 0),
+    leaf_hash BLOB    NOT NULL UNIQUE CHECK (length(leaf_hash) = 32),
+    data      BLOB    NOT NULL
+);
+
+-- The hash of every complete (perfect) subtree above the leaves: the node at ``level`` L >= 1 and
+-- position ``idx`` covers leaves [idx * 2^L, (idx + 1) * 2^L). Level 0 is entries.leaf_hash.
+-- Any proof or historical root is a fold of O(log n) of these rows.
+CREATE TABLE nodes (
+    level INTEGER NOT NULL CHECK (level BETWEEN 1 AND 63),
+    idx   INTEGER NOT NULL CHECK (idx >= 0),
+    hash  BLOB    NOT NULL CHECK (length(hash) = 32),
+    PRIMARY KEY (level, idx)
+) WITHOUT ROWID;
+
+-- The one row of sequencing state: the tree size and its compact range (the roots of the perfect
+-- subtrees of ``size`` leaves, largest first, 32 bytes each, concatenated). Every append reads
+-- and rewrites it inside its write transaction, which is what serialises concurrent writers.
+CREATE TABLE tree_state (
+    id      INTEGER PRIMARY KEY CHECK (id = 1),
+    size    INTEGER NOT NULL CHECK (size >= 0),
+    compact BLOB    NOT NULL CHECK (length(compact) % 32 = 0)
+);
+INSERT INTO tree_state (id, size, compact) VALUES (1, 0, x'');
+
+-- Signed checkpoints (C2SP signed notes, opaque here), one per tree size, with the root the
+-- store computed for that size when the checkpoint was saved, so an audit can check the tree
+-- still has that root without parsing notes.
+CREATE TABLE checkpoints (
+    size INTEGER PRIMARY KEY CHECK (size >= 0),
+    root BLOB    NOT NULL CHECK (length(root) = 32),
+    note BLOB    NOT NULL
+);
+
+-- Content-addressed blobs: ``digest`` is the plain SHA-256 of ``data`` (raw 32 bytes; the API
+-- spells it sha256:<hex>). A rowid table, since blobs can be large.
+CREATE TABLE blobs (
+    digest BLOB    NOT NULL UNIQUE CHECK (length(digest) = 32),
+    size   INTEGER NOT NULL CHECK (size >= 0),
+    data   BLOB    NOT NULL
+);
+
+-- The log is append-only: refuse edits through SQL as well, so a stray UPDATE or DELETE in a
+-- SQLite shell fails loudly instead of silently breaking every proof. (Tamper evidence itself
+-- comes from signed checkpoints; these triggers only stop accidents.)
+CREATE TRIGGER entries_append_only_update BEFORE UPDATE ON entries
+BEGIN SELECT RAISE(ABORT, 'runid log entries are append-only'); END;
+CREATE TRIGGER entries_append_only_delete BEFORE DELETE ON entries
+BEGIN SELECT RAISE(ABORT, 'runid log entries are append-only'); END;
+CREATE TRIGGER nodes_append_only_update BEFORE UPDATE ON nodes
+BEGIN SELECT RAISE(ABORT, 'runid log nodes are append-only'); END;
+CREATE TRIGGER nodes_append_only_delete BEFORE DELETE ON nodes
+BEGIN SELECT RAISE(ABORT, 'runid log nodes are append-only'); END;
+CREATE TRIGGER checkpoints_append_only_update BEFORE UPDATE ON checkpoints
+BEGIN SELECT RAISE(ABORT, 'runid checkpoints are append-only'); END;
+CREATE TRIGGER checkpoints_append_only_delete BEFORE DELETE ON checkpoints
+BEGIN SELECT RAISE(ABORT, 'runid checkpoints are append-only'); END;
+"""
+
+MIGRATIONS: Final[tuple[Migration, ...]] = (Migration(1, "0001_initial", _INITIAL),)
+"""Every migration, in the order they apply; ``MIGRATIONS[i].number == i + 1``."""
