@@ -8,15 +8,20 @@ import json
 import click
 
 from . import canonical
+from ._internal.files import write_output
 from .examples import EXAMPLES, example
+from .home import Home
 from .identity import compute_identity
+from .keys import Keyring
+from .log import Log
+from .receipt import verify_receipt
 
 
 def _short(digest: str) -> str:
     return digest[:19] + "…"
 
 
-def run_demo() -> None:
+def run_demo(home: Home | None = None) -> None:
     title = click.style
     click.echo(title("runid demo: declaration identities", bold=True))
     click.echo("Each declaration is the full composition of one AI run; its id is a pure function")
@@ -58,4 +63,34 @@ def run_demo() -> None:
     diverged = [c for c in base_id.components if base_id.components[c] != edited_id.components[c]]
     click.echo(f"  diverged components: {', '.join(diverged)}")
     click.echo(f"  new id  {edited_id.declaration_id}")
+    if home is not None:
+        _log_demo(home, base)
     click.echo("\nTry: runid id examples/declarations/rag-retrieved-chunks.json --json")
+
+
+def _log_demo(home: Home, declaration: dict[str, object]) -> None:
+    """Record runs in the transparency log and write a receipt that verifies offline."""
+    click.echo(click.style(f"\nRecording runs in the transparency log at {home.path}", bold=True))
+    if not home.signing_key_path.exists():
+        key = home.init_keys("runid.demo/log")
+        click.echo(f"  created a signing key: {key.public_key.vkey}")
+    output = b"Duplicate card charges are refunded within 5 business days (kb/refunds.md)."
+    with Log.open(home) as log:
+        for name in EXAMPLES:
+            entry = log.record_run(example(name), output=output + name.encode())
+            click.echo(f"  entry {entry.index:>4}  {name:<24} {entry.record['execution_id']}")
+        entry = log.record_run(declaration, output=output)
+        receipt = log.receipt(entry.index, declaration)
+        public = log.public
+    path = home.path / "demo-receipt.json"
+    output_path = home.path / "demo-output.txt"
+    write_output(str(path), receipt)
+    write_output(str(output_path), output)
+    result = verify_receipt(receipt, Keyring([public]), output=output)
+    click.echo(f"  receipt for entry {entry.index} written to {path}; verified offline:")
+    for check in result.checks:
+        click.echo(f"    ok  {check}")
+    click.echo(
+        f"\nVerify it yourself (no database needed):\n  runid verify {path} "
+        f"--key '{public.vkey}' --output {output_path}"
+    )

@@ -11,7 +11,7 @@ Exit codes (documented in ``docs/spec.md`` and the README):
 ====  ==========================================================
 0     success
 1     the declaration is invalid (validation found problems)
-2     usage error (bad command line)
+2     usage error (bad command line, or an argument runid cannot use)
 3     the input is not well-formed JSON (syntax, encoding)
 4     the JSON cannot be canonicalized (NaN, duplicate key, ...)
 5     a documented limit was exceeded (size, nesting depth)
@@ -59,6 +59,7 @@ class InputError(RunidError):
     """The caller handed runid something it cannot accept. Nothing was written."""
 
     code = "E_INPUT"
+    exit_code = 2
 
 
 class JSONSyntaxError(InputError):

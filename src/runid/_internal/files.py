@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -37,3 +38,18 @@ def read_input(name: str, limit: int) -> bytes:
             hint="runid reads declarations and JSON documents of at most 64 MiB",
         )
     return data
+
+
+def write_output(name: str, data: bytes) -> None:
+    """Write ``data`` to a new or replaced file atomically (temp file, fsync, rename)."""
+    path = Path(name)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with tmp.open("wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise FileAccessError(f"{name}: cannot write ({exc.strerror or exc})") from None

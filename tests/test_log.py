@@ -1,0 +1,236 @@
+"""The transparency log end to end: records, checkpoints, receipts, audit, tampering."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runid import canonical
+from runid.checkpoint import Checkpoint, sign_checkpoint
+from runid.errors import InputError, VerificationError
+from runid.examples import example
+from runid.home import Home
+from runid.keys import Keyring, SigningKey
+from runid.log import Log
+from runid.receipt import verify_receipt
+
+OUTPUT = b"Duplicate charges are refunded within 5 business days."
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Home:
+    home = Home(tmp_path / "home")
+    home.init_keys("runid.test/log")
+    return home
+
+
+@pytest.fixture
+def log(home: Home) -> Any:
+    with Log.open(home) as opened:
+        for name in ("chat-hosted-model", "rag-retrieved-chunks", "agent-step-with-tools"):
+            opened.record_run(example(name), output=OUTPUT + name.encode())
+        yield opened
+
+
+def keyring(home: Home) -> Keyring:
+    return Keyring([home.public_key()])
+
+
+def db(home: Home) -> sqlite3.Connection:
+    conn = sqlite3.connect(home.path / "log.sqlite3", isolation_level=None)
+    for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
+        conn.execute(f"DROP TRIGGER {name}")  # an attacker with file access has no triggers
+    return conn
+
+
+def test_receipt_verifies_offline_with_only_the_public_key(log: Log, home: Home) -> None:
+    decl = example("rag-retrieved-chunks")
+    receipt = log.receipt(1, decl)
+    result = verify_receipt(receipt, keyring(home), output=OUTPUT + b"rag-retrieved-chunks")
+    assert result.index == 1
+    assert result.checkpoint.size == 3
+    assert result.record["execution_id"] == log.entry(1).record["execution_id"]
+    assert any("declaration: id" in check for check in result.checks)
+
+
+def test_entries_are_found_by_index_or_execution_id(log: Log) -> None:
+    entry = log.entry(2)
+    assert log.entry(entry.record["execution_id"]).index == 2
+    with pytest.raises(InputError, match="no entry 7"):
+        log.entry("7")
+    with pytest.raises(InputError, match="no entry with execution id"):
+        log.entry("sha256:" + "0" * 64)
+    with pytest.raises(InputError, match="neither"):
+        log.entry("latest")
+
+
+def test_the_tree_matches_its_checkpoint_after_every_append(log: Log, home: Home) -> None:
+    before = log.checkpoint()
+    log.record_run(example("absent-components"), output=b"hi")
+    old, new = log.consistency(before)
+    assert (old.size, new.size) == (3, 4)
+    assert log.audit() == []
+
+
+def test_a_receipt_for_a_declaration_that_is_not_the_recorded_one_is_refused(log: Log) -> None:
+    with pytest.raises(InputError, match="not the one recorded"):
+        log.receipt(0, example("local-transformers"))
+
+
+def test_audit_names_a_tampered_record(log: Log, home: Home) -> None:
+    conn = db(home)
+    data = conn.execute("SELECT data FROM entries WHERE idx = 1").fetchone()[0]
+    envelope = json.loads(data)
+    payload = bytearray(base64.b64decode(envelope["payload"]))
+    payload[payload.index(b"sha256:") + 9] ^= 0x01  # one byte of the signed statement
+    envelope["payload"] = base64.b64encode(bytes(payload)).decode()
+    conn.execute("UPDATE entries SET data = ? WHERE idx = 1", (canonical.canonicalize(envelope),))
+    findings = log.audit()
+    assert any(f.where == "entry 1" for f in findings)
+
+
+def test_audit_names_a_tampered_node_and_checkpoint(log: Log, home: Home) -> None:
+    conn = db(home)
+    conn.execute("UPDATE nodes SET hash = zeroblob(32) WHERE level = 1 AND idx = 0")
+    assert log.audit() != []
+
+
+def test_audit_detects_a_forged_checkpoint(log: Log, home: Home) -> None:
+    conn = db(home)
+    conn.execute("UPDATE checkpoints SET note = replace(note, X'33', X'34')")  # size 3 -> 4
+    findings = log.audit()
+    assert any("checkpoint" in f.where or "checkpoint" in f.problem for f in findings)
+
+
+def test_a_rewritten_history_fails_consistency_against_an_earlier_checkpoint(
+    log: Log, home: Home
+) -> None:
+    old = log.checkpoint()
+    # Someone rebuilds the log with a different entry 0 (same size), signs with the same key.
+    other = Home(home.path.parent / "forked")
+    other.create()
+    other.keys_dir.joinpath("signing.key").write_bytes(home.signing_key_path.read_bytes())
+    with Log.open(other) as forked:
+        for name in ("local-transformers", "rag-retrieved-chunks", "agent-step-with-tools", "x"):
+            decl = example(name if name != "x" else "absent-components")
+            forked.record_run(decl, output=b"forged")
+        with pytest.raises(VerificationError):
+            forked.consistency(old)
+
+
+def test_an_old_checkpoint_larger_than_the_log_is_a_truncation(log: Log, home: Home) -> None:
+    key = home.signing_key()
+    bigger = sign_checkpoint(Checkpoint("runid.test/log", 10, b"\x01" * 32), key)
+    with pytest.raises(VerificationError, match="truncated"):
+        log.consistency(bigger)
+
+
+def mutate_proof(receipt: bytes, change: Any) -> bytes:
+    body = json.loads(receipt)
+    body["proof"] = change(body["proof"])
+    return json.dumps(body).encode()
+
+
+def with_signature(receipt: bytes, sig: str) -> bytes:
+    body = json.loads(receipt)
+    body["envelope"]["signatures"][0]["sig"] = sig
+    return json.dumps(body).encode()
+
+
+HOSTILE = {
+    "truncated file": lambda r: r[: len(r) // 2],
+    "empty file": lambda r: b"",
+    "not json": lambda r: b"\x00\xff garbage",
+    "wrong size": lambda r: mutate_proof(r, lambda p: p.replace("\n3\n", "\n4\n", 1)),
+    "wrong index": lambda r: mutate_proof(r, lambda p: p.replace("index 1", "index 2", 1)),
+    "proof too short": lambda r: mutate_proof(
+        r, lambda p: "\n".join(line for i, line in enumerate(p.split("\n")) if i != 2)
+    ),
+    "proof too long": lambda r: mutate_proof(
+        r,
+        lambda p: p.replace(
+            "index 1\n", "index 1\n" + base64.b64encode(b"\0" * 32).decode() + "\n"
+        ),
+    ),
+    "garbage base64": lambda r: mutate_proof(
+        r, lambda p: p.replace("index 1\n", "index 1\n@@@@\n")
+    ),
+    "missing member": lambda r: json.dumps(
+        {k: v for k, v in json.loads(r).items() if k != "proof"}
+    ).encode(),
+    "tampered declaration": lambda r: r.replace(b'"temperature"', b'"temperaturf"', 1),
+    "tampered signature": lambda r: with_signature(r, base64.b64encode(b"\1" * 64).decode()),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_receipts_fail_closed(log: Log, home: Home, name: str) -> None:
+    receipt = log.receipt(1, example("rag-retrieved-chunks"))
+    bad = HOSTILE[name](receipt)
+    with pytest.raises(VerificationError):
+        verify_receipt(bad, keyring(home))
+
+
+def test_a_receipt_does_not_verify_with_another_key(log: Log) -> None:
+    receipt = log.receipt(0)
+    stranger = Keyring([SigningKey.generate("runid.test/log").public_key])
+    with pytest.raises(VerificationError):
+        verify_receipt(receipt, stranger)
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "runid", *args], capture_output=True, text=True, check=False, env=env
+    )
+
+
+def test_cli_round_trip_and_verify_without_any_database(tmp_path: Path) -> None:
+    home = str(tmp_path / "h")
+    out = tmp_path / "out.txt"
+    out.write_bytes(OUTPUT)
+    decl = str(Path(__file__).parent.parent / "examples/declarations/chat-hosted-model.json")
+    assert run("--home", home, "keys", "init", "--name", "runid.test/log").returncode == 0
+    key_file = Path(home) / "keys" / "signing.key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    shown = run("keys", "--home", home, "show")
+    assert shown.returncode == 0 and "PRIVATE" not in shown.stdout
+    appended = run("log", "--home", home, "append", decl, "--output", str(out))
+    assert appended.returncode == 0, appended.stderr
+    receipt = tmp_path / "receipt.json"
+    proved = run("log", "--home", home, "prove", "0", "--declaration", decl, "-o", str(receipt))
+    assert proved.returncode == 0, proved.stderr
+    env = {"RUNID_HOME": str(tmp_path / "nowhere"), "PATH": "/usr/bin:/bin"}
+    pub = shown.stdout.splitlines()[0]
+    verified = run("verify", str(receipt), "--key", pub, "--output", str(out), env=env)
+    assert verified.returncode == 0, verified.stderr
+    assert "verified" in verified.stdout
+    assert not (tmp_path / "nowhere").exists()
+    out.write_bytes(b"something else")
+    wrong = run("verify", str(receipt), "--key", pub, "--output", str(out), env=env)
+    assert wrong.returncode == 7
+    assert wrong.stderr.startswith("error: output:")
+    assert "Traceback" not in wrong.stderr
+    audit = run("log", "--home", home, "audit")
+    assert audit.returncode == 0 and "audit ok" in audit.stdout
+
+
+def test_cli_without_keys_says_how_to_create_them(tmp_path: Path) -> None:
+    result = run("--home", str(tmp_path / "empty"), "log", "checkpoint")
+    assert result.returncode != 0
+    assert "runid keys init" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_keys_init_refuses_to_overwrite(tmp_path: Path) -> None:
+    home = str(tmp_path / "h")
+    assert run("--home", home, "keys", "init").returncode == 0
+    again = run("--home", home, "keys", "init")
+    assert again.returncode == 6
+    assert "already exists" in again.stderr
