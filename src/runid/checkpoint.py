@@ -234,6 +234,26 @@ def verify_checkpoint(data: bytes, keyring: Keyring, origin: str | None = None) 
             f"the expected origin must be a str, got a {type(origin).__name__}",
             code="E_CHECKPOINT_ORIGIN",
         )
+    # Receipts from one log snapshot share their checkpoint: verify a given note once per set
+    # of trusted keys. Only successes are remembered, keyed by the exact bytes and the keys.
+    if not isinstance(data, bytes) or not isinstance(keyring, Keyring):
+        return _verify_checkpoint(data, keyring, origin)  # it will say what is wrong
+    cache_key = (data, tuple(sorted((k.name, k.raw) for k in keyring.values())), origin)
+    cached = _VERIFIED.get(cache_key)
+    if cached is not None:
+        return cached
+    cp = _verify_checkpoint(data, keyring, origin)
+    if len(_VERIFIED) >= _VERIFIED_MAX:
+        _VERIFIED.clear()
+    _VERIFIED[cache_key] = cp
+    return cp
+
+
+_VERIFIED: dict[tuple[bytes, tuple[tuple[str, bytes], ...], str | None], Checkpoint] = {}
+_VERIFIED_MAX = 256
+
+
+def _verify_checkpoint(data: bytes, keyring: Keyring, origin: str | None) -> Checkpoint:
     note = open_note(data, keyring)
     cp = parse_checkpoint(note.text)
     if origin is not None and cp.origin != origin:
