@@ -196,7 +196,7 @@ class StoreContract:
                         assert store.consistency_proof(size1, total) == consistency_proof(
                             hashes, size1, total
                         )
-            store.audit()
+            store.audit().check()
 
     def test_a_log_reopens_with_everything_in_it(self, open_log: OpenLog) -> None:
         with open_log() as store:
@@ -281,7 +281,7 @@ class StoreContract:
         assert store.index_of(leaf_hash(b"x")) is None
         assert store.latest_checkpoint() is None
         assert store.append([b"z"]) == [2]
-        store.audit()
+        assert store.audit().ok
 
     # --- blobs -----------------------------------------------------------------------------
 
@@ -307,13 +307,15 @@ class StoreContract:
     # --- audit -----------------------------------------------------------------------------
 
     def test_audit_rehashes_a_healthy_log(self, store: LogStore) -> None:
-        empty = store.audit()
-        assert (empty.size, empty.entries, empty.nodes) == (0, 0, 0)
+        empty = store.audit(check=False)
+        assert (empty.size, empty.entries, empty.nodes, empty.problems) == (0, 0, 0, ())
         store.append(leaves(100))
         store.save_checkpoint(37, b"note")
         store.append(leaves(13, "more"), fake_note)
         store.put_blob(b"a blob")
-        report = store.audit()
+        report = store.audit(check=False)
+        assert report.ok, report.problems
+        assert store.audit() == report  # check=True returns the same report when all is well
         assert (report.size, report.entries, report.checkpoints, report.blobs) == (113, 113, 2, 1)
         # One stored hash per complete subtree above the leaves: sum of size >> level.
         assert report.nodes == sum(113 >> level for level in range(1, 8))

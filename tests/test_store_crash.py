@@ -89,7 +89,8 @@ def check_log(home: Path, acked: dict[int, bytes], last: list[bytes]) -> int:
         found = [store.index_of(leaf_hash(data)) for data in last]
         assert found == [None] * len(last) or None not in found, f"torn batch: {found}"
         size = store.size()
-        report = store.audit()
+        report = store.audit(check=False)
+        assert report.ok, report.problems
         assert report.size == size
         entries = list(store.iter_entries())
         assert [i for i, _ in entries] == list(range(size))

@@ -12,7 +12,7 @@ import pytest
 
 from runid.errors import FileAccessError, InputError, VerificationError
 from runid.merkle import leaf_hash
-from runid.store import LogStore, default_home, open_store
+from runid.store import MAX_PROBLEMS, LogStore, default_home, open_store
 from runid.store.migrations import APPLICATION_ID, MIGRATIONS, Migration
 from runid.store.sqlite import LOG_FILE, SQLiteStore
 from store_contract import StoreContract, leaves
@@ -110,7 +110,7 @@ def test_a_home_that_is_a_file_is_refused(tmp_path: Path) -> None:
 
 def test_the_log_uses_wal_and_syncs_every_commit(store: SQLiteStore) -> None:
     conn = store._conn
-    assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    assert conn.execute("PRAGMA journal_mode").fetchone() == (b"wal",)  # TEXT reads as bytes
     assert conn.execute("PRAGMA synchronous").fetchone() == (2,)  # FULL
     assert conn.execute("PRAGMA busy_timeout").fetchone()[0] >= 1000
 
@@ -227,7 +227,7 @@ def test_sql_edits_of_the_log_are_refused(home: Path, store: SQLiteStore) -> Non
     ):
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
             conn.execute(sql)
-    store.audit()
+    assert store.audit().ok
 
 
 def tamper(home: Path, *statements: str) -> None:
@@ -244,36 +244,61 @@ def tamper(home: Path, *statements: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "statements",
+    ("statements", "problem"),
     [
-        ["UPDATE entries SET data = x'00' WHERE idx = 5"],
-        ["UPDATE entries SET leaf_hash = zeroblob(32) WHERE idx = 5"],
-        ["DELETE FROM entries WHERE idx = 20"],
-        ["UPDATE nodes SET hash = zeroblob(32) WHERE level = 2 AND idx = 1"],
-        ["DELETE FROM nodes WHERE level = 4 AND idx = 0"],
-        ["INSERT INTO nodes VALUES (1, 999, zeroblob(32))"],
-        ["UPDATE tree_state SET compact = randomblob(length(compact))"],
-        ["UPDATE checkpoints SET root = zeroblob(32)"],
-        ["INSERT INTO checkpoints VALUES (0, zeroblob(32), x'00')"],
-        ["INSERT INTO checkpoints VALUES (31, zeroblob(32), x'00')"],
-        ["UPDATE blobs SET data = x'00'"],
-        [
-            "DELETE FROM entries WHERE idx = 29",
-            "DELETE FROM nodes WHERE level = 1 AND idx = 14",
-        ],
+        (["UPDATE entries SET data = x'00' WHERE idx = 5"], "log entry 5: its data"),
+        (["UPDATE entries SET leaf_hash = zeroblob(32) WHERE idx = 5"], "log entry 5: its data"),
+        (["UPDATE entries SET data = 'text' WHERE idx = 5"], "log entry 5: its data"),
+        (["DELETE FROM entries WHERE idx = 20"], "log entries 20..20 are missing"),
+        (["UPDATE nodes SET hash = zeroblob(32) WHERE level = 2 AND idx = 1"], "(2, 1) does not"),
+        (["DELETE FROM nodes WHERE level = 4 AND idx = 0"], "(4, 0..0) are missing"),
+        (["INSERT INTO nodes VALUES (1, 999, zeroblob(32))"], "27 subtree hashes are stored"),
+        (["UPDATE tree_state SET compact = randomblob(length(compact))"], "sequencing state"),
+        (["UPDATE checkpoints SET root = zeroblob(32)"], "1 checkpoint(s), the first for size 30"),
+        (["INSERT INTO checkpoints VALUES (0, zeroblob(32), x'00')"], "for size 0"),
+        (["INSERT INTO checkpoints VALUES (31, zeroblob(32), x'00')"], "for size 31"),
+        (["UPDATE blobs SET data = x'00'"], "blob sha256:"),
+        (
+            [
+                "DELETE FROM entries WHERE idx = 29",
+                "DELETE FROM nodes WHERE level = 1 AND idx = 14",
+            ],
+            "log entries 29..29 are missing",
+        ),
     ],
 )
 def test_audit_finds_any_change_to_the_stored_tree(
-    home: Path, store: SQLiteStore, statements: list[str]
+    home: Path, store: SQLiteStore, statements: list[str], problem: str
 ) -> None:
     store.append(leaves(30))
     store.save_checkpoint(30, b"note")
     store.put_blob(b"blob")
-    store.audit()
+    assert store.audit().ok
     tamper(home, *statements)
     with pytest.raises(VerificationError) as info:
-        store.audit()
+        store.audit()  # fails closed by default
     assert info.value.code == "E_STORE_CORRUPT"
+    report = store.audit(check=False)
+    assert not report.ok
+    assert any(problem in found for found in report.problems), report.problems
+    assert report.problems[0] in info.value.message
+
+
+def test_audit_names_every_bad_entry(home: Path, store: SQLiteStore) -> None:
+    store.append(leaves(64))
+    tamper(home, "UPDATE entries SET data = x'00' WHERE idx IN (3, 17, 60)")
+    report = store.audit(check=False)
+    assert report.problems == tuple(
+        f"log entry {i}: its data does not hash to its stored leaf hash" for i in (3, 17, 60)
+    )
+
+
+def test_audit_lists_at_most_max_problems(home: Path, store: SQLiteStore) -> None:
+    store.append(leaves(MAX_PROBLEMS + 50))
+    tamper(home, "UPDATE entries SET data = CAST(x'00' || data AS BLOB)")
+    problems = store.audit(check=False).problems
+    assert len(problems) == MAX_PROBLEMS + 1
+    assert problems[-1] == "... and 50 more problems"
 
 
 def test_reads_fail_closed_on_a_changed_leaf_or_blob(home: Path, store: SQLiteStore) -> None:

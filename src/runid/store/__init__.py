@@ -15,12 +15,14 @@ What every backend guarantees:
   visible, and a crash leaves no half-written leaf, node or state.
 * **Append-only, immutable history.** A leaf, a subtree hash and a checkpoint, once committed,
   never change; so a root or proof for a size the log has reached is the same whenever asked.
+  (Blobs are not part of the tree: content is referenced by digest, so erasing a blob later
+  leaves every proof valid.)
 * **O(log n) proofs.** The hash of every complete subtree is stored, keyed (level, index), so a
   root for any past size, an inclusion proof and a consistency proof are each O(log n) look-ups.
 
 Where the data lives (:func:`default_home`): the directory ``--home DIR`` names, else the
 ``RUNID_HOME`` environment variable, else ``$XDG_DATA_HOME/runid`` (``~/.local/share/runid`` when
-``XDG_DATA_HOME`` is unset). The SQLite log is the file ``<home>/log.sqlite3``.
+``XDG_DATA_HOME`` is unset or not absolute). The SQLite log is the file ``<home>/log.sqlite3``.
 """
 
 from __future__ import annotations
@@ -30,16 +32,18 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Final, Protocol, Self
 
 from ..errors import VerificationError
 from ..merkle import EMPTY_ROOT, CompactRange, leaf_hash, node_hash
 
 __all__ = [
+    "MAX_PROBLEMS",
     "AuditReport",
     "Checkpoint",
     "CheckpointSigner",
     "LogStore",
+    "Problems",
     "audit_tree",
     "default_home",
     "fold",
@@ -64,13 +68,34 @@ class Checkpoint:
 
 @dataclass(frozen=True, slots=True)
 class AuditReport:
-    """What :meth:`LogStore.audit` re-hashed and found consistent."""
+    """What :meth:`LogStore.audit` re-hashed, and every problem it found.
+
+    ``size`` is the tree size audited; ``entries``, ``nodes`` (subtree hashes above the leaves),
+    ``checkpoints`` and ``blobs`` count the stored rows; ``problems`` names each inconsistency
+    (at most :data:`MAX_PROBLEMS`, then a count of the rest), the entry or subtree first.
+    """
 
     size: int
     entries: int
     nodes: int
     checkpoints: int
     blobs: int
+    problems: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """True if the audit found nothing wrong."""
+        return not self.problems
+
+    def check(self) -> None:
+        """Raise :class:`~runid.errors.VerificationError` (``E_STORE_CORRUPT``) unless ok."""
+        if self.problems:
+            more = f" (and {len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
+            raise _corrupt(f"log audit: {self.problems[0]}{more}")
+
+
+MAX_PROBLEMS: Final = 1000
+"""The most problems an audit lists one by one; a badly damaged log would list millions."""
 
 
 class LogStore(Protocol):
@@ -163,10 +188,18 @@ class LogStore(Protocol):
         """
         ...
 
-    def audit(self) -> AuditReport:
+    def audit(self, *, check: bool = True) -> AuditReport:
         """Re-hash everything (leaves, subtrees, state, checkpoints, blobs) in one snapshot.
 
-        Raises :class:`~runid.errors.VerificationError` at the first inconsistency.
+        Every entry's data is hashed again and compared with its stored leaf hash; every stored
+        subtree hash with the hash of its children; the sequencing state and each checkpoint's
+        recorded root with the tree of the stored leaf hashes. The signed notes are opaque here:
+        checking their signatures and the roots inside them is the caller's part.
+
+        With ``check`` (the default) any problem raises
+        :class:`~runid.errors.VerificationError` (``E_STORE_CORRUPT``) naming the first one and
+        counting the rest; with ``check=False`` the report lists every problem (up to
+        :data:`MAX_PROBLEMS`), for ``runid log audit`` to name each bad entry.
         """
         ...
 
@@ -263,72 +296,123 @@ def _corrupt(message: str) -> VerificationError:
     )
 
 
+class Problems:
+    """The problems an audit found: the first :data:`MAX_PROBLEMS` named, the rest counted."""
+
+    def __init__(self) -> None:
+        self.named: list[str] = []
+        self.more = 0
+
+    def add(self, message: str) -> None:
+        if len(self.named) < MAX_PROBLEMS:
+            self.named.append(message)
+        else:
+            self.more += 1
+
+    def __bool__(self) -> bool:
+        return bool(self.named)
+
+    def as_tuple(self) -> tuple[str, ...]:
+        if self.more:
+            return (*self.named, f"... and {self.more} more problems")
+        return tuple(self.named)
+
+
 def audit_tree(
     size: int,
     entries: Iterable[tuple[int, bytes]],
     nodes: Callable[[int, int], Iterable[tuple[int, bytes]]],
-    checkpoints: Iterable[tuple[int, bytes]] = (),
-) -> CompactRange:
+    checkpoints: Iterable[tuple[int, bytes]],
+    problems: Problems,
+) -> CompactRange | None:
     """Check that the stored tree of ``size`` leaves is the tree of its leaves.
 
     ``entries`` yields ``(index, data)`` for indices ``0 .. size-1``; ``nodes(level, stop)`` yields
     the stored ``(index, hash)`` at ``level`` for ``index < stop`` (level 0: stored leaf hashes),
     as :meth:`LogStore.iter_entries` and :meth:`LogStore.iter_nodes` do; ``checkpoints`` yields
-    ``(size, root)`` by ascending size. Each level is compared with the one below it in one
-    streaming pass, so memory stays O(log n) and time O(n). Each checkpoint root is compared with
-    the root recomputed from the entries' data (not from stored hashes) when the pass reaches its
-    size. Rows beyond ``stop`` are the backend's to count (they may be appends newer than
-    ``size``).
+    ``(size, root)`` by ascending size. Each level is merge-joined with the one below it in one
+    streaming pass, so memory stays O(log n) and time O(n). Rows beyond ``stop`` are the
+    backend's to count (they may be appends newer than ``size``).
 
-    Returns the compact range recomputed from the data: its hashes must equal the backend's
-    stored sequencing state. Raises :class:`~runid.errors.VerificationError`
-    (``E_STORE_CORRUPT``) at the first mismatch.
+    Every check compares one stored thing with the things it is computed from, so each problem
+    is reported where it is: an entry whose data does not hash to its stored leaf hash, a
+    subtree hash that is not the hash of its two stored children, a checkpoint whose recorded
+    root is not the root of the stored leaf hashes up to its size. Adds them to ``problems``.
+
+    Returns the compact range of the stored leaf hashes, which must equal the backend's stored
+    sequencing state, or ``None`` if leaf hashes are missing (there is no tree then).
     """
-    recomputed = CompactRange()
+    # Level 0: re-hash each entry and compare it with its stored leaf hash; fold the stored leaf
+    # hashes into a compact range to check the checkpoints against.
+    tree: CompactRange | None = CompactRange()
     pending = iter(checkpoints)
     checkpoint = next(pending, None)
-
-    def check_checkpoints() -> tuple[int, bytes] | None:
-        current = checkpoint
-        while current is not None and current[0] <= recomputed.size:
-            if current[0] < recomputed.size:
-                raise _corrupt(f"checkpoint for size {current[0]} is out of order")
-            if current[1] != recomputed.root():
-                raise _corrupt(f"the tree does not match the checkpoint for size {current[0]}")
-            current = next(pending, None)
-        return current
-
+    wrong_checkpoints: list[int] = []
     stored_leaves = iter(nodes(0, size))
+    stored = next(stored_leaves, None)
+    expected = 0
     for index, data in entries:
-        checkpoint = check_checkpoints()
-        if index != recomputed.size:
-            raise _corrupt(f"log entry {recomputed.size} is missing (found entry {index} next)")
-        h = leaf_hash(data)
-        stored = next(stored_leaves, None)
-        if stored is None or stored[0] != index or stored[1] != h:
-            raise _corrupt(f"log entry {index}: its data does not hash to its stored leaf hash")
-        recomputed.append(h)
-    checkpoint = check_checkpoints()
-    if recomputed.size != size:
-        raise _corrupt(f"the log has {size} leaves but only entries 0..{recomputed.size - 1} exist")
-    if checkpoint is not None:
-        raise _corrupt(f"a checkpoint for size {checkpoint[0]} is beyond the tree ({size} leaves)")
+        if index != expected:
+            problems.add(f"log entries {expected}..{index - 1} are missing")
+            tree = None
+        expected = index + 1
+        while tree is not None and checkpoint is not None and checkpoint[0] <= index:
+            checkpoint = _check_checkpoint(checkpoint, tree, wrong_checkpoints, pending)
+        while stored is not None and stored[0] < index:
+            stored = next(stored_leaves, None)
+        if stored is None or stored[0] != index:
+            problems.add(f"log entry {index}: its leaf hash is missing")
+            tree = None
+            continue
+        if stored[1] != leaf_hash(data):
+            problems.add(f"log entry {index}: its data does not hash to its stored leaf hash")
+        if tree is not None:
+            tree.append(stored[1])
+    if expected != size:
+        problems.add(f"log entries {expected}..{size - 1} are missing")
+        tree = None
+    while tree is not None and checkpoint is not None:
+        checkpoint = _check_checkpoint(checkpoint, tree, wrong_checkpoints, pending)
+    if wrong_checkpoints:
+        problems.add(
+            f"the tree does not match the root recorded with {len(wrong_checkpoints)} "
+            f"checkpoint(s), the first for size {wrong_checkpoints[0]}"
+        )
+    # Levels 1 and up: each stored subtree hash against the stored hashes of its two children.
+    # A missing child was reported on its own level, so it is skipped here.
     for level in range(1, size.bit_length()):
         count = size >> level
         below = iter(nodes(level - 1, count * 2))
-        position = 0
+        child = next(below, None)
+        expected = 0
         for index, stored_hash in nodes(level, count):
-            if index != position:
-                raise _corrupt(f"subtree hash ({level}, {position}) is missing")
-            left, right = next(below, None), next(below, None)
-            if left is None or right is None or left[0] != 2 * index or right[0] != 2 * index + 1:
-                raise _corrupt(f"subtree hashes at level {level - 1} are missing")
-            if node_hash(left[1], right[1]) != stored_hash:
-                raise _corrupt(f"subtree hash ({level}, {index}) does not match its children")
-            position += 1
-        if position != count:
-            raise _corrupt(f"subtree hash ({level}, {position}) is missing")
-    return recomputed
+            if index != expected:
+                problems.add(f"subtree hashes ({level}, {expected}..{index - 1}) are missing")
+            expected = index + 1
+            pair: list[bytes] = []
+            for want in (2 * index, 2 * index + 1):
+                while child is not None and child[0] < want:
+                    child = next(below, None)
+                if child is not None and child[0] == want:
+                    pair.append(child[1])
+            if len(pair) == 2 and node_hash(pair[0], pair[1]) != stored_hash:
+                problems.add(f"subtree hash ({level}, {index}) does not match its children")
+        if expected != count:
+            problems.add(f"subtree hashes ({level}, {expected}..{count - 1}) are missing")
+    return tree
+
+
+def _check_checkpoint(
+    checkpoint: tuple[int, bytes],
+    tree: CompactRange,
+    wrong: list[int],
+    pending: Iterator[tuple[int, bytes]],
+) -> tuple[int, bytes] | None:
+    """Compare ``checkpoint`` with ``tree``; its size is ``tree.size`` unless it is bad."""
+    cp_size, cp_root = checkpoint
+    if cp_size != tree.size or cp_root != tree.root():
+        wrong.append(cp_size)
+    return next(pending, None)
 
 
 def node_count(size: int) -> int:

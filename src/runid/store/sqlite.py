@@ -41,6 +41,7 @@ from . import (
     AuditReport,
     Checkpoint,
     CheckpointSigner,
+    Problems,
     _corrupt,
     audit_tree,
     fold,
@@ -115,6 +116,9 @@ class SQLiteStore:
             )
         except sqlite3.Error as exc:
             raise _store_error(exc, path, "open the log", busy_timeout) from None
+        # A TEXT value where runid stores BLOBs (put there by hand) then reads as bytes that fail
+        # their hash checks, instead of failing to decode as UTF-8.
+        conn.text_factory = bytes
         try:
             with _mapped_errors(path, "open the log", busy_timeout):
                 _configure(conn, path, busy_timeout)
@@ -464,38 +468,45 @@ class SQLiteStore:
                 return
             start = rows[-1][0] + 1
 
-    def audit(self) -> AuditReport:
+    def audit(self, *, check: bool = True) -> AuditReport:
         """See :meth:`runid.store.LogStore.audit`."""
         conn = self._conn
+        problems = Problems()
         # One read transaction: a WAL snapshot, so appends running meanwhile are not seen and
         # every count below refers to the same tree.
         with self._errors("audit the log"), self._transaction("BEGIN"):
             state = self._state()
             size = state.size
-            recomputed = audit_tree(
+            tree = audit_tree(
                 size,
                 self.iter_entries(0, size),
                 lambda level, stop: self.iter_nodes(level, 0, stop),
                 conn.execute("SELECT size, root FROM checkpoints ORDER BY size"),
+                problems,
             )
-            if recomputed.hashes != state.hashes:
-                raise _corrupt(f"{self.path}: the stored compact range disagrees with the entries")
+            if tree is not None and tree.hashes != state.hashes:
+                problems.add(
+                    "the stored sequencing state (compact range) disagrees with the entries"
+                )
             (entries,) = conn.execute("SELECT count(*) FROM entries").fetchone()
             if entries != size:
-                raise _corrupt(f"{self.path}: {entries} entries are stored for {size} leaves")
+                problems.add(f"{entries} entries are stored for a tree of {size} leaves")
             (nodes,) = conn.execute("SELECT count(*) FROM nodes").fetchone()
             if nodes != node_count(size):
-                raise _corrupt(
-                    f"{self.path}: {nodes} subtree hashes are stored for {size} leaves, "
+                problems.add(
+                    f"{nodes} subtree hashes are stored for a tree of {size} leaves, "
                     f"expected {node_count(size)}"
                 )
             (checkpoints,) = conn.execute("SELECT count(*) FROM checkpoints").fetchone()
             blobs = 0
             for digest, length, data in conn.execute("SELECT digest, size, data FROM blobs"):
                 if hashlib.sha256(data).digest() != digest or len(data) != length:
-                    raise _corrupt(f"{self.path}: blob sha256:{digest.hex()} is damaged")
+                    problems.add(f"blob sha256:{digest.hex()} does not match its digest")
                 blobs += 1
-        return AuditReport(size, entries, nodes, checkpoints, blobs)
+        report = AuditReport(size, entries, nodes, checkpoints, blobs, problems.as_tuple())
+        if check:
+            report.check()
+        return report
 
 
 # --- argument checks -------------------------------------------------------------------------
@@ -529,6 +540,13 @@ def _leaf_list(leaves: Sequence[bytes]) -> list[bytes]:
         if not isinstance(d, bytes):
             raise InputError(f"leaf {i} must be bytes, got a {type(d).__name__}")
     return data
+
+
+def _text(value: object) -> str:
+    """A TEXT value as ``str``: the connection reads TEXT as bytes (see ``text_factory``)."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
 
 
 def _not_in_log(message: str) -> InputError:
@@ -589,7 +607,8 @@ def _configure(conn: sqlite3.Connection, path: Path, busy_timeout: float) -> Non
             if _primary(exc) not in (_SQLITE_BUSY, _SQLITE_LOCKED) or time.monotonic() > deadline:
                 raise
             time.sleep(0.005)
-    if str(mode).lower() != "wal":
+    mode = _text(mode)
+    if mode.lower() != "wal":
         raise FileAccessError(
             f"{path}: SQLite cannot use write-ahead logging here (journal mode {mode!r})",
             code="E_STORE",
@@ -608,7 +627,7 @@ def _applied(conn: sqlite3.Connection) -> list[tuple[int, str]]:
     if exists is None:
         return []
     rows = conn.execute("SELECT number, name FROM schema_migrations ORDER BY number").fetchall()
-    return [(int(n), str(name)) for n, name in rows]
+    return [(int(n), _text(name)) for n, name in rows]
 
 
 def _check_schema(
@@ -676,7 +695,7 @@ def _migrate(conn: sqlite3.Connection, path: Path, migrations: Sequence[Migratio
                 if foreign is not None:
                     raise FileAccessError(
                         f"{path}: this SQLite database is not a runid log "
-                        f"(it has a table {foreign[0]!r})",
+                        f"(it has a table {_text(foreign[0])!r})",
                         code="E_STORE",
                         hint="point --home or RUNID_HOME at a runid home directory",
                     )
