@@ -234,3 +234,12 @@ def test_keys_init_refuses_to_overwrite(tmp_path: Path) -> None:
     again = run("--home", home, "keys", "init")
     assert again.returncode == 6
     assert "already exists" in again.stderr
+
+
+def test_rotated_keys_verify_old_receipts(log: Log, home: Home) -> None:
+    receipt = log.receipt(0)
+    old = home.public_key()
+    new = SigningKey.generate("runid.test/log-2026").public_key
+    assert verify_receipt(receipt, Keyring([new, old])).index == 0
+    with pytest.raises(VerificationError):
+        verify_receipt(receipt, Keyring([new]))

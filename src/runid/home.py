@@ -1,7 +1,8 @@
 """Where runid keeps its state: the home directory, its key files and its log.
 
 Resolution order, for every command: ``--home DIR``, then the ``RUNID_HOME`` environment
-variable, then ``$XDG_DATA_HOME/runid``, then ``~/.local/share/runid``.
+variable, then ``$XDG_DATA_HOME/runid`` (if that is an absolute path), then
+``~/.local/share/runid`` (:func:`runid.store.default_home`).
 
 Layout::
 
@@ -16,12 +17,12 @@ PosixPath('/tmp/x/keys/signing.key')
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import FileAccessError
 from .keys import PublicKey, SigningKey
+from .store import default_home
 
 __all__ = ["Home", "resolve_home"]
 
@@ -30,12 +31,7 @@ def resolve_home(explicit: str | Path | None = None) -> Path:
     """The home directory by the documented order (not created here)."""
     if explicit:
         return Path(explicit).expanduser()
-    env = os.environ.get("RUNID_HOME")
-    if env:
-        return Path(env).expanduser()
-    xdg = os.environ.get("XDG_DATA_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".local" / "share"
-    return base / "runid"
+    return default_home()
 
 
 @dataclass(frozen=True)

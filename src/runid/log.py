@@ -231,7 +231,8 @@ class Log:
         """Re-hash every record and node; check them against the latest signed checkpoint."""
         findings: list[AuditFinding] = []
         try:
-            self.store.audit()
+            report = self.store.audit(check=False)
+            findings += [AuditFinding("store", problem) for problem in report.problems]
         except RunidError as exc:
             findings.append(AuditFinding("store", exc.message))
         latest = self.store.latest_checkpoint()
