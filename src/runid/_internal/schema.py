@@ -387,11 +387,7 @@ class Obj(Node):
                 node.emit(gen, item, child_sink, depth + 1)
         # Every listed field present was counted, so a longer dict has an unknown key.
         gen.fail_if(f"len({var}) != {present or len(self.required)}")
-        if changes is not None and sink is not None:
-            with gen.block(f"if {changes} is not None:"):
-                new = gen.var()
-                gen.line(f"{new} = {{**{var}, **{changes}}}")
-                sink(new)
+        _emit_merge(gen, var, changes, sink)
 
     def json_schema(self, defs: dict[str, Any]) -> dict[str, Any]:
         return self._with_doc(
@@ -478,11 +474,7 @@ class MapOf(Node):
                     self.value.emit(gen, item, child_sink, depth + 1)
             else:
                 self.value.emit(gen, item, child_sink, depth + 1)
-        if changes is not None and sink is not None:
-            with gen.block(f"if {changes} is not None:"):
-                new = gen.var()
-                gen.line(f"{new} = {{**{var}, **{changes}}}")
-                sink(new)
+        _emit_merge(gen, var, changes, sink)
 
     def json_schema(self, defs: dict[str, Any]) -> dict[str, Any]:
         schema: dict[str, Any] = {
@@ -724,6 +716,15 @@ INVALID: Any = _Marker("INVALID")
 MAX_SAFE_INT = 2**53 - 1
 
 Sink = Callable[[str], None] | None
+
+
+def _emit_merge(gen: Gen, var: str, changes: str | None, sink: Sink) -> None:
+    """Hand the parent a copy of object ``var`` with the recorded ``changes``, if any."""
+    if changes is not None and sink is not None:
+        with gen.block(f"if {changes} is not None:"):
+            new = gen.var()
+            gen.line(f"{new} = {{**{var}, **{changes}}}")
+            sink(new)
 
 
 def _collect(gen: Gen, changes: str, key: str, init: str) -> Callable[[str], None]:
