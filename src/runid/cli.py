@@ -289,6 +289,6 @@ def verify(receipt: str, keys_: tuple[str, ...], output: str | None, origin: str
 
 def _key_text(value: str) -> str:
     """A --key value is the key itself, or the path of a file that holds it."""
-    if "+" in value and not Path(value).exists():
-        return value
-    return read_input(value, 1 << 16).decode("ascii", "replace").strip()
+    if Path(value).is_file():
+        return read_input(value, 1 << 16).decode("ascii", "replace").strip()
+    return value  # parsed as a key; a bad one gets "not a verifier key" with a hint
