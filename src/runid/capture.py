@@ -135,7 +135,7 @@ def _describe(exc: BaseException) -> str:
 def _otel(attributes: Mapping[str, str]) -> None:
     """Put ids on the current OpenTelemetry span, if the API is installed and a span records."""
     try:
-        from opentelemetry import trace  # type: ignore[import-not-found, unused-ignore]
+        from opentelemetry import trace  # type: ignore[attr-defined, import-not-found, unused-ignore]
     except Exception:  # not installed, or broken: tracing is optional
         return
     try:
