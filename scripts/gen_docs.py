@@ -10,13 +10,17 @@ import json
 import sys
 from pathlib import Path
 
+import click
+
 from runid import record
+from runid.cli import main as cli_main
 from runid.declaration import json_schema, reference_markdown
 from runid.examples import EXAMPLES, example
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = ROOT / "docs" / "schema" / "declaration-v1.schema.json"
 RECORD_SCHEMA = ROOT / "docs" / "schema" / "record-v1.schema.json"
+CLI_DOC = ROOT / "docs" / "cli.md"
 SPEC = ROOT / "docs" / "spec.md"
 EXAMPLES_DIR = ROOT / "examples" / "declarations"
 
@@ -37,6 +41,21 @@ def spec_text(current: str) -> str:
     return replace_block(text, "record-reference", record.reference_markdown())
 
 
+def cli_text() -> str:
+    """docs/cli.md: the --help of every command, so the reference cannot drift from the code."""
+    parts = ["# runid command line", "", "Generated from `--help` by `scripts/gen_docs.py`.", ""]
+
+    def walk(command: click.Command, path: list[str], parent: click.Context | None) -> None:
+        ctx = click.Context(command, info_name=path[-1], parent=parent, terminal_width=100)
+        parts.extend([f"## `{' '.join(path)}`", "", "```text", command.get_help(ctx), "```", ""])
+        if isinstance(command, click.Group):
+            for name in sorted(command.commands):
+                walk(command.commands[name], [*path, name], ctx)
+
+    walk(cli_main, ["runid"], None)
+    return "\n".join(parts)
+
+
 def main(argv: list[str]) -> int:
     check = "--check" in argv
     stale = []
@@ -44,6 +63,7 @@ def main(argv: list[str]) -> int:
         (SCHEMA, schema_text(json_schema())),
         (RECORD_SCHEMA, schema_text(record.json_schema())),
         (SPEC, spec_text(SPEC.read_text("utf-8"))),
+        (CLI_DOC, cli_text()),
     ]
     outputs += [
         (EXAMPLES_DIR / f"{name}.json", json.dumps(example(name), indent=2) + "\n")
