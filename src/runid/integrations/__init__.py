@@ -1,0 +1,1 @@
+"""Adapters that build runid declarations and observed facts from provider SDK calls."""

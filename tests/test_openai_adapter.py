@@ -1,0 +1,529 @@
+"""The OpenAI-client adapter: pure mappings, and the real ``openai`` client against a real
+OpenAI-compatible server (llama-cpp-python serving SmolLM2-135M-Instruct) on 127.0.0.1."""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from typing import Any
+
+import pytest
+
+from llama_server import LlamaServer, llama_server_fixture
+from runid.canonical import canonicalize
+from runid.declaration import problems
+from runid.digest import content_digest
+from runid.identity import compute_identity
+from runid.integrations.openai import (
+    CHAT_SAMPLING_PARAMETERS,
+    EXAMPLE_RUNTIME,
+    RESPONSES_SAMPLING_PARAMETERS,
+    StreamAccumulator,
+    declaration_from_chat_request,
+    declaration_from_responses_request,
+    default_runtime,
+    endpoint_of,
+    observed_from_chat_response,
+    observed_from_responses_response,
+    output_bytes,
+    output_media_type,
+    responses_output_bytes,
+    responses_output_media_type,
+)
+from runid.record import OBSERVED
+
+llama_server = llama_server_fixture()
+
+CANARY = "sk-runid-canary-7f3a9c1e5b"
+BASE = "http://127.0.0.1:8080/v1"
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather for a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    },
+}
+
+
+def _request(**overrides: Any) -> dict[str, Any]:
+    request: dict[str, Any] = {
+        "model": "smollm2",
+        "messages": [
+            {"role": "system", "content": "You answer in one short sentence."},
+            {"role": "user", "content": "What is the capital of France?"},
+        ],
+        "temperature": 0,
+        "max_tokens": 24,
+        "seed": 1234,
+    }
+    request.update(overrides)
+    return request
+
+
+def _build(
+    request: dict[str, Any], base_url: str = BASE
+) -> tuple[dict[str, Any], dict[str, bytes]]:
+    return declaration_from_chat_request(request, base_url=base_url, runtime=EXAMPLE_RUNTIME)
+
+
+def _id(request: dict[str, Any]) -> str:
+    return compute_identity(_build(request)[0]).declaration_id
+
+
+def _check_blobs(decl: dict[str, Any], blobs: dict[str, bytes]) -> None:
+    """Every content reference in the declaration has its blob, with matching digest/size."""
+    refs: list[dict[str, Any]] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            if set(value) == {"digest", "size", "media_type"}:
+                refs.append(value)
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(decl)
+    assert refs
+    for ref in refs:
+        raw = blobs[ref["digest"]]
+        assert content_digest(raw) == ref["digest"] and len(raw) == ref["size"]
+    assert set(blobs) == {ref["digest"] for ref in refs}
+
+
+# --- pure mapping, no server ------------------------------------------------------------------
+
+
+def test_chat_request_maps_every_component() -> None:
+    decl, blobs = _build(_request())
+    assert problems(decl) == []
+    assert decl["model"]["provider"] == "openai-compatible"
+    assert decl["model"]["name"] == "smollm2"
+    assert decl["model"]["version"] == {"absent": "not_recorded"}
+    assert decl["model"]["endpoint"] == BASE
+    assert decl["instructions"]["system"][0]["size"] == len(b"You answer in one short sentence.")
+    assert [m["role"] for m in decl["inputs"]["messages"]] == ["user"]
+    assert decl["context"] == {"absent": "not_applicable"}
+    assert decl["tools"] == {"absent": "not_applicable"}
+    assert decl["constraints"]["output_schema"] == {"absent": "not_applicable"}
+    assert decl["runtime"] == EXAMPLE_RUNTIME
+    _check_blobs(decl, blobs)
+
+
+def test_unset_sampling_parameters_are_provider_default() -> None:
+    params = _build(_request())[0]["parameters"]
+    assert set(CHAT_SAMPLING_PARAMETERS) <= set(params)
+    assert params["temperature"] == {"source": "declared", "value": 0}
+    assert params["max_tokens"] == {"source": "declared", "value": 24}
+    for name in ("top_p", "presence_penalty", "stop", "n", "logprobs", "parallel_tool_calls"):
+        assert params[name] == {"source": "provider_default"}, name
+
+
+def test_id_stable_and_sensitive_to_each_parameter() -> None:
+    base = _id(_request())
+    assert base == _id(_request())
+    changed = {
+        _id(_request(temperature=0.5)),
+        _id(_request(top_p=0.9)),
+        _id(_request(stop="\n")),
+        _id(_request(extra_body={"top_k": 1})),
+        _id(_request(max_tokens=25)),
+        _id(_request(model="other")),
+    }
+    assert base not in changed and len(changed) == 6
+    # Transport and bookkeeping fields do not change what is computed.
+    same = _request(stream=True, stream_options={"include_usage": True}, timeout=5, user="u1")
+    assert _id(same) == base
+    # One spelling for stop: a string is the list of that string.
+    assert _id(_request(stop="\n")) == _id(_request(stop=["\n"]))
+    # None and the client's sentinels mean "not sent".
+    assert _id(_request(top_p=None)) == base
+
+
+def test_not_given_sentinels_are_not_sent() -> None:
+    openai = pytest.importorskip("openai")
+    request = _request(top_p=openai.NOT_GIVEN, frequency_penalty=openai.omit)
+    params = _build(request)[0]["parameters"]
+    assert params["top_p"] == {"source": "provider_default"}
+    assert params["frequency_penalty"] == {"source": "provider_default"}
+
+
+def test_secrets_never_enter_the_declaration() -> None:
+    request = _request(
+        extra_headers={"Authorization": f"Bearer {CANARY}", "X-Api-Key": CANARY},
+        extra_query={"api-key": CANARY},
+        extra_body={"api_key": CANARY, "top_k": 40},
+    )
+    decl, blobs = declaration_from_chat_request(
+        request, base_url=f"https://user:{CANARY}@example.com/v1/?key={CANARY}"
+    )
+    text = canonicalize(decl)
+    assert CANARY.encode() not in text
+    assert not any(CANARY.encode() in blob for blob in blobs.values())
+    assert decl["model"]["endpoint"] == "https://example.com/v1"
+    assert decl["parameters"]["top_k"] == {"source": "declared", "value": 40}
+
+
+def test_endpoint_of() -> None:
+    assert endpoint_of("http://[::1]:8000/v1/") == "http://[::1]:8000/v1"
+    assert endpoint_of("HTTPS://Host.Example") == "https://host.example"
+    with pytest.raises(ValueError):
+        endpoint_of("not a url")
+
+
+def test_tool_round_trip_in_messages() -> None:
+    call = {
+        "id": "call_1",
+        "type": "function",
+        "function": {"name": "get_weather", "arguments": '{ "city":"Paris" }'},
+    }
+    request = _request(
+        messages=[
+            {"role": "developer", "content": "Use tools."},
+            {"role": "user", "content": [{"type": "text", "text": "Weather in Paris?"}]},
+            {"role": "assistant", "content": None, "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": "call_1", "content": "18 C, sunny"},
+            {"role": "system", "content": "Answer briefly."},
+        ],
+        tools=[WEATHER_TOOL],
+        tool_choice={"type": "function", "function": {"name": "get_weather"}},
+        response_format={"type": "json_object"},
+        parallel_tool_calls=False,
+    )
+    decl, blobs = _build(request)
+    assert problems(decl) == []
+    messages = decl["inputs"]["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant", "tool", "system"]
+    assert messages[0]["content"]["media_type"] == "application/json"
+    assert messages[1]["content"] == {"absent": "not_applicable"}
+    tool_call = messages[1]["tool_calls"][0]
+    assert tool_call["id"] == "call_1" and tool_call["name"] == "get_weather"
+    assert blobs[tool_call["arguments"]["digest"]] == b'{"city":"Paris"}'  # canonical JSON
+    assert messages[2]["tool_call_id"] == "call_1"
+    definition = decl["tools"]["definitions"][0]
+    assert definition["name"] == "get_weather" and definition["kind"] == "function"
+    assert blobs[definition["definition"]["digest"]] == canonicalize(WEATHER_TOOL)
+    assert decl["tools"]["choice"] == {"name": "get_weather"}
+    assert blobs[decl["constraints"]["output_schema"]["digest"]] == b'{"type":"json_object"}'
+    assert decl["parameters"]["parallel_tool_calls"]["value"] is False
+    _check_blobs(decl, blobs)
+    auto = _build({**request, "tool_choice": "auto"})[0]["tools"]["choice"]
+    assert auto == "auto"
+    unset = _build({k: v for k, v in request.items() if k != "tool_choice"})[0]
+    assert unset["tools"]["choice"] == {"absent": "not_recorded"}
+
+
+def test_no_system_prompt_and_bad_role() -> None:
+    decl, _ = _build(_request(messages=[{"role": "user", "content": "Hi"}]))
+    assert decl["instructions"] == {"absent": "not_applicable"}
+    with pytest.raises(ValueError, match="role"):
+        _build(_request(messages=[{"role": "robot", "content": "Hi"}]))
+
+
+def test_pinned_model_version() -> None:
+    decl, _ = _build(_request(model="gpt-4o-mini-2024-07-18"))
+    assert decl["model"]["version"] == "gpt-4o-mini-2024-07-18"
+    decl, _ = declaration_from_chat_request(
+        _request(), base_url=BASE, runtime=EXAMPLE_RUNTIME, model_version="q4_1-2026"
+    )
+    assert decl["model"]["version"] == "q4_1-2026"
+
+
+def test_default_runtime_is_client_side() -> None:
+    runtime = default_runtime()
+    assert "openai" in runtime["libraries"] or runtime["libraries"] == {}
+    assert runtime["platform"]["python"]
+    decl, _ = declaration_from_chat_request(_request(), base_url=BASE)
+    assert decl["runtime"] == runtime and problems(decl) == []
+
+
+def test_responses_request() -> None:
+    request = {
+        "model": "gpt-4.1-mini",
+        "instructions": "Be terse.",
+        "input": [
+            {"role": "user", "content": "Weather in Paris?"},
+            {
+                "type": "function_call",
+                "call_id": "c1",
+                "name": "get_weather",
+                "arguments": '{"city": "Paris"}',
+            },
+            {"type": "function_call_output", "call_id": "c1", "output": "18 C"},
+        ],
+        "tools": [{"type": "function", "name": "get_weather", "parameters": {}}],
+        "text": {"format": {"type": "json_object"}, "verbosity": "low"},
+        "max_output_tokens": 50,
+        "reasoning": {"effort": "low"},
+        "store": False,
+    }
+    decl, blobs = declaration_from_responses_request(
+        request, base_url="https://api.example.com/v1", runtime=EXAMPLE_RUNTIME
+    )
+    assert problems(decl) == []
+    assert blobs[decl["instructions"]["system"][0]["digest"]] == b"Be terse."
+    roles = [m["role"] for m in decl["inputs"]["messages"]]
+    assert roles == ["user", "assistant", "tool"]
+    params = decl["parameters"]
+    assert set(RESPONSES_SAMPLING_PARAMETERS) <= set(params)
+    assert params["max_output_tokens"] == {"source": "declared", "value": 50}
+    assert params["temperature"] == {"source": "provider_default"}
+    assert params["text"]["value"] == {"verbosity": "low"}
+    assert "store" not in params
+    assert decl["tools"]["definitions"][0]["name"] == "get_weather"
+    assert decl["constraints"]["output_schema"]["media_type"] == "application/json"
+    simple, _ = declaration_from_responses_request(
+        {"model": "m", "input": "Hi"}, base_url=BASE, runtime=EXAMPLE_RUNTIME
+    )
+    assert simple["instructions"] == {"absent": "not_applicable"}
+    assert simple["inputs"]["messages"][0]["role"] == "user"
+
+
+FAKE_RESPONSE = {
+    "id": "chatcmpl-1",
+    "model": "smollm2-served",
+    "choices": [
+        {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "Paris."}}
+    ],
+    "usage": {"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12},
+}
+
+
+def test_observed_and_output_from_fake_response() -> None:
+    observed = observed_from_chat_response(FAKE_RESPONSE)
+    assert not OBSERVED.check(observed)
+    assert observed["served_model"] == "smollm2-served"
+    assert observed["system_fingerprint"] == {"absent": "not_recorded"}
+    assert observed["response_id"] == "chatcmpl-1"
+    assert observed["usage"] == {
+        "input_tokens": 10,
+        "output_tokens": 2,
+        "other": {"total_tokens": 12},
+    }
+    assert observed["finish_reason"] == "stop"
+    assert output_bytes(FAKE_RESPONSE) == b"Paris."
+    assert output_media_type(FAKE_RESPONSE) == "text/plain; charset=utf-8"
+    with_calls = copy.deepcopy(FAKE_RESPONSE)
+    with_calls["choices"][0]["message"] = {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {
+                "id": "c1",
+                "type": "function",
+                "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'},
+            }
+        ],
+    }
+    assert json.loads(output_bytes(with_calls)) == [
+        {"id": "c1", "type": "function", "name": "get_weather", "arguments": '{"city":"Paris"}'}
+    ]
+    assert output_media_type(with_calls) == "application/json"
+
+
+def test_stream_accumulator_matches_fake_response() -> None:
+    chunks = [
+        {
+            "id": "chatcmpl-1",
+            "model": "smollm2-served",
+            "choices": [{"index": 0, "delta": {"role": "assistant", "content": "Par"}}],
+        },
+        {
+            "id": "chatcmpl-1",
+            "model": "smollm2-served",
+            "choices": [{"index": 0, "delta": {"content": "is."}, "finish_reason": "stop"}],
+        },
+        {
+            "id": "chatcmpl-1",
+            "model": "smollm2-served",
+            "choices": [],
+            "usage": FAKE_RESPONSE["usage"],
+        },
+    ]
+    acc = StreamAccumulator()
+    for chunk in chunks:
+        acc.add(chunk)
+    assert acc.output_bytes() == output_bytes(FAKE_RESPONSE)
+    assert acc.observed() == observed_from_chat_response(FAKE_RESPONSE)
+    calls = StreamAccumulator()
+    for delta in (
+        {
+            "tool_calls": [
+                {
+                    "index": 0,
+                    "id": "c1",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"ci'},
+                }
+            ]
+        },
+        {"tool_calls": [{"index": 0, "function": {"arguments": 'ty":"Paris"}'}}]},
+    ):
+        calls.add({"id": "x", "choices": [{"index": 0, "delta": delta}]})
+    assert json.loads(calls.output_bytes())[0]["arguments"] == '{"city":"Paris"}'
+    assert calls.output_media_type() == "application/json"
+
+
+def test_responses_observed_and_output() -> None:
+    response: dict[str, Any] = {
+        "id": "resp_1",
+        "model": "gpt-4.1-mini-2025-04-14",
+        "status": "incomplete",
+        "incomplete_details": {"reason": "max_output_tokens"},
+        "output": [
+            {"type": "reasoning", "summary": []},
+            {
+                "type": "message",
+                "role": "assistant",
+                "content": [
+                    {"type": "output_text", "text": "Par"},
+                    {"type": "output_text", "text": "is"},
+                ],
+            },
+        ],
+        "usage": {"input_tokens": 9, "output_tokens": 2, "total_tokens": 11},
+    }
+    observed = observed_from_responses_response(response)
+    assert not OBSERVED.check(observed)
+    assert observed["finish_reason"] == "max_output_tokens"
+    assert observed["system_fingerprint"] == {"absent": "not_recorded"}
+    assert observed["usage"]["input_tokens"] == 9
+    assert responses_output_bytes(response) == b"Paris"
+    assert responses_output_media_type(response) == "text/plain; charset=utf-8"
+    call = {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"}
+    response["output"] = [call]
+    assert json.loads(responses_output_bytes(response)) == [
+        {"id": "c1", "type": "function", "name": "f", "arguments": "{}"}
+    ]
+    assert responses_output_media_type(response) == "application/json"
+
+
+# --- the real client against the real server --------------------------------------------------
+
+
+def _client(server: LlamaServer, api_key: str = CANARY) -> Any:
+    openai = pytest.importorskip("openai")
+    return openai.OpenAI(base_url=server.base_url, api_key=api_key, max_retries=0, timeout=30)
+
+
+def test_real_chat_call(llama_server: LlamaServer) -> None:
+    client = _client(llama_server)
+    request = _request(model=llama_server.model)
+    decl, blobs = declaration_from_chat_request(request, base_url=str(client.base_url))
+    assert problems(decl) == []
+    assert decl["model"]["endpoint"] == llama_server.base_url
+    assert compute_identity(decl) == compute_identity(
+        declaration_from_chat_request(request, base_url=str(client.base_url))[0]
+    )
+    assert decl["parameters"]["top_p"] == {"source": "provider_default"}
+    started = time.perf_counter()
+    first = client.chat.completions.create(**request)
+    latency = time.perf_counter() - started
+    print(f"chat call latency: {latency:.3f} s")
+    second = client.chat.completions.create(**request)
+    observed = observed_from_chat_response(first)
+    assert not OBSERVED.check(observed)
+    assert observed["served_model"] == first.model and first.model
+    assert observed["finish_reason"] in ("stop", "length")
+    assert observed["usage"]["input_tokens"] == first.usage.prompt_tokens > 0
+    assert observed["usage"]["output_tokens"] == first.usage.completion_tokens > 0
+    if not first.system_fingerprint:
+        assert observed["system_fingerprint"] == {"absent": "not_recorded"}
+    out = output_bytes(first)
+    assert out and out == first.choices[0].message.content.encode("utf-8")
+    assert output_bytes(second) == out  # temperature 0: the same bytes
+    # The canary api_key never reaches the declaration or its content.
+    assert CANARY.encode() not in canonicalize(decl)
+    assert not any(CANARY.encode() in blob for blob in blobs.values())
+
+
+def test_real_streaming_matches_non_streaming(llama_server: LlamaServer) -> None:
+    client = _client(llama_server)
+    request = _request(model=llama_server.model)
+    whole = client.chat.completions.create(**request)
+    streamed = {**request, "stream": True, "stream_options": {"include_usage": True}}
+    assert compute_identity(
+        declaration_from_chat_request(streamed, base_url=llama_server.base_url)[0]
+    ) == compute_identity(declaration_from_chat_request(request, base_url=llama_server.base_url)[0])
+    acc = StreamAccumulator()
+    for chunk in client.chat.completions.create(**streamed):
+        acc.add(chunk)
+    assert acc.output_bytes() == output_bytes(whole)
+    expected = observed_from_chat_response(whole)
+    got = acc.observed()
+    assert not OBSERVED.check(got)
+    for name in ("served_model", "system_fingerprint", "finish_reason"):
+        assert got[name] == expected[name], name
+    if got["usage"] != {"absent": "not_recorded"}:  # only if the server sends usage in streams
+        assert got["usage"]["output_tokens"] == expected["usage"]["output_tokens"]
+
+
+def test_real_tool_definition_round_trip(llama_server: LlamaServer) -> None:
+    client = _client(llama_server)
+    request = _request(
+        model=llama_server.model,
+        messages=[{"role": "user", "content": "What is the weather in Paris?"}],
+        tools=[WEATHER_TOOL],
+        tool_choice="auto",
+        max_tokens=32,
+    )
+    decl, blobs = declaration_from_chat_request(request, base_url=llama_server.base_url)
+    assert problems(decl) == []
+    definition = decl["tools"]["definitions"][0]
+    assert json.loads(blobs[definition["definition"]["digest"]]) == WEATHER_TOOL
+    assert decl["tools"]["choice"] == "auto"
+    response = client.chat.completions.create(**request)  # the model may or may not call it
+    observed = observed_from_chat_response(response)
+    assert not OBSERVED.check(observed)
+    if output_media_type(response) == "application/json":
+        assert isinstance(json.loads(output_bytes(response)), list)
+    _check_blobs(decl, blobs)
+
+
+def test_real_forced_tool_call_fed_back(llama_server: LlamaServer) -> None:
+    client = _client(llama_server)
+    ask = {"role": "user", "content": "What is the weather in Paris?"}
+    forced = {"type": "function", "function": {"name": "get_weather"}}
+    request = _request(
+        model=llama_server.model, messages=[ask], tools=[WEATHER_TOOL], tool_choice=forced
+    )
+    decl, _ = declaration_from_chat_request(request, base_url=llama_server.base_url)
+    assert decl["tools"]["choice"] == {"name": "get_weather"}
+    response = client.chat.completions.create(**request)
+    message = response.choices[0].message
+    if not message.tool_calls:  # the server did not honour the forced choice: nothing to feed
+        pytest.skip("the server returned no tool call for a forced tool_choice")
+    assert output_media_type(response) == "application/json"
+    calls = json.loads(output_bytes(response))
+    assert calls[0]["name"] == "get_weather" and calls[0]["id"] == message.tool_calls[0].id
+    # The call goes back into the next request with the tool's result. The SDK's message object
+    # and its dict form give the same declaration.
+    result = {"role": "tool", "tool_call_id": message.tool_calls[0].id, "content": "18 C, sunny"}
+    assistant = message.model_dump(exclude_none=True)
+    assistant.pop("function_call", None)
+    as_object = {**request, "messages": [ask, message, result], "tool_choice": "none"}
+    as_dict = {**as_object, "messages": [ask, assistant, result]}
+    base_url = llama_server.base_url
+    assert (
+        declaration_from_chat_request(as_object, base_url=base_url)[0]
+        == declaration_from_chat_request(as_dict, base_url=base_url)[0]
+    )
+    # llama-cpp-python's server needs a string content on an assistant message (its chat
+    # template reads it), so "" is what is actually sent, and declared.
+    follow = {**as_dict, "messages": [ask, {**assistant, "content": ""}, result]}
+    decl2, blobs2 = declaration_from_chat_request(follow, base_url=base_url)
+    assert problems(decl2) == []
+    sent = decl2["inputs"]["messages"]
+    assert [m["role"] for m in sent] == ["user", "assistant", "tool"]
+    assert sent[1]["tool_calls"][0]["id"] == message.tool_calls[0].id
+    assert sent[2]["tool_call_id"] == message.tool_calls[0].id
+    _check_blobs(decl2, blobs2)
+    final = client.chat.completions.create(**follow)
+    assert not OBSERVED.check(observed_from_chat_response(final))
