@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from llama_server import LlamaServer, llama_server_fixture
 from runid.canonical import canonicalize
 from runid.declaration import problems
 from runid.digest import content_digest
+from runid.errors import InputError
 from runid.identity import compute_identity
 from runid.integrations.openai import (
     CHAT_SAMPLING_PARAMETERS,
@@ -527,3 +529,37 @@ def test_real_forced_tool_call_fed_back(llama_server: LlamaServer) -> None:
     _check_blobs(decl2, blobs2)
     final = client.chat.completions.create(**follow)
     assert not OBSERVED.check(observed_from_chat_response(final))
+
+
+def test_create_chat_captures_a_real_call_end_to_end(
+    llama_server: LlamaServer, tmp_path: Path
+) -> None:
+    from runid.capture import Recorder
+    from runid.home import Home
+    from runid.integrations.openai import create_chat
+    from runid.keys import Keyring
+    from runid.log import Log
+    from runid.receipt import verify_receipt
+
+    home = Home(tmp_path / "home")
+    home.init_keys("runid.test/log")
+    recorder = Recorder(home=home.path, on_error="raise")
+    client = _client(llama_server, api_key=CANARY)
+    request = _request(max_tokens=16)
+    first, run1 = create_chat(client, recorder=recorder, **request)
+    second, run2 = create_chat(client, recorder=recorder, **request)
+    assert run1.declaration_id == run2.declaration_id  # same request, same declaration
+    assert run1.execution_id != run2.execution_id  # two occurrences
+    assert first.choices[0].message.content == second.choices[0].message.content  # temp 0
+    assert run1.record is not None
+    assert run1.record["observed"]["served_model"] == first.model
+    with Log.open(home) as log:
+        receipt = log.receipt(run1.execution_id)
+    text = (first.choices[0].message.content or "").encode()
+    verified = verify_receipt(receipt, Keyring([home.public_key()]), output=text)
+    assert verified.record["declaration_id"] == run1.declaration_id
+    for path in home.path.rglob("*"):
+        if path.is_file():
+            assert CANARY.encode() not in path.read_bytes(), path
+    with pytest.raises(InputError):
+        create_chat(client, recorder=recorder, stream=True, **request)

@@ -40,9 +40,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..canonical import canonicalize
-from ..capture import usage_fields
+from ..capture import Recorder, Run, usage_fields
 from ..declaration import validate
 from ..digest import ContentRef, content_ref
+from ..errors import InputError
 from ..privacy import is_secret_name
 from ..runtime import library_versions, platform_facts
 
@@ -752,3 +753,35 @@ class StreamAccumulator:
 
     def output_media_type(self, choice: int = 0) -> str:
         return JSON_MEDIA if self._calls_of(choice) else TEXT_MEDIA
+
+
+def create_chat(
+    client: Any, *, recorder: Recorder | None = None, **request: Any
+) -> tuple[Any, Run]:
+    """Call ``client.chat.completions.create(**request)`` under capture; return (response, run).
+
+    The declaration is built from ``request`` as it is sent (and the client's ``base_url``)
+    before the call, so ``run.declaration_id`` is fixed first; the output and the facts the
+    server reports are recorded after it. ``recorder`` is a :class:`runid.capture.Recorder`
+    (default: one for the default home). Non-streaming calls only.
+    """
+    if request.get("stream"):
+        raise InputError(
+            "create_chat records non-streaming calls",
+            hint="for streams, build the declaration with declaration_from_chat_request and feed "
+            "the chunks to StreamAccumulator inside runid.capture.capture",
+        )
+    rec = recorder if recorder is not None else Recorder()
+    declaration, blobs = declaration_from_chat_request(request, base_url=str(client.base_url))
+    with rec.capture(declaration, contents=list(blobs.values())) as run:
+        response = client.chat.completions.create(**request)
+        run.set_output(output_bytes(response), media_type=output_media_type(response))
+        choices = _get(response, "choices") or []
+        run.observe(
+            served_model=_get(response, "model"),
+            system_fingerprint=_get(response, "system_fingerprint"),
+            response_id=_get(response, "id"),
+            usage=_get(response, "usage"),
+            finish_reason=_get(choices[0], "finish_reason") if choices else None,
+        )
+    return response, run
