@@ -227,6 +227,7 @@ class Recorder:
         on_error: OnError = "warn",
         privacy: Privacy | Mode | None = None,
         issuer: str | None = None,
+        replay_of: str | None = None,
     ) -> None:
         if on_error not in _ON_ERROR:
             raise InputError(f"on_error must be one of {', '.join(_ON_ERROR)}, not {on_error!r}")
@@ -234,6 +235,8 @@ class Recorder:
         self.on_error: OnError = on_error
         self.privacy = privacy if isinstance(privacy, Privacy) else Privacy(privacy or "store")
         self.issuer = issuer
+        # Set only by runid.replay: every record this recorder writes is a replay of that run.
+        self.replay_of = replay_of
         self._key: SigningKey | None = None
         self._pending: list[_Pending] = []
         self._lock = threading.Lock()
@@ -630,6 +633,7 @@ class Run:
                 observed=self._observed,
                 parent=self._parent,
                 step=self._step,
+                replay_of=self.recorder.replay_of,
             )
         except Exception as failure:
             self._handle(failure, raising=exc is None)

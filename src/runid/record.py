@@ -255,11 +255,21 @@ _FIELDS: dict[str, Node] = {
     ),
     "observed": OBSERVED,
     "parent": maybe(PARENT, "The record this one is a step of; not_applicable for a top run."),
+    "replay_of": DIGEST,
     "outcome": OUTCOME,
 }
+# Only a replay (docs/spec.md §18) carries ``replay_of``: optional, so that every record written
+# before it existed keeps its bytes, its execution id and its signature.
+_OPTIONAL = ("replay_of",)
 
-RECORD = Obj(_FIELDS, description="A runid execution record: one occurrence of a declared run.")
-_BODY = Obj({name: node for name, node in _FIELDS.items() if name != "execution_id"})
+RECORD = Obj(
+    _FIELDS,
+    optional=_OPTIONAL,
+    description="A runid execution record: one occurrence of a declared run.",
+)
+_BODY = Obj(
+    {name: node for name, node in _FIELDS.items() if name != "execution_id"}, optional=_OPTIONAL
+)
 
 # Meanings of fields whose type is shared (a digest) and so has no description of its own.
 _MEANINGS = {
@@ -267,6 +277,8 @@ _MEANINGS = {
     "`execution_id`": "This record's execution id (§12.4).",
     "`issuer.key_id`": "The key id of the issuer's Ed25519 public key.",
     "`parent.execution_id`": "The execution id of the parent record.",
+    "`replay_of` (optional)": "Present only on a replay (§18): the execution id of the run "
+    "this one re-executed.",
     "`started_at`": "When the run started (the request was sent).",
     "`ended_at`": "When it ended (the last byte of the response); not before started_at.",
 }
@@ -477,6 +489,7 @@ def new_record(
     parent: str | None = None,
     step: int | None = None,
     nonce: str | None = None,
+    replay_of: str | None = None,
 ) -> dict[str, Any]:
     """Build a valid record with a fresh nonce and its execution id.
 
@@ -487,6 +500,8 @@ def new_record(
     is left out is recorded as ``{"absent": "not_recorded"}``. ``parent`` and ``step`` go
     together: the execution id of the record this one is a step of, and the step's index.
     ``nonce`` is for reproducible tests only; by default 16 fresh random bytes.
+    ``replay_of`` (only for a replay, docs/spec.md §18) is the execution id of the run this one
+    re-executed; left out, the record has no ``replay_of`` member.
 
     Raises :class:`~runid.errors.InputError`: ``E_INVALID_RECORD`` (naming every problem) for
     anything that does not make a valid record, ``E_REQUIRED`` for a parent without a step or
@@ -514,6 +529,8 @@ def new_record(
         "parent": NOT_APPLICABLE if parent is None else {"execution_id": parent, "step": step},
         "outcome": outcome,
     }
+    if replay_of is not None:
+        body["replay_of"] = replay_of
     ident = _body_id(body)
     if ident is None:
         raise _invalid(_problems(body, _BODY))
