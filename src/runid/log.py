@@ -26,9 +26,11 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
 
+import orjson
+
 from . import canonical
 from .checkpoint import Checkpoint, sign_checkpoint, verify_checkpoint
-from .digest import content_ref
+from .digest import content_digest, content_ref
 from .envelope import envelope_bytes, leaf_hash, sign_record, verify_envelope
 from .errors import InputError, RunidError, VerificationError
 from .home import Home
@@ -172,6 +174,8 @@ class Log:
         if not isinstance(envelope, dict):
             raise VerificationError(f"entry {index}: stored bytes are not an envelope")
         record = verify_envelope(envelope, self.keyring)
+        if isinstance(ref, str) and _DIGEST.fullmatch(ref) and record["execution_id"] != ref:
+            raise _stale_index(f"entry {index} is indexed as execution {ref}")
         return Entry(index, envelope, record)
 
     def _index_of(self, ref: str | int) -> int:
@@ -185,15 +189,87 @@ class Log:
             raise InputError(
                 f"{ref!r} is neither an entry number nor an execution id (sha256:<64 hex>)"
             )
-        found = self.store.find_execution(ref) if hasattr(self.store, "find_execution") else None
+        self.refresh_lookups()
+        found = self.store.find_execution(ref)
         if found is not None:
-            return int(found)
-        needle = f'"execution_id":"{ref}"'.encode()
-        for index, data in self.store.iter_entries():
-            # The execution id sits in the base64 payload; decode only the candidates.
-            if _has_execution_id(data, needle):
-                return index
-        raise InputError(f"no entry with execution id {ref} in this log")
+            return found
+        raise InputError(
+            f"no entry with execution id {ref} in this log",
+            code="E_NOT_IN_LOG",
+            hint="check the id, or --home / RUNID_HOME: it may be another log's run",
+        )
+
+    # --- lookups by id --------------------------------------------------------------------
+
+    def refresh_lookups(self) -> None:
+        """Bring the lookup indexes up to date with the log; cheap when they already are.
+
+        The indexes (execution id -> entry, declaration id -> entries and stored declaration)
+        are derived data, filled here at read time rather than on append: every write path is
+        covered (capture, queued envelopes, :meth:`append`), appends pay nothing, and an old
+        log is backfilled on its first lookup. Entries and blobs are read in order from the
+        high-water marks, in batches of :data:`_LOOKUP_BATCH`, each committed on its own.
+        Index rows are hints: every lookup re-verifies what it returns.
+        """
+        store = self.store
+        entries_done, blobs_done = store.lookup_state()
+        size = store.size()
+        top_blob = store.max_blob_rowid()
+        records: list[tuple[int, str, str]] = []
+        start = entries_done
+        for index, data in store.iter_entries(entries_done, size):
+            ids = _record_ids(data)
+            if ids is not None:
+                records.append((index, *ids))
+            if index + 1 - start >= _LOOKUP_BATCH:
+                store.add_lookups(records, [], entries=index + 1, blobs=blobs_done)
+                records, start = [], index + 1
+        declarations: list[tuple[str, str]] = []
+        for rowid, data in store.iter_declaration_blobs(blobs_done):
+            if rowid > top_blob:
+                break  # stored after we looked: the next refresh takes it
+            declaration_id = _declaration_id(data)
+            if declaration_id is not None:
+                declarations.append((declaration_id, content_digest(data)))
+        if records or declarations or entries_done < size or blobs_done < top_blob:
+            store.add_lookups(records, declarations, entries=size, blobs=top_blob)
+
+    def entries_of(self, declaration_id: str) -> list[Entry]:
+        """Every entry (verified) whose record has ``declaration_id``, in log order."""
+        _check_id(declaration_id, "declaration id")
+        self.refresh_lookups()
+        found = []
+        for index in self.store.find_records(declaration_id):
+            entry = self.entry(index)
+            if entry.record["declaration_id"] != declaration_id:
+                raise _stale_index(f"entry {index} is indexed under declaration {declaration_id}")
+            found.append(entry)
+        return found
+
+    def records_of(self, declaration_id: str) -> list[Entry]:
+        """Alias of :meth:`entries_of` (the records are in each entry's ``record``)."""
+        return self.entries_of(declaration_id)
+
+    def declaration(self, declaration_id: str) -> dict[str, Any] | None:
+        """The stored declaration with ``declaration_id``, or ``None`` if it was not stored
+        (withheld, or recorded elsewhere). Its id is recomputed before it is returned."""
+        _check_id(declaration_id, "declaration id")
+        self.refresh_lookups()
+        digest = self.store.find_declaration(declaration_id)
+        if digest is None:
+            return None
+        data = self.store.get_blob(digest)
+        if data is None:
+            return None  # erased since it was indexed
+        declaration = canonical.loads(data)
+        if not isinstance(declaration, dict) or _declaration_id(data) != declaration_id:
+            raise _stale_index(f"blob {digest} is indexed as declaration {declaration_id}")
+        return declaration
+
+    def content(self, digest: str) -> bytes | None:
+        """The stored bytes with artifact digest ``digest`` (checked), or ``None``."""
+        _check_id(digest, "content digest")
+        return self.store.get_blob(digest)
 
     def receipt(self, ref: str | int, declaration: Mapping[str, Any] | None = None) -> bytes:
         """An offline-verifiable receipt for entry ``ref`` against the latest checkpoint."""
@@ -265,12 +341,47 @@ class Log:
         raise VerificationError(f"entry {index}: no stored leaf hash")
 
 
-def _has_execution_id(data: bytes, needle: bytes) -> bool:
-    envelope = canonical.loads(data)
-    payload = envelope.get("payload") if isinstance(envelope, dict) else None
-    if not isinstance(payload, str):
-        return False
+_LOOKUP_BATCH = 10_000
+"""Entries indexed per transaction when the lookup indexes catch up."""
+
+
+def _record_ids(data: bytes) -> tuple[str, str] | None:
+    """``(execution id, declaration id)`` read from a leaf without verifying it (the lookups
+    verify what they return), or ``None`` if the leaf holds no readable record."""
     try:
-        return needle in base64.b64decode(payload)
-    except ValueError:
-        return False
+        envelope = orjson.loads(data)
+        payload = base64.b64decode(envelope["payload"], validate=True)
+        record = orjson.loads(payload)["predicate"]
+        ids = (record["execution_id"], record["declaration_id"])
+    except (orjson.JSONDecodeError, ValueError, KeyError, TypeError):
+        return None
+    if all(isinstance(i, str) and _DIGEST.fullmatch(i) for i in ids):
+        return ids
+    return None
+
+
+def _declaration_id(data: bytes) -> str | None:
+    """The id of the declaration whose canonical bytes are ``data``, or ``None`` if they are
+    not a valid declaration's canonical bytes."""
+    try:
+        declaration = canonical.loads(data)
+        if canonical.canonicalize(declaration) != data:
+            return None
+        return compute_identity(declaration).declaration_id
+    except RunidError:
+        return None
+
+
+def _check_id(value: object, what: str) -> None:
+    if not isinstance(value, str) or not _DIGEST.fullmatch(value):
+        raise InputError(
+            f"{value!r:.80} is not a {what}", hint=f"a {what} is sha256:<64 lowercase hex digits>"
+        )
+
+
+def _stale_index(message: str) -> VerificationError:
+    return VerificationError(
+        f"lookup index: {message}, but it is not",
+        code="E_STORE_CORRUPT",
+        hint="the log database was altered; run 'runid log audit' and restore it from a backup",
+    )

@@ -38,6 +38,7 @@ from ..errors import VerificationError
 from ..merkle import EMPTY_ROOT, CompactRange, leaf_hash, node_hash
 
 __all__ = [
+    "DECLARATION_BLOB_PREFIX",
     "MAX_PROBLEMS",
     "AuditReport",
     "Checkpoint",
@@ -94,6 +95,11 @@ class AuditReport:
             raise _corrupt(f"log audit: {self.problems[0]}{more}")
 
 
+DECLARATION_BLOB_PREFIX: Final = b'{"constraints":'
+"""How the canonical (RFC 8785) bytes of every declaration begin: JCS sorts keys and
+``constraints`` is the first component name in code-point order. Blobs that do not start so are
+not declarations, which lets the lookup index skip output blobs without reading them."""
+
 MAX_PROBLEMS: Final = 1000
 """The most problems an audit lists one by one; a badly damaged log would list millions."""
 
@@ -110,7 +116,11 @@ class LogStore(Protocol):
     """
 
     def append(
-        self, leaves: Sequence[bytes], sign_checkpoint: CheckpointSigner | None = None
+        self,
+        leaves: Sequence[bytes],
+        sign_checkpoint: CheckpointSigner | None = None,
+        *,
+        blobs: Sequence[bytes] = (),
     ) -> list[int]:
         """Append ``leaves`` atomically and durably; return the index of each, in order.
 
@@ -123,6 +133,9 @@ class LogStore(Protocol):
         the log never holds leaves past its last checkpoint because of a crash in between. It runs
         while the log's write lock is held, so it must be quick (an Ed25519 signature is) and
         must not use the store. If it raises, nothing is appended.
+
+        ``blobs`` are stored as by :meth:`put_blob`, in the same transaction, so a batch of
+        runs and their content cost one durable commit.
         """
         ...
 
@@ -172,6 +185,48 @@ class LogStore(Protocol):
 
     def get_blob(self, digest: str) -> bytes | None:
         """The blob with ``digest`` (checked against it), or ``None`` if not stored."""
+        ...
+
+    # Lookup indexes: derived data that runid.log keeps up to date at read time (appends do
+    # not write them). Ids and digests are ``sha256:<64 hex>`` strings.
+
+    def lookup_state(self) -> tuple[int, int]:
+        """How far the lookup indexes reach: ``(entries, blobs)`` — entries ``[0, entries)``
+        and blobs up to blob sequence number ``blobs`` were indexed."""
+        ...
+
+    def max_blob_rowid(self) -> int:
+        """The sequence number of the newest blob (0 if there is none)."""
+        ...
+
+    def iter_declaration_blobs(self, after: int) -> Iterator[tuple[int, bytes]]:
+        """``(sequence number, data)`` of the blobs after ``after`` that may be declarations
+        (their bytes start with :data:`DECLARATION_BLOB_PREFIX`), in order."""
+        ...
+
+    def add_lookups(
+        self,
+        records: Sequence[tuple[int, str, str]],
+        declarations: Sequence[tuple[str, str]],
+        *,
+        entries: int,
+        blobs: int,
+    ) -> None:
+        """Add ``(index, execution id, declaration id)`` rows and ``(declaration id, blob
+        digest)`` rows, and move the high-water marks up to ``entries`` and ``blobs``, in one
+        transaction. Rows already present are kept (idempotent)."""
+        ...
+
+    def find_execution(self, execution_id: str) -> int | None:
+        """The index of the first indexed entry with this execution id, or ``None``."""
+        ...
+
+    def find_records(self, declaration_id: str) -> list[int]:
+        """The indices of the indexed entries whose record has this declaration id."""
+        ...
+
+    def find_declaration(self, declaration_id: str) -> str | None:
+        """The digest of the blob holding this declaration, or ``None``."""
         ...
 
     def iter_entries(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, bytes]]:

@@ -99,5 +99,40 @@ CREATE TRIGGER checkpoints_append_only_delete BEFORE DELETE ON checkpoints
 BEGIN SELECT RAISE(ABORT, 'runid checkpoints are append-only'); END;
 """
 
-MIGRATIONS: Final[tuple[Migration, ...]] = (Migration(1, "0001_initial", _INITIAL),)
+_LOOKUPS = """
+-- Lookup indexes over the log (derived data: the log itself never reads them). Appends do not
+-- write them; runid.log brings them up to date at read time from the high-water marks in
+-- lookup_state, so every write path (capture, queued envelopes, a bare store.append) is covered
+-- and an append pays nothing. Ids are the raw 32 bytes of their sha256:<hex> form.
+--
+-- One row per log entry that holds a readable record: its execution id and declaration id. Not
+-- UNIQUE on execution_id: the store does not parse leaves, and a record signed twice (two keys)
+-- is two leaves with one execution id; lookups take the first.
+CREATE TABLE record_index (
+    idx            INTEGER PRIMARY KEY CHECK (idx >= 0),
+    execution_id   BLOB    NOT NULL CHECK (length(execution_id) = 32),
+    declaration_id BLOB    NOT NULL CHECK (length(declaration_id) = 32)
+);
+CREATE INDEX record_index_execution ON record_index (execution_id);
+CREATE INDEX record_index_declaration ON record_index (declaration_id, idx);
+
+-- A declaration id -> the digest of the blob holding the declaration's canonical bytes.
+CREATE TABLE declaration_index (
+    declaration_id BLOB NOT NULL PRIMARY KEY CHECK (length(declaration_id) = 32),
+    blob_digest    BLOB NOT NULL CHECK (length(blob_digest) = 32)
+) WITHOUT ROWID;
+
+-- How far the indexes reach: entries [0, entries) and blobs with rowid <= blobs were indexed.
+CREATE TABLE lookup_state (
+    id      INTEGER PRIMARY KEY CHECK (id = 1),
+    entries INTEGER NOT NULL CHECK (entries >= 0),
+    blobs   INTEGER NOT NULL CHECK (blobs >= 0)
+);
+INSERT INTO lookup_state (id, entries, blobs) VALUES (1, 0, 0);
+"""
+
+MIGRATIONS: Final[tuple[Migration, ...]] = (
+    Migration(1, "0001_initial", _INITIAL),
+    Migration(2, "0002_lookup_indexes", _LOOKUPS),
+)
 """Every migration, in the order they apply; ``MIGRATIONS[i].number == i + 1``."""

@@ -38,6 +38,7 @@ from ..merkle import (
     leaf_hash,
 )
 from . import (
+    DECLARATION_BLOB_PREFIX,
     AuditReport,
     Checkpoint,
     CheckpointSigner,
@@ -240,11 +241,18 @@ class SQLiteStore:
     # --- the log ---------------------------------------------------------------------------
 
     def append(
-        self, leaves: Sequence[bytes], sign_checkpoint: CheckpointSigner | None = None
+        self,
+        leaves: Sequence[bytes],
+        sign_checkpoint: CheckpointSigner | None = None,
+        *,
+        blobs: Sequence[bytes] = (),
     ) -> list[int]:
         """See :meth:`runid.store.LogStore.append`."""
         data = _leaf_list(leaves)
+        blob_rows = _blob_rows(blobs)
         if not data:
+            for blob in blobs:
+                self.put_blob(blob)
             return []
         hashes = [leaf_hash(d) for d in data]
         new_nodes: list[tuple[int, int, bytes]] = []
@@ -275,6 +283,9 @@ class SQLiteStore:
                     rows.append((index, h, d))
                 indices.append(index)
             conn = self._conn
+            if blob_rows:
+                # The run's content, in the commit that acknowledges its record (one fsync).
+                conn.executemany(_INSERT_BLOB, blob_rows)
             if rows:
                 conn.executemany(
                     "INSERT INTO entries (idx, leaf_hash, data) VALUES (?, ?, ?)", rows
@@ -423,6 +434,101 @@ class SQLiteStore:
             raise _corrupt(f"{self.path}: blob {digest} does not match its digest")
         return data
 
+    # --- lookup indexes (derived data; see migration 0002_lookup_indexes) --------------------
+
+    def lookup_state(self) -> tuple[int, int]:
+        """See :meth:`runid.store.LogStore.lookup_state`."""
+        with self._errors("read the lookup indexes"):
+            row = self._conn.execute(
+                "SELECT entries, blobs FROM lookup_state WHERE id = 1"
+            ).fetchone()
+        if row is None:
+            raise _corrupt(f"{self.path}: the lookup state row is missing")
+        return int(row[0]), int(row[1])
+
+    def iter_declaration_blobs(self, after: int) -> Iterator[tuple[int, bytes]]:
+        """See :meth:`runid.store.LogStore.iter_declaration_blobs`."""
+        _check_int(after, "after")
+        # JCS sorts keys, so a declaration's canonical bytes start with its first component
+        # name in code-point order: SQLite filters without handing every output blob over.
+        sql = (
+            "SELECT rowid, data FROM blobs WHERE rowid > ? AND substr(data, 1, ?) = ?"
+            f" ORDER BY rowid LIMIT {_PAGE}"
+        )
+        prefix = DECLARATION_BLOB_PREFIX
+        while True:
+            with self._errors("read the blobs"):
+                rows: list[tuple[int, bytes]] = self._conn.execute(
+                    sql, (after, len(prefix), prefix)
+                ).fetchall()
+            yield from rows
+            if len(rows) < _PAGE:
+                return
+            after = rows[-1][0]
+
+    def max_blob_rowid(self) -> int:
+        """See :meth:`runid.store.LogStore.max_blob_rowid`."""
+        with self._errors("read the blobs"):
+            (top,) = self._conn.execute("SELECT coalesce(max(rowid), 0) FROM blobs").fetchone()
+        return int(top)
+
+    def add_lookups(
+        self,
+        records: Sequence[tuple[int, str, str]],
+        declarations: Sequence[tuple[str, str]],
+        *,
+        entries: int,
+        blobs: int,
+    ) -> None:
+        """See :meth:`runid.store.LogStore.add_lookups`."""
+        rows = [(i, _id_bytes(e), _id_bytes(d)) for i, e, d in records]
+        decls = [(_id_bytes(d), _id_bytes(b)) for d, b in declarations]
+        with self._errors("update the lookup indexes"), self._transaction():
+            conn = self._conn
+            # OR IGNORE: another process may have indexed the same rows meanwhile.
+            conn.executemany(
+                "INSERT OR IGNORE INTO record_index (idx, execution_id, declaration_id)"
+                " VALUES (?, ?, ?)",
+                rows,
+            )
+            conn.executemany(
+                "INSERT OR IGNORE INTO declaration_index (declaration_id, blob_digest)"
+                " VALUES (?, ?)",
+                decls,
+            )
+            conn.execute(
+                "UPDATE lookup_state SET entries = max(entries, ?), blobs = max(blobs, ?)"
+                " WHERE id = 1",
+                (_check_int(entries, "entries"), _check_int(blobs, "blobs")),
+            )
+
+    def find_execution(self, execution_id: str) -> int | None:
+        """See :meth:`runid.store.LogStore.find_execution`."""
+        with self._errors("read the lookup indexes"):
+            row = self._conn.execute(
+                "SELECT min(idx) FROM record_index WHERE execution_id = ?",
+                (_id_bytes(execution_id),),
+            ).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+    def find_records(self, declaration_id: str) -> list[int]:
+        """See :meth:`runid.store.LogStore.find_records`."""
+        with self._errors("read the lookup indexes"):
+            rows = self._conn.execute(
+                "SELECT idx FROM record_index WHERE declaration_id = ? ORDER BY idx",
+                (_id_bytes(declaration_id),),
+            ).fetchall()
+        return [int(row[0]) for row in rows]
+
+    def find_declaration(self, declaration_id: str) -> str | None:
+        """See :meth:`runid.store.LogStore.find_declaration`."""
+        with self._errors("read the lookup indexes"):
+            row = self._conn.execute(
+                "SELECT blob_digest FROM declaration_index WHERE declaration_id = ?",
+                (_id_bytes(declaration_id),),
+            ).fetchone()
+        return None if row is None else "sha256:" + bytes(row[0]).hex()
+
     # --- iteration and audit ---------------------------------------------------------------
 
     def iter_entries(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, bytes]]:
@@ -547,6 +653,29 @@ def _text(value: object) -> str:
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     return str(value)
+
+
+def _id_bytes(value: object) -> bytes:
+    """The raw 32 bytes of a ``sha256:<64 hex>`` id."""
+    match = _BLOB_DIGEST.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        raise InputError(
+            f"not a digest: {value!r:.80}", hint="ids and digests are sha256:<64 hex digits>"
+        )
+    return bytes.fromhex(match.group(1))
+
+
+_INSERT_BLOB = (
+    "INSERT INTO blobs (digest, size, data) VALUES (?, ?, ?) ON CONFLICT (digest) DO NOTHING"
+)
+
+
+def _blob_rows(blobs: Sequence[bytes]) -> list[tuple[bytes, int, bytes]]:
+    """``(digest, size, data)`` rows for ``blobs``, checked to be bytes."""
+    for blob in blobs:
+        if not isinstance(blob, bytes):
+            raise InputError(f"a blob must be bytes, got a {type(blob).__name__}")
+    return [(hashlib.sha256(blob).digest(), len(blob), blob) for blob in blobs]
 
 
 def _not_in_log(message: str) -> InputError:

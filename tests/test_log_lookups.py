@@ -1,0 +1,101 @@
+"""Lookups by id in the log: execution id -> entry, declaration id -> declaration and entries."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from runid.errors import InputError, VerificationError
+from runid.examples import example
+from runid.home import Home
+from runid.identity import compute_identity
+from runid.log import Log
+from runid.store.migrations import MIGRATIONS
+from runid.store.sqlite import SQLiteStore
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Home:
+    home = Home(tmp_path / "home")
+    home.init_keys("runid.test/lookups")
+    return home
+
+
+def test_an_execution_id_finds_its_entry(home: Home) -> None:
+    with Log.open(home) as log:
+        entries = [
+            log.record_run(example("rag-retrieved-chunks"), output=b"%d" % i) for i in range(5)
+        ]
+        for entry in entries:
+            assert log.entry(entry.record["execution_id"]).index == entry.index
+
+
+def test_a_declaration_id_finds_the_declaration_and_all_its_entries(home: Home) -> None:
+    decl = example("agent-step-with-tools")
+    did = compute_identity(decl).declaration_id
+    with Log.open(home) as log:
+        first = log.record_run(decl, output=b"one")
+        log.record_run(example("chat-hosted-model"), output=b"other")
+        second = log.record_run(decl, output=b"two")
+        assert log.declaration(did) == decl
+        assert [e.index for e in log.records_of(did)] == [first.index, second.index]
+
+
+def test_unknown_ids_are_none_or_a_clear_error(home: Home) -> None:
+    unknown = "sha256:" + "0" * 64
+    with Log.open(home) as log:
+        log.record_run(example("chat-hosted-model"), output=b"x")
+        assert log.declaration(unknown) is None
+        assert log.records_of(unknown) == []
+        with pytest.raises(InputError, match="no entry with execution id"):
+            log.entry(unknown)
+        with pytest.raises(InputError, match="not a declaration id"):
+            log.declaration("sha256:abc")
+
+
+def test_content_is_found_by_its_digest(home: Home) -> None:
+    with Log.open(home) as log:
+        entry = log.record_run(example("chat-hosted-model"), output=b"the answer")
+        assert log.content(entry.record["outcome"]["outputs"][0]["digest"]) == b"the answer"
+        assert log.content("sha256:" + "1" * 64) is None
+
+
+def test_a_log_written_before_the_indexes_is_backfilled_on_first_lookup(home: Home) -> None:
+    decl = example("rag-retrieved-chunks")
+    # Write a log with the initial schema only, as an older runid did.
+    SQLiteStore.open(home.path, migrations=MIGRATIONS[:1]).close()
+    with Log(
+        SQLiteStore.open(home.path, migrations=MIGRATIONS[:1]),
+        home.signing_key(),
+        home.public_key(),
+    ) as old:
+        entry = old.record_run(decl, output=b"old run")
+    with Log.open(home) as log:
+        assert log.entry(entry.record["execution_id"]).index == entry.index
+        assert log.declaration(compute_identity(decl).declaration_id) == decl
+
+
+def test_runs_appended_by_another_writer_are_found(home: Home) -> None:
+    with Log.open(home) as reader, Log.open(home) as writer:
+        reader.record_run(example("chat-hosted-model"), output=b"a")
+        assert reader.size() == 1
+        entry = writer.record_run(example("agent-step-with-tools"), output=b"b")
+        assert reader.entry(entry.record["execution_id"]).index == 1
+
+
+def test_a_tampered_index_row_is_detected_not_trusted(home: Home) -> None:
+    with Log.open(home) as log:
+        a = log.record_run(example("chat-hosted-model"), output=b"a")
+        b = log.record_run(example("chat-hosted-model"), output=b"b")
+        log.refresh_lookups()
+    conn = sqlite3.connect(home.path / "log.sqlite3", isolation_level=None)
+    conn.execute("UPDATE record_index SET idx = 99 WHERE idx = ?", (b.index,))
+    conn.execute(
+        "UPDATE record_index SET execution_id = ? WHERE idx = ?",
+        (bytes.fromhex(b.record["execution_id"][7:]), a.index),
+    )
+    conn.close()
+    with Log.open(home) as log, pytest.raises(VerificationError, match="lookup index"):
+        log.entry(b.record["execution_id"])  # the index now points it at entry a
