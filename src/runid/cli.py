@@ -292,3 +292,7 @@ def _key_text(value: str) -> str:
     if Path(value).is_file():
         return read_input(value, 1 << 16).decode("ascii", "replace").strip()
     return value  # parsed as a key; a bad one gets "not a verifier key" with a hint
+
+
+# Subcommands in their own modules; each imports main from here to register itself.
+from . import cli_replay  # noqa: E402,F401  (registers `runid replay`)

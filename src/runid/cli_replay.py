@@ -1,0 +1,75 @@
+"""``runid replay``: re-execute a recorded run and say whether anything moved.
+
+Registered on the ``runid`` group by :mod:`runid.cli`. Exit codes follow ``diff(1)``: 0 when the
+declaration and the outcome are identical, 1 when something differs, 2 on any error (so a
+script can tell "the run is not reproducible" from "the replay could not run").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+import click
+
+from .cli import _home, _report, main
+from .errors import RunidError
+
+EXIT_ERROR = 2
+
+
+def _color() -> bool:
+    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
+
+
+@main.command(name="replay")
+@click.argument("execution", metavar="EXECUTION")
+@click.option(
+    "--endpoint",
+    metavar="URL",
+    help="OpenAI-compatible base URL to replay against (default: the recorded endpoint).",
+)
+@click.option(
+    "--model-path",
+    metavar="PATH",
+    help="Local model file or directory (llama.cpp GGUF, transformers checkpoint).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (spec §18).")
+@click.option("--home", type=click.Path(file_okay=False), help="runid home directory.")
+@click.pass_context
+def replay_command(
+    ctx: click.Context,
+    *,
+    execution: str,
+    endpoint: str | None,
+    model_path: str | None,
+    as_json: bool,
+    home: str | None,
+) -> None:
+    """Re-execute the run EXECUTION (an execution id or entry number) through its adapter.
+
+    The replay is recorded in the same log, linked to the original by replay_of. The report
+    says whether the declaration is identical (if not, what moved), whether the outcome is
+    identical (output digests) and which observed facts moved (provider drift).
+
+    Exit codes: 0 declaration and outcome identical, 1 something differs, 2 error.
+    """
+    from .replay import render, replay
+
+    options: dict[str, Any] = {}
+    if endpoint:
+        options["base_url"] = endpoint
+    if model_path:
+        options["model_path"] = model_path
+    try:
+        report = replay(_home(ctx), execution, **options)
+    except RunidError as exc:
+        _report(exc)
+        ctx.exit(EXIT_ERROR)
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
+    else:
+        click.echo(render(report, color=_color()))
+    ctx.exit(report.exit_code)
