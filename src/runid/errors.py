@@ -32,6 +32,7 @@ __all__ = [
     "InputError",
     "JSONSyntaxError",
     "LimitExceededError",
+    "PolicyError",
     "Problem",
     "RunidError",
     "VerificationError",
@@ -130,6 +131,27 @@ class DeclarationError(InputError):
         super().__init__(
             f"invalid declaration: {first}{more}",
             hint="run 'runid validate FILE' to list every problem; see docs/spec.md for the schema",
+        )
+
+
+class PolicyError(InputError):
+    """A policy file cannot be read or fails its schema; ``problems`` lists every finding.
+
+    ``runid check`` stops before checking any run (exit code 2, like every error there).
+    """
+
+    code = "E_INVALID_POLICY"
+    exit_code = 2
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems: tuple[Problem, ...] = tuple(problems)
+        count = len(self.problems)
+        first = str(self.problems[0]) if self.problems else "no details"
+        more = f" (and {count - 1} more)" if count > 1 else ""
+        super().__init__(
+            f"invalid policy: {first}{more}",
+            hint="see docs/spec.md section 17 (or docs/schema/policy-v1.schema.json) for the "
+            "policy format",
         )
 
 
