@@ -108,10 +108,11 @@ class Change:
 
     ``kind``: ``changed`` (both sides have a value), ``added`` (only B), ``removed`` (only A),
     ``moved`` (the same list item at another index: ``a`` equals ``b``), ``component`` (a
-    withheld component known by digest only: ``a``/``b`` are its digests), ``declaration`` (only the declaration ids are known). ``pointer_a`` / ``pointer_b`` are the
-    RFC 6901 pointers of the value in each declaration (``None`` on the side that lacks it);
-    ``path`` is the readable form (``context.retrieved[3].content``; ``[3→4]`` when the item
-    moved). ``label`` names the list item the change is in (``kb/refunds.md chunk 2``).
+    withheld component known by digest only: ``a``/``b`` are its digests), ``declaration``
+    (only the declaration ids are known). ``pointer_a`` / ``pointer_b`` are the RFC 6901
+    pointers of the value in each declaration (``None`` on the side that lacks it). ``path``
+    is the readable form (``context.retrieved[3].content``; ``[3→4]`` when the item moved).
+    ``label`` names the list item the change is in (``kb/refunds.md chunk 2``).
     """
 
     kind: ChangeKind
