@@ -32,28 +32,40 @@ declaration: a streamed and a non-streamed call of the same request have the sam
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import inspect
 import json
+import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from .. import capture as _capture_module
 from ..canonical import canonicalize
 from ..capture import Recorder, Run, usage_fields
 from ..declaration import validate
-from ..digest import ContentRef, content_ref
-from ..errors import InputError
+from ..digest import ContentRef, content_digest, content_ref
+from ..errors import InputError, VerificationError
 from ..privacy import is_secret_name
 from ..runtime import library_versions, platform_facts
 
 __all__ = [
     "CHAT_SAMPLING_PARAMETERS",
+    "ENGINE",
     "EXAMPLE_RUNTIME",
     "IGNORED_REQUEST_FIELDS",
     "PROVIDER",
+    "RESPONSES_ENGINE",
     "RESPONSES_SAMPLING_PARAMETERS",
+    "AsyncRecordedStream",
+    "RecordedStream",
+    "ResponsesStreamAccumulator",
     "StreamAccumulator",
+    "acreate_chat",
+    "create_chat",
+    "create_response",
     "declaration_from_chat_request",
     "declaration_from_responses_request",
     "default_runtime",
@@ -62,11 +74,20 @@ __all__ = [
     "observed_from_responses_response",
     "output_bytes",
     "output_media_type",
+    "replay",
+    "request_from_declaration",
     "responses_output_bytes",
     "responses_output_media_type",
 ]
 
 PROVIDER = "openai-compatible"
+#: ``runtime.engine.name`` of the declarations this adapter builds for chat completions: the
+#: replay protocol's key (``runid replay`` picks this module's :func:`replay` by it). The engine
+#: behind the endpoint is not visible to the client; this names the API the run went through.
+ENGINE = "openai-compatible"
+#: ``runtime.engine.name`` of Responses API declarations (no replay yet: a distinct name, so
+#: replay fails with "unknown engine" instead of sending a Responses request as a chat call).
+RESPONSES_ENGINE = "openai-compatible.responses"
 TEXT_MEDIA = "text/plain; charset=utf-8"
 JSON_MEDIA = "application/json"
 NA: dict[str, str] = {"absent": "not_applicable"}
@@ -138,7 +159,7 @@ _ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
 
 #: A fixed runtime component for examples and tests that must not depend on this machine.
 EXAMPLE_RUNTIME: dict[str, Any] = {
-    "engine": NOT_RECORDED,
+    "engine": {"name": ENGINE, "version": NOT_RECORDED},
     "libraries": {"openai": "0.0.0"},
     "platform": {"os": "linux", "arch": "x86_64", "python": "3.11.7"},
     "hardware": NOT_RECORDED,
@@ -236,7 +257,8 @@ def endpoint_of(base_url: object) -> str:
 def _default_runtime_json() -> bytes:
     libraries, _missing = library_versions(["openai", "httpx", "httpx2"])
     runtime = {
-        "engine": NOT_RECORDED,  # the server's engine is not visible to the client
+        # The server's engine is not visible to the client: the engine named is the API.
+        "engine": {"name": ENGINE, "version": NOT_RECORDED},
         "libraries": libraries,
         "platform": platform_facts(),
         "hardware": NOT_RECORDED,  # inference runs on the serving side
@@ -413,9 +435,29 @@ def _constraints(schema: Any, blobs: _Blobs) -> dict[str, Any]:
 
 
 def _finish(
-    declaration: dict[str, Any], blobs: _Blobs, runtime: Mapping[str, Any] | None
+    declaration: dict[str, Any],
+    blobs: _Blobs,
+    runtime: Mapping[str, Any] | None,
+    engine: str = ENGINE,
+    upstream: Iterable[Mapping[str, Any]] = (),
 ) -> tuple[dict[str, Any], dict[str, bytes]]:
-    declaration["runtime"] = _plain(runtime) if runtime is not None else default_runtime()
+    given = _plain(runtime) if runtime is not None else default_runtime()
+    if isinstance(given, dict) and "absent" in given.get("engine", {}):
+        # The replay protocol dispatches on the engine name: a runtime that does not name one
+        # (e.g. runid.runtime.runtime_component()) gets this adapter's.
+        given["engine"] = {"name": engine, "version": dict(NOT_RECORDED)}
+    elif (
+        isinstance(given, dict)
+        and engine != ENGINE
+        and given.get("engine", {}).get("name") == ENGINE
+    ):
+        given["engine"] = {**given["engine"], "name": engine}
+    declaration["runtime"] = given
+    links = [_plain(link) for link in upstream]
+    if links:
+        if "absent" in declaration["inputs"]:
+            raise ValueError("upstream runs need input messages to feed")
+        declaration["inputs"]["upstream"] = links
     validate(declaration)
     return declaration, blobs.blobs
 
@@ -430,13 +472,16 @@ def declaration_from_chat_request(
     runtime: Mapping[str, Any] | None = None,
     model_version: str | None = None,
     provider: str = PROVIDER,
+    upstream: Iterable[Mapping[str, Any]] = (),
 ) -> tuple[dict[str, Any], dict[str, bytes]]:
     """A valid v1 declaration, and the content it references (``{digest: bytes}``), from the
     keyword arguments of ``client.chat.completions.create(...)`` as sent to ``base_url``.
 
     ``model.version`` is ``model_version`` if given, the model name if it is a dated snapshot
     (``gpt-4o-2024-08-06``), else ``not_recorded`` (the served model is an observed fact).
-    ``runtime`` replaces the client-side :func:`default_runtime`. Raises
+    ``runtime`` replaces the client-side :func:`default_runtime` (its ``engine``, when absent,
+    becomes :data:`ENGINE`). ``upstream`` lists the runs whose outputs feed this call
+    (``{"execution_id", "relation"}``, docs/spec.md §12.9) as ``inputs.upstream``. Raises
     :class:`runid.errors.DeclarationError` if the request cannot make a valid declaration and
     ``ValueError`` for a message role or parameter name v1 cannot carry.
     """
@@ -459,7 +504,7 @@ def declaration_from_chat_request(
         ),
         "constraints": _constraints(request.get("response_format"), blobs),
     }
-    return _finish(declaration, blobs, runtime)
+    return _finish(declaration, blobs, runtime, ENGINE, upstream)
 
 
 def _responses_messages(items: Any) -> list[dict[str, Any]]:
@@ -503,6 +548,7 @@ def declaration_from_responses_request(
     runtime: Mapping[str, Any] | None = None,
     model_version: str | None = None,
     provider: str = PROVIDER,
+    upstream: Iterable[Mapping[str, Any]] = (),
 ) -> tuple[dict[str, Any], dict[str, bytes]]:
     """:func:`declaration_from_chat_request` for ``client.responses.create(...)``.
 
@@ -536,7 +582,7 @@ def declaration_from_responses_request(
         "tools": _tools(request.get("tools"), request.get("tool_choice"), blobs),
         "constraints": _constraints(schema, blobs),
     }
-    return _finish(declaration, blobs, runtime)
+    return _finish(declaration, blobs, runtime, RESPONSES_ENGINE, upstream)
 
 
 # --- responses --------------------------------------------------------------------------------
@@ -697,9 +743,11 @@ class StreamAccumulator:
         self._text: dict[int, list[str]] = {}
         self._calls: dict[int, dict[int, dict[str, Any]]] = {}
         self._finish: dict[int, str] = {}
+        self.count = 0  # chunks taken in
 
     def add(self, chunk: object) -> None:
         """Take in one chunk (a ``ChatCompletionChunk`` or its dict form)."""
+        self.count += 1
         for name, attr in (("model", "model"), ("system_fingerprint", "system_fingerprint")):
             value = _get(chunk, attr)
             if isinstance(value, str) and value:
@@ -752,36 +800,609 @@ class StreamAccumulator:
         return _message_output(self.text(choice), self._calls_of(choice))
 
     def output_media_type(self, choice: int = 0) -> str:
+        """The media type of :meth:`output_bytes` for ``choice``."""
         return JSON_MEDIA if self._calls_of(choice) else TEXT_MEDIA
+
+    def facts(self) -> dict[str, Any]:
+        """Keyword arguments for :meth:`runid.capture.Run.observe`, as the server sent them."""
+        return {
+            "served_model": self.model,
+            "system_fingerprint": self.system_fingerprint,
+            "response_id": self.response_id,
+            "usage": self.usage,
+            "finish_reason": self._finish.get(0),
+        }
+
+
+class ResponsesStreamAccumulator:
+    """Consumes the events of ``client.responses.create(..., stream=True)``: the final
+    ``response.completed`` / ``response.incomplete`` / ``response.failed`` event carries the
+    whole response (same facts and output as the non-streamed call); before it arrives, the
+    ``response.output_text.delta`` texts are the output received so far.
+
+    >>> acc = ResponsesStreamAccumulator()
+    >>> acc.add({"type": "response.created", "response": {"id": "r1", "model": "m"}})
+    >>> acc.add({"type": "response.output_text.delta", "delta": "Hi"})
+    >>> acc.output_bytes(), acc.facts()["response_id"]
+    (b'Hi', 'r1')
+    """
+
+    _FINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
+
+    def __init__(self) -> None:
+        self.response: object = None  # the final response, once received
+        self.started: object = None  # the response as announced by response.created
+        self._text: list[str] = []
+        self.count = 0
+
+    def add(self, event: object) -> None:
+        """Take in one stream event (an SDK event object or its dict form)."""
+        self.count += 1
+        kind = _get(event, "type")
+        if kind in self._FINAL:
+            self.response = _get(event, "response")
+        elif kind in ("response.created", "response.in_progress"):
+            self.started = _get(event, "response")
+        elif kind == "response.output_text.delta" and isinstance(_get(event, "delta"), str):
+            self._text.append(_get(event, "delta"))
+
+    def output_bytes(self) -> bytes:
+        """The output: the final response's, else the text received so far."""
+        if self.response is not None:
+            return responses_output_bytes(self.response)
+        return "".join(self._text).encode("utf-8")
+
+    def output_media_type(self) -> str:
+        """The media type of :meth:`output_bytes`."""
+        if self.response is not None:
+            return responses_output_media_type(self.response)
+        return TEXT_MEDIA
+
+    def facts(self) -> dict[str, Any]:
+        """Keyword arguments for :meth:`runid.capture.Run.observe`."""
+        return _responses_facts(self.response if self.response is not None else self.started)
+
+
+def _chat_facts(response: object) -> dict[str, Any]:
+    choices = _get(response, "choices") or []
+    return {
+        "served_model": _get(response, "model"),
+        "system_fingerprint": _get(response, "system_fingerprint"),
+        "response_id": _get(response, "id"),
+        "usage": _get(response, "usage"),
+        "finish_reason": _get(choices[0], "finish_reason") if choices else None,
+    }
+
+
+def _responses_facts(response: object) -> dict[str, Any]:
+    finish = _get(_get(response, "incomplete_details"), "reason") or _get(response, "status")
+    return {
+        "served_model": _get(response, "model"),
+        "response_id": _get(response, "id"),
+        "usage": _get(response, "usage"),
+        "finish_reason": finish,
+    }
+
+
+def _observe(run: Run, facts: Mapping[str, Any]) -> None:
+    text = {k: v if isinstance(v, str) else None for k, v in facts.items() if k != "usage"}
+    run.observe(usage=facts.get("usage"), **text)
+
+
+# --- capture around the real call -------------------------------------------------------------
+
+
+class _Accumulator(Protocol):
+    """What the stream wrappers need from an accumulator."""
+
+    count: int
+
+    def add(self, item: object) -> None: ...
+    def output_bytes(self) -> bytes: ...
+    def output_media_type(self) -> str: ...
+    def facts(self) -> dict[str, Any]: ...
+
+
+def _detach(run: Run) -> None:
+    # A stream outlives the call that opened it: its run must not stay "current" for the
+    # caller's unrelated code, and it must be endable from wherever the stream is consumed
+    # (another task's context cannot reset this context's variable). Run keeps its context
+    # token private; read defensively so a refactor of runid.capture degrades to "current".
+    token = getattr(run, "_token", None)
+    var = getattr(_capture_module, "_current", None)
+    if token is not None and var is not None:
+        with contextlib.suppress(ValueError):
+            var.reset(token)
+        run._token = None
+
+
+def _exc_info(exc: BaseException | None) -> tuple[Any, Any, Any]:
+    return (type(exc), exc, exc.__traceback__) if exc is not None else (None, None, None)
+
+
+class _StreamBase:
+    def __init__(self, stream: Any, run: Run, accumulator: Any) -> None:
+        self.stream = stream  # the client's stream object (``response``, ...)
+        self.run = run
+        self.accumulator: _Accumulator = accumulator
+        self.finished = False
+
+    def _outcome(self) -> None:
+        acc = self.accumulator
+        if acc.count:  # what was received, even when the stream stopped early
+            self.run.set_output(acc.output_bytes(), media_type=acc.output_media_type())
+        _observe(self.run, acc.facts())
+
+
+class RecordedStream(_StreamBase):
+    """The chunks of a streamed call, as they come; the run is recorded when the stream is
+    exhausted, fails (error outcome, the exception propagates), or is closed early (what was
+    received is the output). Use it as an iterator, ideally inside ``with``; a stream dropped
+    unclosed is recorded when it is garbage-collected."""
+
+    def __init__(self, stream: Any, run: Run, accumulator: Any) -> None:
+        super().__init__(stream, run, accumulator)
+        self._iterator = iter(stream)
+
+    def __iter__(self) -> RecordedStream:
+        return self
+
+    def __next__(self) -> Any:
+        if self.finished:
+            raise StopIteration
+        try:
+            item = next(self._iterator)
+        except StopIteration:
+            self._finish(None)
+            raise
+        except BaseException as exc:
+            self._finish(exc)
+            raise
+        self.accumulator.add(item)
+        return item
+
+    def close(self) -> None:
+        """Stop reading (closing the HTTP response) and record what was received."""
+        if self.finished:
+            return
+        try:
+            close = getattr(self.stream, "close", None)
+            if callable(close):
+                close()
+        finally:
+            self._finish(None)
+
+    def _finish(self, exc: BaseException | None) -> None:
+        if self.finished:
+            return
+        self.finished = True
+        self._outcome()
+        self.run.__exit__(*_exc_info(exc))
+
+    def __enter__(self) -> RecordedStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if not getattr(self, "finished", True):
+            with contextlib.suppress(Exception):
+                self.close()
+
+
+class AsyncRecordedStream(_StreamBase):
+    """:class:`RecordedStream` for an async client: ``async for`` / ``async with`` /
+    :meth:`aclose`."""
+
+    def __init__(self, stream: Any, run: Run, accumulator: Any) -> None:
+        super().__init__(stream, run, accumulator)
+        self._iterator = stream.__aiter__()
+
+    def __aiter__(self) -> AsyncRecordedStream:
+        return self
+
+    async def __anext__(self) -> Any:
+        if self.finished:
+            raise StopAsyncIteration
+        try:
+            item = await self._iterator.__anext__()
+        except StopAsyncIteration:
+            await self._finish(None)
+            raise
+        except BaseException as exc:
+            await self._finish(exc)
+            raise
+        self.accumulator.add(item)
+        return item
+
+    async def aclose(self) -> None:
+        """Stop reading (closing the HTTP response) and record what was received."""
+        if self.finished:
+            return
+        try:
+            close = getattr(self.stream, "close", None)
+            if callable(close):
+                await close()
+        finally:
+            await self._finish(None)
+
+    async def _finish(self, exc: BaseException | None) -> None:
+        if self.finished:
+            return
+        self.finished = True
+        self._outcome()
+        await self.run.__aexit__(*_exc_info(exc))
+
+    async def __aenter__(self) -> AsyncRecordedStream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def __del__(self) -> None:
+        # No event loop to await on here: a dropped stream is recorded synchronously.
+        if not getattr(self, "finished", True):
+            self.finished = True
+            with contextlib.suppress(Exception):
+                self._outcome()
+                self.run.__exit__(None, None, None)
+
+
+def _chat_run(
+    client: Any,
+    request: Mapping[str, Any],
+    recorder: Recorder | None,
+    options: Mapping[str, Any],
+    responses: bool = False,
+) -> Run:
+    """The run of one call, its declaration built from ``request`` before it is sent."""
+    rec = recorder if recorder is not None else Recorder()
+    build = declaration_from_responses_request if responses else declaration_from_chat_request
+    declaration, blobs = build(
+        request,
+        base_url=str(client.base_url),
+        runtime=options.get("runtime"),
+        model_version=options.get("model_version"),
+        provider=options.get("provider") or PROVIDER,
+        upstream=options.get("upstream") or (),
+    )
+    return rec.capture(
+        declaration,
+        contents=list(blobs.values()),
+        parent=options.get("parent"),
+        step=options.get("step"),
+    )
+
+
+def _open_stream(run: Run, opener: Callable[[], Any], wrapper: Any, accumulator: Any) -> Any:
+    run.__enter__()  # the declaration id is fixed here, before the request
+    _detach(run)
+    try:
+        stream = opener()
+    except BaseException as exc:
+        run.__exit__(*_exc_info(exc))
+        raise
+    return wrapper(stream, run, accumulator)
 
 
 def create_chat(
-    client: Any, *, recorder: Recorder | None = None, **request: Any
+    client: Any,
+    *,
+    recorder: Recorder | None = None,
+    parent: str | None = None,
+    step: int | None = None,
+    upstream: Iterable[Mapping[str, Any]] = (),
+    runtime: Mapping[str, Any] | None = None,
+    model_version: str | None = None,
+    provider: str = PROVIDER,
+    **request: Any,
 ) -> tuple[Any, Run]:
     """Call ``client.chat.completions.create(**request)`` under capture; return (response, run).
 
     The declaration is built from ``request`` as it is sent (and the client's ``base_url``)
     before the call, so ``run.declaration_id`` is fixed first; the output and the facts the
     server reports are recorded after it. ``recorder`` is a :class:`runid.capture.Recorder`
-    (default: one for the default home). Non-streaming calls only.
+    (default: one for the default home); ``parent``/``step`` make the record a step of another
+    (§12.9); ``upstream``, ``runtime``, ``model_version`` and ``provider`` go to
+    :func:`declaration_from_chat_request`.
+
+    With ``stream=True`` the response is a :class:`RecordedStream` that yields the chunks as
+    they come; ``run`` is recorded when the stream ends, fails or is closed (a streamed and a
+    non-streamed call of one request have the same declaration id and, at temperature 0, the
+    same output digest).
     """
+    options = {
+        "parent": parent,
+        "step": step,
+        "upstream": upstream,
+        "runtime": runtime,
+        "model_version": model_version,
+        "provider": provider,
+    }
+    run = _chat_run(client, request, recorder, options)
     if request.get("stream"):
-        raise InputError(
-            "create_chat records non-streaming calls",
-            hint="for streams, build the declaration with declaration_from_chat_request and feed "
-            "the chunks to StreamAccumulator inside runid.capture.capture",
+        stream = _open_stream(
+            run,
+            lambda: client.chat.completions.create(**request),
+            RecordedStream,
+            StreamAccumulator(),
         )
-    rec = recorder if recorder is not None else Recorder()
-    declaration, blobs = declaration_from_chat_request(request, base_url=str(client.base_url))
-    with rec.capture(declaration, contents=list(blobs.values())) as run:
+        return stream, run
+    with run:
         response = client.chat.completions.create(**request)
         run.set_output(output_bytes(response), media_type=output_media_type(response))
-        choices = _get(response, "choices") or []
-        run.observe(
-            served_model=_get(response, "model"),
-            system_fingerprint=_get(response, "system_fingerprint"),
-            response_id=_get(response, "id"),
-            usage=_get(response, "usage"),
-            finish_reason=_get(choices[0], "finish_reason") if choices else None,
-        )
+        _observe(run, _chat_facts(response))
     return response, run
+
+
+async def acreate_chat(
+    client: Any,
+    *,
+    recorder: Recorder | None = None,
+    parent: str | None = None,
+    step: int | None = None,
+    upstream: Iterable[Mapping[str, Any]] = (),
+    runtime: Mapping[str, Any] | None = None,
+    model_version: str | None = None,
+    provider: str = PROVIDER,
+    **request: Any,
+) -> tuple[Any, Run]:
+    """:func:`create_chat` for ``openai.AsyncOpenAI``: ``await`` it; with ``stream=True`` the
+    response is an :class:`AsyncRecordedStream` (``async for``). The log append runs in a
+    worker thread, off the event loop."""
+    options = {
+        "parent": parent,
+        "step": step,
+        "upstream": upstream,
+        "runtime": runtime,
+        "model_version": model_version,
+        "provider": provider,
+    }
+    run = _chat_run(client, request, recorder, options)
+    if request.get("stream"):
+        await run.__aenter__()
+        _detach(run)
+        try:
+            stream = await client.chat.completions.create(**request)
+        except BaseException as exc:
+            await run.__aexit__(*_exc_info(exc))
+            raise
+        return AsyncRecordedStream(stream, run, StreamAccumulator()), run
+    async with run:
+        response = await client.chat.completions.create(**request)
+        run.set_output(output_bytes(response), media_type=output_media_type(response))
+        _observe(run, _chat_facts(response))
+    return response, run
+
+
+def create_response(
+    client: Any,
+    *,
+    recorder: Recorder | None = None,
+    parent: str | None = None,
+    step: int | None = None,
+    upstream: Iterable[Mapping[str, Any]] = (),
+    runtime: Mapping[str, Any] | None = None,
+    model_version: str | None = None,
+    provider: str = PROVIDER,
+    **request: Any,
+) -> tuple[Any, Run]:
+    """Call ``client.responses.create(**request)`` under capture; return (response, run).
+
+    As :func:`create_chat`, with :func:`declaration_from_responses_request` and the facts of
+    :func:`observed_from_responses_response`; ``stream=True`` gives a :class:`RecordedStream`
+    of the API's events, fed to :class:`ResponsesStreamAccumulator`. The declaration's engine
+    is :data:`RESPONSES_ENGINE` (no replay for Responses declarations yet).
+    """
+    options = {
+        "parent": parent,
+        "step": step,
+        "upstream": upstream,
+        "runtime": runtime,
+        "model_version": model_version,
+        "provider": provider,
+    }
+    run = _chat_run(client, request, recorder, options, responses=True)
+    if request.get("stream"):
+        stream = _open_stream(
+            run,
+            lambda: client.responses.create(**request),
+            RecordedStream,
+            ResponsesStreamAccumulator(),
+        )
+        return stream, run
+    with run:
+        response = client.responses.create(**request)
+        run.set_output(
+            responses_output_bytes(response), media_type=responses_output_media_type(response)
+        )
+        _observe(run, _responses_facts(response))
+    return response, run
+
+
+# --- replay: the inverse of declaration_from_chat_request ----------------------------------
+
+
+def _absent(value: object) -> bool:
+    return isinstance(value, Mapping) and "absent" in value
+
+
+def _fetched(ref: Mapping[str, Any], fetch: Callable[[str], bytes]) -> bytes:
+    raw = fetch(str(ref["digest"]))
+    if content_digest(raw) != ref["digest"]:
+        raise VerificationError(
+            f"fetched content for {ref['digest']} has digest {content_digest(raw)}",
+            code="E_CONTENT_DIGEST",
+        )
+    return raw
+
+
+def _content_value(ref: Any, fetch: Callable[[str], bytes]) -> Any:
+    """Message content as sent: text for text media, the parsed parts for JSON."""
+    if _absent(ref):
+        return None
+    raw = _fetched(ref, fetch)
+    if str(ref.get("media_type", "")).startswith("application/json"):
+        return json.loads(raw)
+    return raw.decode("utf-8")
+
+
+def _message_back(message: Mapping[str, Any], fetch: Callable[[str], bytes]) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "role": message["role"],
+        "content": _content_value(message["content"], fetch),
+    }
+    for name in ("name", "tool_call_id"):
+        if name in message:
+            out[name] = message[name]
+    if message.get("tool_calls"):
+        out["tool_calls"] = [
+            {
+                "id": call["id"],
+                "type": "function",
+                # canonical JSON text: the model's spelling is gone, its meaning is not
+                "function": {
+                    "name": call["name"],
+                    "arguments": _fetched(call["arguments"], fetch).decode("utf-8"),
+                },
+            }
+            for call in message["tool_calls"]
+        ]
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def _chat_create_fields() -> frozenset[str]:
+    """The keyword arguments ``chat.completions.create`` takes by name (others: extra_body)."""
+    try:
+        from openai.resources.chat.completions import Completions
+    except ImportError:
+        return frozenset(CHAT_SAMPLING_PARAMETERS)
+    return frozenset(inspect.signature(Completions.create).parameters) - {"self"}
+
+
+def request_from_declaration(
+    declaration: Mapping[str, Any], fetch: Callable[[str], bytes]
+) -> dict[str, Any]:
+    """The keyword arguments of ``client.chat.completions.create(...)`` that make
+    ``declaration`` again: model, messages (system prompts first), tools and tool_choice,
+    response_format and every ``declared`` parameter (those the API does not name go in
+    ``extra_body``); parameters recorded as ``provider_default`` are not sent.
+
+    ``fetch(digest)`` returns the content of a reference (it raises
+    :class:`runid.errors.InputError` when the content was not stored); fetched bytes are
+    checked against their digest. The request gives the same declaration, except that a
+    leading ``developer`` prompt comes back as ``system`` (v1 does not keep that role).
+    """
+    engine = declaration.get("runtime", {}).get("engine", {})
+    if isinstance(engine, Mapping) and engine.get("name") not in (None, ENGINE):
+        raise InputError(
+            f"this declaration's engine is {engine.get('name')!r}, not {ENGINE!r}: "
+            "the OpenAI chat adapter cannot rebuild it",
+            hint="replay it with the adapter of its engine (runid replay picks it)",
+            code="E_REPLAY_ENGINE",
+        )
+    model = declaration["model"]
+    if _absent(model):
+        raise InputError("the declaration has no model to call", code="E_REPLAY_ENGINE")
+    messages: list[dict[str, Any]] = []
+    instructions = declaration["instructions"]
+    if not _absent(instructions):
+        for ref in instructions["system"]:
+            messages.append({"role": "system", "content": _content_value(ref, fetch)})
+    inputs = declaration["inputs"]
+    if not _absent(inputs):
+        messages += [_message_back(m, fetch) for m in inputs["messages"]]
+    request: dict[str, Any] = {"model": model["name"], "messages": messages}
+    tools = declaration["tools"]
+    if not _absent(tools):
+        definitions = [json.loads(_fetched(d["definition"], fetch)) for d in tools["definitions"]]
+        legacy = [d for d in definitions if "type" not in d]  # the deprecated functions=[...]
+        if legacy:
+            request["functions"] = legacy
+        if len(legacy) < len(definitions):
+            request["tools"] = [d for d in definitions if "type" in d]
+        choice = tools["choice"]
+        if isinstance(choice, str):
+            request["function_call" if legacy and "tools" not in request else "tool_choice"] = (
+                choice
+            )
+        elif not _absent(choice):
+            if "tools" in request:
+                request["tool_choice"] = {"type": "function", "function": {"name": choice["name"]}}
+            else:
+                request["function_call"] = {"name": choice["name"]}
+    schema = declaration["constraints"]
+    if not _absent(schema) and not _absent(schema["output_schema"]):
+        request["response_format"] = json.loads(_fetched(schema["output_schema"], fetch))
+    known = _chat_create_fields()
+    extra: dict[str, Any] = {}
+    parameters = declaration["parameters"]
+    for name, entry in ({} if _absent(parameters) else parameters).items():
+        if entry.get("source") != "declared":
+            continue  # provider_default / default: the original request did not send it
+        (request if name in known else extra)[name] = entry["value"]
+    if extra:
+        request["extra_body"] = extra
+    return request
+
+
+def replay(
+    declaration: Mapping[str, Any],
+    fetch: Callable[[str], bytes],
+    *,
+    recorder: Recorder,
+    parent: str | None = None,
+    step: int | None = None,
+    **options: Any,
+) -> Run:
+    """Re-run a recorded chat declaration through :func:`create_chat` (the replay protocol).
+
+    Options: ``client`` (an ``openai.OpenAI``), else ``base_url`` (default: the declared
+    ``model.endpoint``) and ``api_key`` (default: ``$OPENAI_API_KEY``, else a placeholder for
+    local servers); ``runtime`` (default: this process's :func:`default_runtime`, so a moved
+    library version shows as a changed declaration); ``stream`` (replay as a streamed call;
+    the declaration is the same). The declared ``inputs.upstream``, ``model.version`` and
+    ``model.provider`` are declared again as recorded. Returns the finished run; when nothing
+    changed its declaration id is the original's.
+    """
+    request = request_from_declaration(declaration, fetch)
+    client = options.get("client")
+    if client is None:
+        try:
+            import openai
+        except ImportError as exc:
+            raise InputError(
+                "replaying an OpenAI-compatible run needs the openai package",
+                hint="pip install openai",
+            ) from exc
+        endpoint = declaration["model"].get("endpoint")
+        base_url = options.get("base_url") or (None if _absent(endpoint) else endpoint)
+        if not base_url:
+            raise InputError(
+                "the declaration has no endpoint: give the base_url to replay against",
+                code="E_REPLAY_ENDPOINT",
+            )
+        api_key = options.get("api_key") or os.environ.get("OPENAI_API_KEY") or "unused"
+        client = openai.OpenAI(base_url=str(base_url), api_key=api_key, max_retries=0)
+    inputs = declaration["inputs"]
+    upstream = [] if _absent(inputs) else list(inputs.get("upstream", []))
+    version = declaration["model"].get("version")
+    if options.get("stream"):
+        request["stream"] = True
+    response, run = create_chat(
+        client,
+        recorder=recorder,
+        parent=parent,
+        step=step,
+        upstream=upstream,
+        runtime=options.get("runtime"),
+        model_version=version if isinstance(version, str) else None,
+        provider=str(declaration["model"].get("provider") or PROVIDER),
+        **request,
+    )
+    if isinstance(response, RecordedStream):
+        for _chunk in response:
+            pass
+    return run
