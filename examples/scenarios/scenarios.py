@@ -34,10 +34,10 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from runid.capture import Recorder, Run  # noqa: E402
-from runid.home import Home  # noqa: E402
-from runid.log import Log  # noqa: E402
-from runid.replay import ReplayReport, declaration_changes, render, replay  # noqa: E402
+from runid.capture import Recorder, Run
+from runid.home import Home
+from runid.log import Log
+from runid.replay import ReplayReport, declaration_changes, render, replay
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
