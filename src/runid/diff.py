@@ -135,7 +135,7 @@ class Change:
             self.pointer_a,
             self.b,
             self.a,
-            self.label,
+            _ARROW.join(reversed(self.label.split(_ARROW, 1))) if self.label else self.label,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -448,7 +448,7 @@ def _walk_list(a: list[Any], b: list[Any], pa: Path, pb: Path) -> Iterator[Chang
             else:
                 yield _change("removed", (*pa, i), None, a[i], MISSING, label=_label(a[i]))
         else:
-            yield from _walk(a[i], b[j], (*pa, i), (*pb, j), _label(a[i]) or _label(b[j]))
+            yield from _walk(a[i], b[j], (*pa, i), (*pb, j), _both(_label(a[i]), _label(b[j])))
 
 
 def _shift(span: range, by: int) -> range:
@@ -500,6 +500,12 @@ def _pair(
         for i, key in zip(ia, ids_a, strict=True):
             if key is not None and free_b.get(key):
                 pairs[i] = free_b[key].pop(0)
+        # What identity did not pair, in equal numbers on both sides, was edited in place
+        # (its identity fields among the edits): pair it by position, to report the leaves.
+        left_a = [i for i in ia if i not in pairs]
+        left_b = sorted(set(ib) - set(pairs.values()))
+        if len(left_a) == len(left_b):
+            pairs.update(zip(left_a, left_b, strict=True))
         matched_b = set(pairs.values())
         events: list[tuple[int, int, int | None, int | None]] = []
         for i in ia:
@@ -514,6 +520,16 @@ def _pair(
     # Positional pairing is symmetric by construction (index k with index k).
     for k in range(max(len(ia), len(ib))):
         yield (ia[k] if k < len(ia) else None, ib[k] if k < len(ib) else None)
+
+
+_ARROW: Final = " → "
+
+
+def _both(label_a: str | None, label_b: str | None) -> str | None:
+    """One label for an item paired across the sides: ``x → y`` when its name changed."""
+    if label_a is None or label_b is None or label_a == label_b:
+        return label_a or label_b
+    return f"{label_a}{_ARROW}{label_b}"
 
 
 def _label(item: Any) -> str | None:
