@@ -77,9 +77,11 @@ def test_a_moved_runtime_is_a_different_declaration_naming_the_field(home: Home)
     report = replay(home, original, engine_version="2.0")
     assert report.verdict == "different_declarations" and report.exit_code == 1
     assert report.changed_components == ("runtime",)
-    assert [c.to_json() for c in report.declaration_changes] == [
-        {"path": "runtime.engine.version", "original": "1.0", "replay": "2.0"}
+    assert [(c.path, c.a, c.b) for c in report.declaration_changes] == [
+        ("runtime.engine.version", "1.0", "2.0")
     ]
+    change = report.to_json()["declaration"]["changes"][0]
+    assert change["pointer_a"] == "/runtime/engine/version" and change["a"] == "1.0"
 
 
 def test_same_declaration_other_output_is_nondeterminism(home: Home) -> None:
@@ -91,7 +93,8 @@ def test_same_declaration_other_output_is_nondeterminism(home: Home) -> None:
 def test_other_output_and_other_served_model_is_provider_drift(home: Home) -> None:
     report = replay(home, _original(home), salt="!", served_model="reverser-2")
     assert report.verdict == "provider_drift"
-    assert [c.path for c in report.observed_changes] == ["served_model"]
+    assert [c.path for c in report.observed_changes] == ["observed.served_model"]
+    assert report.to_json()["observed"]["provider_drift"] is True
 
 
 def test_same_output_other_served_model_is_observed_drift_exit_0(home: Home) -> None:
@@ -154,20 +157,14 @@ def test_a_declaration_without_engine_is_refused() -> None:
         engine_of(decl)
 
 
-def test_compare_is_about_component_digests_not_object_identity() -> None:
-    a = replay_engine.declaration(PROMPT)
-    b = replay_engine.declaration(PROMPT, engine_version="1.1")
-    from runid.replay import declaration_changes
-
-    assert declaration_changes(a, a) == ((), ())
-    components, changes = declaration_changes(a, b)
-    assert components == ("runtime",)
-    assert [c.path for c in changes] == ["runtime.engine.version"]
-    # symmetric
-    back = declaration_changes(b, a)
-    assert [(c.path, c.original, c.replay) for c in back[1]] == [
-        ("runtime.engine.version", "1.1", "1.0")
-    ]
+def test_compare_refuses_a_declaration_that_is_not_the_records(home: Home) -> None:
+    original = _original(home)
+    with Log.open(home, need_key=False) as log:
+        record = log.entry(original).record
+    other = replay_engine.declaration(PROMPT, engine_version="9")
+    with pytest.raises(InputError) as caught:
+        compare(record, other, record, other)
+    assert caught.value.code == "E_NOT_STORED"
 
 
 def test_verdicts_are_documented_in_order() -> None:
@@ -205,6 +202,7 @@ def test_cli_identical_exits_0_and_json_is_the_documented_format(home: Home) -> 
     assert report["original"]["execution_id"] == original
     assert report["replay"]["log_index"] == 1
     assert report["declaration"] == {"identical": True, "components": [], "changes": []}
+    assert report["observed"] == {"identical": True, "provider_drift": False, "changes": []}
 
 
 def test_cli_human_report_names_the_outcome(home: Home) -> None:

@@ -46,12 +46,13 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from . import canonical
 from .capture import Recorder, Run
+from .diff import VERDICTS, Change, Comparison, format_value
+from .diff import compare as diff_compare
 from .digest import content_digest
 from .errors import InputError, RunidError
 from .home import Home
@@ -62,7 +63,6 @@ __all__ = [
     "ENGINES",
     "REPORT_FORMAT",
     "VERDICTS",
-    "Change",
     "ReplayReport",
     "adapter_for",
     "compare",
@@ -82,20 +82,6 @@ ENGINES: dict[str, str] = {
     "openai-compatible": "runid.integrations.openai",
     "transformers": "runid.integrations.transformers",
 }
-
-#: The verdicts of a replay, from best to worst news (docs/spec.md §18).
-VERDICTS: tuple[str, ...] = (
-    "identical",
-    "observed_drift",
-    "different_declarations",
-    "provider_drift",
-    "nondeterminism",
-)
-
-# Observed facts that identify what served the run; when they move, the provider changed.
-_PROVIDER_FACTS = ("served_model", "system_fingerprint")
-# Facts that differ on every run by construction, never a finding.
-_PER_RUN_FACTS = frozenset({"response_id"})
 
 
 def register_engine(name: str, module: str) -> None:
@@ -171,26 +157,37 @@ def adapter_for(engine: str) -> ModuleType:
 
 
 @dataclass(frozen=True)
-class Change:
-    """One difference: where (a dotted path), and the value on each side (JSON values)."""
+class _Side:
+    """One run as :func:`runid.diff.compare` reads it."""
 
-    path: str
-    original: Any
-    replay: Any
+    declaration_id: str
+    components: Mapping[str, str]
+    declaration: Mapping[str, Any]
+    record: Mapping[str, Any]
 
-    def to_json(self) -> dict[str, Any]:
-        return {"path": self.path, "original": self.original, "replay": self.replay}
+    @classmethod
+    def of(cls, record: Mapping[str, Any], declaration: Mapping[str, Any]) -> _Side:
+        identity = compute_identity(declaration)
+        if identity.declaration_id != record["declaration_id"]:
+            raise InputError(
+                f"the declaration's id {identity.declaration_id} is not the one its record "
+                f"names ({record['declaration_id']})",
+                code="E_NOT_STORED",
+            )
+        return cls(identity.declaration_id, identity.components, declaration, record)
 
 
 @dataclass(frozen=True)
 class ReplayReport:
-    """What a replay found. ``verdict`` is one of :data:`VERDICTS`:
+    """What a replay found: the original and the replayed record, and their comparison by
+    :func:`runid.diff.compare` (original as side A, replay as side B). ``verdict`` is one of
+    :data:`VERDICTS`:
 
-    * ``identical``: same declaration id, same outcome, same observed provider facts;
-    * ``observed_drift``: same declaration and outcome, but the served model or the system
-      fingerprint moved (worth knowing, not a different result);
+    * ``identical``: same declaration id, same outcome, same observed facts;
+    * ``observed_drift``: same declaration and outcome, but an observed fact moved (the served
+      model, the system fingerprint): worth knowing, not a different result;
     * ``different_declarations``: the conditions moved (``declaration_changes`` names them);
-    * ``provider_drift``: same declaration, different outcome, and the provider facts moved;
+    * ``provider_drift``: same declaration, different outcome, and a provider fact moved;
     * ``nondeterminism``: same declaration and provider facts, different outcome.
     """
 
@@ -198,10 +195,11 @@ class ReplayReport:
     original: Mapping[str, Any]
     replay: Mapping[str, Any]
     replay_index: int | None
-    changed_components: tuple[str, ...]
-    declaration_changes: tuple[Change, ...]
-    observed_changes: tuple[Change, ...]
-    diff: Mapping[str, Any] | None = field(default=None)
+    comparison: Comparison
+
+    @property
+    def verdict(self) -> str:
+        return self.comparison.verdict
 
     @property
     def same_declaration(self) -> bool:
@@ -209,19 +207,19 @@ class ReplayReport:
 
     @property
     def same_outcome(self) -> bool:
-        return _outcome_key(self.original) == _outcome_key(self.replay)
+        return not self.comparison.outcome
 
     @property
-    def provider_moved(self) -> bool:
-        return any(change.path in _PROVIDER_FACTS for change in self.observed_changes)
+    def changed_components(self) -> tuple[str, ...]:
+        return self.comparison.changed_components
 
     @property
-    def verdict(self) -> str:
-        if not self.same_declaration:
-            return "different_declarations"
-        if self.same_outcome:
-            return "observed_drift" if self.provider_moved else "identical"
-        return "provider_drift" if self.provider_moved else "nondeterminism"
+    def declaration_changes(self) -> tuple[Change, ...]:
+        return self.comparison.declaration
+
+    @property
+    def observed_changes(self) -> tuple[Change, ...]:
+        return self.comparison.observed or ()
 
     @property
     def identical(self) -> bool:
@@ -234,7 +232,8 @@ class ReplayReport:
         return 0 if self.identical else 1
 
     def to_json(self) -> dict[str, Any]:
-        """The stable machine form of ``runid replay --json`` (docs/spec.md §18)."""
+        """The stable machine form of ``runid replay --json`` (docs/spec.md §18.3); changes
+        are diff change objects (§16) with the original as ``a`` and the replay as ``b``."""
         return {
             "format": REPORT_FORMAT,
             "verdict": self.verdict,
@@ -250,19 +249,10 @@ class ReplayReport:
             "outcome": {"identical": self.same_outcome},
             "observed": {
                 "identical": not self.observed_changes,
+                "provider_drift": self.comparison.provider_drift,
                 "changes": [change.to_json() for change in self.observed_changes],
             },
         }
-
-
-def _outcome_key(record: Mapping[str, Any]) -> tuple[Any, ...]:
-    outcome = record["outcome"]
-    error = outcome.get("error")
-    return (
-        outcome["status"],
-        tuple(ref["digest"] for ref in outcome["outputs"]),
-        error.get("type") if isinstance(error, Mapping) else None,
-    )
 
 
 def _side(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -275,63 +265,6 @@ def _side(record: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _is_object(value: Any) -> bool:
-    """A JSON object that is not an absence marker (markers compare as leaves)."""
-    return isinstance(value, Mapping) and _absent_reason(value) is None
-
-
-def _leaf_changes(a: Any, b: Any, path: str, out: list[Change]) -> None:
-    """Every leaf where ``a`` and ``b`` differ (objects by key, arrays by index)."""
-    if _is_object(a) and _is_object(b):
-        for key in sorted(set(a) | set(b)):
-            sub = f"{path}.{key}" if path else str(key)
-            _leaf_changes(a.get(key, _MISSING), b.get(key, _MISSING), sub, out)
-        return
-    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
-        for index, (x, y) in enumerate(zip(a, b, strict=True)):
-            _leaf_changes(x, y, f"{path}[{index}]", out)
-        return
-    if a != b or type(a) is not type(b):
-        out.append(Change(path, _json_or_none(a), _json_or_none(b)))
-
-
-class _Missing:
-    def __repr__(self) -> str:
-        return "<missing>"
-
-
-_MISSING = _Missing()
-
-
-def _json_or_none(value: Any) -> Any:
-    return None if value is _MISSING else value
-
-
-def declaration_changes(
-    original: Mapping[str, Any], replayed: Mapping[str, Any]
-) -> tuple[tuple[str, ...], tuple[Change, ...]]:
-    """``(components, changes)``: the components whose digests differ, and every differing leaf
-    inside them as a dotted path (``model.weights.digest``, ``runtime.libraries.torch``)."""
-    ids = compute_identity(original).components, compute_identity(replayed).components
-    names = tuple(sorted(name for name in ids[0] if ids[0][name] != ids[1].get(name)))
-    changes: list[Change] = []
-    for name in names:
-        _leaf_changes(original.get(name), replayed.get(name), name, changes)
-    return names, tuple(changes)
-
-
-def observed_changes(
-    original: Mapping[str, Any], replayed: Mapping[str, Any]
-) -> tuple[Change, ...]:
-    """Observed facts that differ between two records (the response id always does: left out)."""
-    changes: list[Change] = []
-    a, b = original["observed"], replayed["observed"]
-    for name in sorted(set(a) | set(b)):
-        if name not in _PER_RUN_FACTS:
-            _leaf_changes(a.get(name, _MISSING), b.get(name, _MISSING), name, changes)
-    return tuple(changes)
-
-
 def compare(
     original: Mapping[str, Any],
     original_declaration: Mapping[str, Any],
@@ -341,17 +274,19 @@ def compare(
     replay_index: int | None = None,
     engine: str | None = None,
 ) -> ReplayReport:
-    """Compare an original run with its replay (records and declarations); pure."""
-    components, changes = declaration_changes(original_declaration, replayed_declaration)
+    """Compare an original run with its replay (records and declarations); pure.
+
+    Each declaration must have the id its record names (else ``E_NOT_STORED``).
+    """
+    comparison = diff_compare(
+        _Side.of(original, original_declaration), _Side.of(replayed, replayed_declaration)
+    )
     return ReplayReport(
         engine=engine or _engine_or_unknown(original_declaration),
         original=original,
         replay=replayed,
         replay_index=replay_index,
-        changed_components=components,
-        declaration_changes=changes,
-        observed_changes=observed_changes(original, replayed),
-        diff=None,
+        comparison=comparison,
     )
 
 
@@ -495,9 +430,10 @@ def render(report: ReplayReport, *, color: bool = False) -> str:
         code = "32" if good else "31"
         return f"\x1b[{code}m{text}\x1b[0m"
 
-    def short(value: Any) -> str:
-        text = value if isinstance(value, str) else canonical.canonicalize(value).decode()
-        return text if len(text) <= 80 else text[:77] + "..."
+    def line(change: Change) -> str:
+        label = f" ({change.label})" if change.label else ""
+        moved = f"{format_value(change.a)} -> {format_value(change.b)}"
+        return f"  {change.path}{label}: {moved}"
 
     lines = [
         f"replayed {report.original['execution_id']}",
@@ -513,8 +449,7 @@ def render(report: ReplayReport, *, color: bool = False) -> str:
     )
     if not same:
         lines.append(f"  components: {', '.join(report.changed_components)}")
-        for change in report.declaration_changes:
-            lines.append(f"  {change.path}: {short(change.original)} -> {short(change.replay)}")
+        lines.extend(line(change) for change in report.declaration_changes)
     ok = report.same_outcome
     outputs = ", ".join(ref["digest"] for ref in report.replay["outcome"]["outputs"]) or "none"
     lines.append("outcome:     " + style("identical" if ok else "DIFFERENT", ok) + f" {outputs}")
@@ -523,8 +458,7 @@ def render(report: ReplayReport, *, color: bool = False) -> str:
         lines.append(f"  original outputs: {before or 'none'}")
     if report.observed_changes:
         lines.append("observed:    differences")
-        for change in report.observed_changes:
-            lines.append(f"  {change.path}: {short(change.original)} -> {short(change.replay)}")
+        lines.extend(line(change) for change in report.observed_changes)
     else:
         lines.append("observed:    identical (response ids aside)")
     lines.append("verdict:     " + style(report.verdict, report.identical))
