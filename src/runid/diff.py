@@ -487,11 +487,14 @@ def _identity(item: Any) -> tuple[Any, ...] | None:
 def _pair(
     a: Sequence[Any], b: Sequence[Any], ia: range, ib: range
 ) -> Iterator[tuple[int | None, int | None]]:
-    """Pair the items of a replaced block: by identity fields where items have them, else by
-    position; the rest are removals (only in A) and insertions (only in B). In index order."""
+    """Pair the items of a replaced block: by position when both sides have as many, else by
+    identity fields where items have them; the rest are removals (only in A) and insertions
+    (only in B). In index order."""
     ids_a = [_identity(a[i]) for i in ia]
     ids_b = [_identity(b[j]) for j in ib]
-    if any(x is not None for x in ids_a) or any(y is not None for y in ids_b):
+    # As many items on each side: edits in place (the common case, and the reading that
+    # names each edited leaf). Only when the counts differ do identity fields decide.
+    if len(ia) != len(ib) and (any(ids_a) or any(ids_b)):
         free_b: dict[Any, list[int]] = {}
         for j, key in zip(ib, ids_b, strict=True):
             if key is not None:
