@@ -212,7 +212,9 @@ def _receipt(
         raise VerificationError(
             f"{where}: the receipt does not verify: {exc.message}",
             code=exc.code,
-            hint=exc.hint or "check --key: it must be the key of the log that issued the receipt",
+            hint="pass --key with the verifier key of the log that issued it"
+            if exc.code == "E_UNKNOWN_KEY"
+            else exc.hint,
         ) from None
     record = verified.record
     origin = f"receipt {where} (entry {verified.index} of the log {verified.checkpoint.origin})"
