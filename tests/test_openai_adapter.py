@@ -412,7 +412,7 @@ def test_responses_observed_and_output() -> None:
 
 def _client(server: LlamaServer, api_key: str = CANARY) -> Any:
     openai = pytest.importorskip("openai")
-    return openai.OpenAI(base_url=server.base_url, api_key=api_key, max_retries=0, timeout=30)
+    return openai.OpenAI(base_url=server.base_url, api_key=api_key, max_retries=0, timeout=180)
 
 
 def test_real_chat_call(llama_server: LlamaServer) -> None:
@@ -561,3 +561,349 @@ def test_create_chat_captures_a_real_call_end_to_end(
     for path in home.path.rglob("*"):
         if path.is_file():
             assert CANARY.encode() not in path.read_bytes(), path
+
+
+# --- streaming, async, Responses and replay under capture ------------------------------------
+
+
+def _recorder(tmp_path: Path) -> Any:
+    from runid.capture import Recorder
+    from runid.home import Home
+
+    home = Home(tmp_path / "home")
+    home.init_keys("runid.test/log")
+    return Recorder(home=home, on_error="raise")
+
+
+def _no_canary(home: Path) -> None:
+    for path in home.rglob("*"):
+        if path.is_file():
+            assert CANARY.encode() not in path.read_bytes(), path
+
+
+def _verified(recorder: Any, run: Any, output: bytes | None = None) -> dict[str, Any]:
+    from runid.keys import Keyring
+    from runid.log import Log
+    from runid.receipt import verify_receipt
+
+    with Log.open(recorder.home) as log:
+        receipt = log.receipt(run.execution_id)
+    keys = Keyring([recorder.home.public_key()])
+    return dict(verify_receipt(receipt, keys, output=output).record)
+
+
+def test_streamed_capture_matches_non_streamed(llama_server: LlamaServer, tmp_path: Path) -> None:
+    from runid.integrations.openai import RecordedStream, create_chat
+
+    recorder = _recorder(tmp_path)
+    client = _client(llama_server)
+    request = _request(max_tokens=24)
+    whole, run1 = create_chat(client, recorder=recorder, **request)
+    stream, run2 = create_chat(client, recorder=recorder, stream=True, **request)
+    assert isinstance(stream, RecordedStream)
+    assert run2.declaration_id == run1.declaration_id  # fixed before the request was sent
+    assert not run2.recorded  # nothing is recorded until the stream ends
+    chunks = list(stream)
+    assert len(chunks) > 2  # yielded as they came, one token per chunk
+    assert run2.recorded and stream.finished
+    assert run2.outputs == run1.outputs  # same output digest at temperature 0
+    record = _verified(recorder, run2, output_bytes(whole))
+    assert record["observed"]["finish_reason"] == run1.record["observed"]["finish_reason"]
+    assert record["observed"]["served_model"] == whole.model
+    _no_canary(recorder.home.path)
+
+
+def test_stream_closed_early_still_records(llama_server: LlamaServer, tmp_path: Path) -> None:
+    from runid.integrations.openai import create_chat
+
+    recorder = _recorder(tmp_path)
+    client = _client(llama_server)
+    request = _request(max_tokens=24)
+    stream, run = create_chat(client, recorder=recorder, stream=True, **request)
+    with stream:
+        received = [next(stream) for _ in range(3)]
+    assert run.recorded
+    partial = "".join(c.choices[0].delta.content or "" for c in received if c.choices).encode()
+    assert run.outputs[0]["digest"] == content_digest(partial)
+    record = _verified(recorder, run, partial)
+    assert record["outcome"]["status"] == "ok"
+    assert record["observed"]["finish_reason"] == {"absent": "not_recorded"}  # never finished
+    # A consumer that breaks out of the loop and drops the stream: recorded on collection.
+    stream2, run2 = create_chat(client, recorder=recorder, stream=True, **request)
+    for _chunk in stream2:
+        break
+    del stream2, _chunk
+    import gc
+
+    gc.collect()
+    assert run2.recorded and run2.declaration_id == run.declaration_id
+    _no_canary(recorder.home.path)
+
+
+class _CutAfter:
+    """A real HTTP transport that lets ``limit`` body bytes through, then drops the
+    connection (httpx.ReadError), as a network failure mid-stream would."""
+
+    def __init__(self, limit: int) -> None:
+        import httpx
+
+        self.inner = httpx.HTTPTransport()
+        self.limit = limit
+
+    def handle_request(self, request: Any) -> Any:
+        import httpx
+
+        response = self.inner.handle_request(request)
+        limit = self.limit
+
+        class Cut(httpx.SyncByteStream):
+            def __iter__(self) -> Any:
+                sent = 0
+                for part in response.stream:
+                    yield part
+                    sent += len(part)
+                    if sent >= limit:
+                        raise httpx.ReadError("connection dropped mid-stream")
+
+            def close(self) -> None:
+                response.close()
+
+        return httpx.Response(
+            response.status_code, headers=response.headers, stream=Cut(), extensions={}
+        )
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_stream_failing_midway_records_error_and_what_was_received(
+    llama_server: LlamaServer, tmp_path: Path
+) -> None:
+    import httpx
+    import openai
+
+    from runid.integrations.openai import create_chat
+
+    recorder = _recorder(tmp_path)
+    http = httpx.Client(transport=_CutAfter(600))  # type: ignore[arg-type]
+    client = openai.OpenAI(
+        base_url=llama_server.base_url, api_key=CANARY, max_retries=0, http_client=http
+    )
+    stream, run = create_chat(client, recorder=recorder, stream=True, **_request(max_tokens=24))
+    received = []
+    with pytest.raises((httpx.ReadError, openai.APIError)):
+        for chunk in stream:
+            received.append(chunk)
+    assert received and run.recorded
+    record = run.record
+    assert record is not None and record["outcome"]["status"] == "error"
+    partial = "".join(c.choices[0].delta.content or "" for c in received if c.choices).encode()
+    assert record["outcome"]["outputs"][0]["digest"] == content_digest(partial)
+    _verified(recorder, run)
+    _no_canary(recorder.home.path)
+
+
+def test_async_create_chat_plain_and_streamed(llama_server: LlamaServer, tmp_path: Path) -> None:
+    import asyncio
+
+    import openai
+
+    from runid.integrations.openai import AsyncRecordedStream, acreate_chat, create_chat
+
+    recorder = _recorder(tmp_path)
+    request = _request(max_tokens=16)
+    _whole, sync_run = create_chat(_client(llama_server), recorder=recorder, **request)
+
+    async def main() -> tuple[Any, Any, list[Any]]:
+        client = openai.AsyncOpenAI(base_url=llama_server.base_url, api_key=CANARY, max_retries=0)
+        _response, run = await acreate_chat(client, recorder=recorder, **request)
+        stream, streamed = await acreate_chat(client, recorder=recorder, stream=True, **request)
+        assert isinstance(stream, AsyncRecordedStream)
+        async with stream:
+            chunks = [chunk async for chunk in stream]
+        await client.close()
+        return run, streamed, chunks
+
+    run, streamed, chunks = asyncio.run(main())
+    assert chunks
+    assert run.declaration_id == streamed.declaration_id == sync_run.declaration_id
+    assert run.outputs == streamed.outputs == sync_run.outputs
+    assert run.recorded and streamed.recorded
+    _verified(recorder, streamed)
+    _no_canary(recorder.home.path)
+
+
+def test_request_from_declaration_gives_the_same_declaration() -> None:
+    from runid.integrations.openai import request_from_declaration
+
+    call = {
+        "id": "call_1",
+        "type": "function",
+        "function": {"name": "get_weather", "arguments": '{ "city":"Paris" }'},
+    }
+    request = _request(
+        messages=[
+            {"role": "system", "content": "Use tools."},
+            {"role": "user", "content": [{"type": "text", "text": "Weather in Paris?"}]},
+            {"role": "assistant", "content": "", "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": "call_1", "content": "18 C, sunny"},
+        ],
+        tools=[WEATHER_TOOL],
+        tool_choice={"type": "function", "function": {"name": "get_weather"}},
+        response_format={"type": "json_object"},
+        stop="\n",
+        extra_body={"top_k": 1, "min_p": 0.05},
+        stream=True,
+    )
+    decl, blobs = _build(request)
+    rebuilt = request_from_declaration(decl, blobs.__getitem__)
+    assert "top_p" not in rebuilt and "stream" not in rebuilt  # provider_default: not sent
+    assert rebuilt["extra_body"] == {"top_k": 1, "min_p": 0.05}
+    assert rebuilt["temperature"] == 0 and rebuilt["stop"] == ["\n"]
+    again, _ = _build(rebuilt)
+    assert again == decl
+    # A developer prompt comes back as a system prompt: v1 keeps no role for instructions.
+    dev = _request(
+        messages=[{"role": "developer", "content": "X"}, {"role": "user", "content": "Y"}]
+    )
+    decl2, blobs2 = _build(dev)
+    assert _build(request_from_declaration(decl2, blobs2.__getitem__))[0] == decl2
+
+
+def test_request_from_declaration_errors() -> None:
+    from runid.errors import VerificationError
+    from runid.integrations.openai import RESPONSES_ENGINE, request_from_declaration
+
+    decl, _blobs = _build(_request())
+
+    def missing(digest: str) -> bytes:
+        raise InputError(f"content {digest} was not stored", code="E_CONTENT_MISSING")
+
+    with pytest.raises(InputError, match="not stored"):
+        request_from_declaration(decl, missing)
+    with pytest.raises(VerificationError) as wrong:
+        request_from_declaration(decl, lambda digest: b"tampered")
+    assert wrong.value.code == "E_CONTENT_DIGEST"
+    responses, rblobs = declaration_from_responses_request(
+        {"model": "m", "input": "Hi"}, base_url=BASE
+    )
+    assert responses["runtime"]["engine"]["name"] == RESPONSES_ENGINE
+    with pytest.raises(InputError) as other:
+        request_from_declaration(responses, rblobs.__getitem__)
+    assert other.value.code == "E_REPLAY_ENGINE"
+
+
+def test_replay_a_recorded_call(llama_server: LlamaServer, tmp_path: Path) -> None:
+    from runid.integrations import openai as adapter
+    from runid.log import Log
+
+    recorder = _recorder(tmp_path)
+    request = _request(max_tokens=16, extra_body={"top_k": 1})
+    _response, original = adapter.create_chat(_client(llama_server), recorder=recorder, **request)
+    assert original.declaration is not None
+    assert original.declaration["runtime"]["engine"]["name"] == adapter.ENGINE
+
+    with Log.open(recorder.home) as log:
+        declaration = log.declaration(original.declaration_id)
+
+        def fetch(digest: str) -> bytes:
+            found = log.content(digest)
+            if found is None:
+                raise InputError(f"content {digest} was not stored")
+            return found
+
+        assert declaration is not None
+        by_client = adapter.replay(
+            declaration, fetch, recorder=recorder, client=_client(llama_server)
+        )
+        by_url = adapter.replay(declaration, fetch, recorder=recorder, stream=True)
+    for run in (by_client, by_url):
+        assert run.recorded
+        assert run.declaration_id == original.declaration_id
+        assert run.outputs == original.outputs  # temperature 0: the same output
+        assert run.execution_id != original.execution_id
+
+
+def _responses_transport(events: bool) -> Any:
+    import httpx
+
+    body = {
+        "id": "resp_1",
+        "object": "response",
+        "created_at": 1,
+        "model": "gpt-4.1-mini-2025-04-14",
+        "status": "completed",
+        "output": [
+            {
+                "type": "message",
+                "id": "msg_1",
+                "role": "assistant",
+                "status": "completed",
+                "content": [{"type": "output_text", "text": "Paris.", "annotations": []}],
+            }
+        ],
+        "parallel_tool_calls": True,
+        "tool_choice": "auto",
+        "tools": [],
+        "usage": {
+            "input_tokens": 9,
+            "output_tokens": 2,
+            "total_tokens": 11,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens_details": {"reasoning_tokens": 0},
+        },
+    }
+    seen: list[dict[str, Any]] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(json.loads(request.content))
+        assert CANARY not in json.dumps(seen[-1])
+        if not events:
+            return httpx.Response(200, json=body)
+        started = {**body, "status": "in_progress", "output": []}
+        lines = [
+            {"type": "response.created", "sequence_number": 0, "response": started},
+            {
+                "type": "response.output_text.delta",
+                "sequence_number": 1,
+                "item_id": "msg_1",
+                "output_index": 0,
+                "content_index": 0,
+                "delta": "Paris.",
+                "logprobs": [],
+            },
+            {"type": "response.completed", "sequence_number": 2, "response": body},
+        ]
+        text = "".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" for e in lines)
+        return httpx.Response(200, text=text, headers={"content-type": "text/event-stream"})
+
+    return httpx.MockTransport(handle), seen
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_create_response_over_a_canned_http_exchange(tmp_path: Path, stream: bool) -> None:
+    """No local server implements /v1/responses: the real client talks HTTP to a canned
+    Responses API answer (the exchange is a stand-in; the capture under test is real)."""
+    httpx = pytest.importorskip("httpx")
+    openai = pytest.importorskip("openai")
+    from runid.integrations.openai import RESPONSES_ENGINE, create_response
+
+    transport, seen = _responses_transport(stream)
+    client = openai.OpenAI(
+        base_url=BASE, api_key=CANARY, max_retries=0, http_client=httpx.Client(transport=transport)
+    )
+    recorder = _recorder(tmp_path)
+    request = {"model": "gpt-4.1-mini", "instructions": "Be terse.", "input": "Capital of France?"}
+    response, run = create_response(client, recorder=recorder, stream=stream, **request)
+    if stream:
+        assert [event.type for event in response][-1] == "response.completed"
+    assert run.recorded and seen[0]["input"] == "Capital of France?"
+    record = _verified(recorder, run, b"Paris.")
+    assert record["observed"]["served_model"] == "gpt-4.1-mini-2025-04-14"
+    assert record["observed"]["finish_reason"] == "completed"
+    assert record["observed"]["usage"]["input_tokens"] == 9
+    assert run.declaration is not None
+    assert run.declaration["runtime"]["engine"]["name"] == RESPONSES_ENGINE
+    expected, _ = declaration_from_responses_request(request, base_url=BASE)
+    assert run.declaration_id == compute_identity(expected).declaration_id
+    _no_canary(recorder.home.path)
