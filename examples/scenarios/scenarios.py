@@ -35,9 +35,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from runid.capture import Recorder, Run
+from runid.diff import Change, diff_declarations, format_value
 from runid.home import Home
 from runid.log import Log
-from runid.replay import ReplayReport, declaration_changes, render, replay
+from runid.replay import ReplayReport, render, replay
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -195,7 +196,7 @@ class Disagreement:
     a: Answer
     b: Answer
     components: tuple[str, ...]  # the components whose digests differ
-    paths: tuple[str, ...]  # every differing leaf
+    changes: tuple[Change, ...]  # every diverged condition, as runid diff names it
     diff_exit: int | None  # `runid diff` over the receipts, when the command exists
     diff_output: str
 
@@ -207,9 +208,10 @@ def two_systems(root: Path, models: Models) -> Disagreement:
     a = ask(new_system(root, "system-a", DOCUMENTS), models)
     b = ask(new_system(root, "system-b", edited), models)
     assert a.run.declaration is not None and b.run.declaration is not None
-    components, changes = declaration_changes(a.run.declaration, b.run.declaration)
+    changes = tuple(diff_declarations(a.run.declaration, b.run.declaration))
+    components = tuple(sorted({c.path.split(".")[0].split("[")[0] for c in changes}))
     exit_code, output = _diff_receipts(a, b)
-    return Disagreement(a, b, components, tuple(c.path for c in changes), exit_code, output)
+    return Disagreement(a, b, components, changes, exit_code, output)
 
 
 def _diff_receipts(a: Answer, b: Answer) -> tuple[int | None, str]:
@@ -248,13 +250,22 @@ def runtime_changed(root: Path, build_model: Callable[..., Path]) -> ReplayRepor
 
     ``build_model(directory, seed=...)`` writes a tiny checkpoint (``tests/tiny_model.py``).
     """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
     from runid.integrations import transformers as adapter
 
     home = Home(root / "system-tiny")
     home.init_keys("tiny.example/gen")
     directory = build_model(root / "tiny-model")
-    run = adapter.generate_text(
-        directory, "refund policy", recorder=Recorder(home, on_error="raise"), max_new_tokens=8
+    model = AutoModelForCausalLM.from_pretrained(directory)
+    tokenizer = AutoTokenizer.from_pretrained(directory)
+    _text, run = adapter.generate(
+        model,
+        tokenizer,
+        "a refund takes",
+        recorder=Recorder(home, on_error="raise"),
+        model_path=directory,
+        max_new_tokens=8,
     )
     assert run.execution_id is not None
     build_model(directory, seed=1)  # a re-trained checkpoint lands in the same place
@@ -282,8 +293,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"system A answers: {found.a.text.strip()}")
     print(f"system B answers: {found.b.text.strip()}")
     print(f"diverged components: {', '.join(found.components)}")
-    for path in found.paths:
-        print(f"  {path}")
+    for change in found.changes:
+        label = f" ({change.label})" if change.label else ""
+        print(f"  {change.path}{label}: {format_value(change.a)} -> {format_value(change.b)}")
     if found.diff_exit is not None:
         print(f"runid diff over the two receipts (exit {found.diff_exit}):")
         print(found.diff_output.rstrip())
