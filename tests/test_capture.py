@@ -25,6 +25,7 @@ from runid.identity import compute_identity
 from runid.keys import Keyring
 from runid.log import Log
 from runid.receipt import verify_receipt
+from runid.store.sqlite import SQLiteStore
 
 ANSWER = "Duplicate charges are refunded within 5 business days."
 
@@ -58,10 +59,12 @@ def blob_count(home: Home) -> int:
 
 
 def fail_append(monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(self: Log, record: Any) -> Any:
+    """The log's storage refuses every append (what a full disk does to the commit)."""
+
+    def refuse(self: SQLiteStore, *args: Any, **kwargs: Any) -> Any:
         raise RunidError("the disk is full", code="E_STORE")
 
-    monkeypatch.setattr(Log, "append_record", refuse)
+    monkeypatch.setattr(SQLiteStore, "append", refuse)
 
 
 # --- round trip ---------------------------------------------------------------------------
@@ -355,7 +358,7 @@ def test_explicit_flush(home: Home, monkeypatch: pytest.MonkeyPatch) -> None:
     for _ in range(2):
         with recorder.capture(example("absent-components")) as run:
             run.set_output(ANSWER)
-    monkeypatch.setattr(Log, "append", lambda self, envelopes: (_ for _ in ()).throw(OSError()))
+    monkeypatch.setattr(SQLiteStore, "append", lambda *a, **k: (_ for _ in ()).throw(OSError()))
     with pytest.raises(OSError):
         recorder.flush()
     assert recorder.pending == 2  # nothing lost

@@ -46,12 +46,15 @@ unchanged, after its error outcome was recorded.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import contextvars
 import functools
 import inspect
+import sys
 import threading
 import warnings
+import weakref
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -61,8 +64,9 @@ from types import TracebackType
 from typing import Any, Literal, ParamSpec, Self, TypeVar, cast, get_args
 
 from . import canonical
+from .checkpoint import Checkpoint, sign_checkpoint
 from .digest import ContentRef, content_ref
-from .envelope import sign_record
+from .envelope import envelope_bytes, sign_record
 from .errors import InputError, RunidError
 from .home import Home, resolve_home
 from .identity import Identity, compute_identity
@@ -74,6 +78,7 @@ from .record import new_record
 __all__ = [
     "CaptureError",
     "CaptureWarning",
+    "Durability",
     "OnError",
     "Recorder",
     "Run",
@@ -85,6 +90,14 @@ __all__ = [
 
 OnError = Literal["warn", "raise", "queue"]
 _ON_ERROR: tuple[str, ...] = get_args(OnError)
+Durability = Literal["sync", "background"]
+_DURABILITY: tuple[str, ...] = get_args(Durability)
+# Runs waiting for the writer; past this a capture waits for room, so memory and the
+# unflushed tail a crash can lose in "background" mode stay bounded.
+MAX_QUEUE = 1024
+# A writer with nothing to do closes its connection and ends after this long; the next run
+# starts a new one (so idle recorders hold no thread and no open file).
+_IDLE_SECONDS = 2.0
 NOT_RECORDED: dict[str, str] = {"absent": "not_recorded"}
 TEXT_MEDIA = "text/plain; charset=utf-8"
 BYTES_MEDIA = "application/octet-stream"
@@ -132,12 +145,25 @@ def _describe(exc: BaseException) -> str:
     return exc.message if isinstance(exc, RunidError) else f"{type(exc).__name__}: {exc}"
 
 
+@functools.cache
+def _otel_importable() -> bool:
+    try:
+        import opentelemetry.trace  # type: ignore[import-not-found, unused-ignore]  # noqa: F401
+    except Exception:  # not installed, or broken: tracing is optional
+        return False
+    return True
+
+
 def _otel(attributes: Mapping[str, str]) -> None:
     """Put ids on the current OpenTelemetry span, if the API is installed and a span records."""
-    try:
-        from opentelemetry import trace  # type: ignore[attr-defined, import-not-found, unused-ignore]
-    except Exception:  # not installed, or broken: tracing is optional
-        return
+    # A dict look-up first: this runs twice per captured call, an import statement costs more.
+    trace: Any = sys.modules.get("opentelemetry.trace")
+    if trace is None:
+        if not _otel_importable():
+            return
+        trace = sys.modules.get("opentelemetry.trace")
+        if trace is None:
+            return
     try:
         span = trace.get_current_span()
         if span.is_recording():
@@ -212,12 +238,183 @@ class _Pending:
     keyed: list[dict[str, Any]] = field(default_factory=list)
 
 
+@dataclass(eq=False)
+class _Job:
+    """One finished run handed to the writer; ``done`` is set once it is in the log or failed."""
+
+    item: _Pending
+    run: Run | None = None
+    background: bool = False
+    done: threading.Event = field(default_factory=threading.Event)
+    index: int | None = None
+    error: BaseException | None = None
+
+
+class _Writer:
+    """Group commit for one recorder: a thread that owns the log connection and appends every
+    run queued since its last commit in one transaction, with one checkpoint signature.
+
+    N runs that end while a commit is in flight share the next commit (one fsync, one
+    checkpoint signature), whatever thread they come from. The thread starts with the first run
+    and ends after :data:`_IDLE_SECONDS` without work.
+    """
+
+    def __init__(self, recorder: Recorder) -> None:
+        self._recorder = recorder
+        self._cond = threading.Condition()
+        self._jobs: list[_Job] = []
+        self._thread: threading.Thread | None = None
+        self._submitted = 0
+        self._completed = 0
+        self.commits = 0  # transactions written (for benchmarks and tests)
+        _writers.add(self)
+
+    def submit(self, job: _Job) -> None:
+        """Queue ``job`` (waiting for room when :data:`MAX_QUEUE` runs already wait)."""
+        with self._cond:
+            while len(self._jobs) >= MAX_QUEUE:
+                self._cond.wait()
+            self._jobs.append(job)
+            self._submitted += 1
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._loop, name="runid-capture-writer", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify_all()
+
+    def drain(self, timeout: float | None = None) -> bool:
+        """Wait until every run submitted before this call is written (or failed)."""
+        with self._cond:
+            target = self._submitted
+            return self._cond.wait_for(lambda: self._completed >= target, timeout)
+
+    def _loop(self) -> None:
+        log: Log | None = None
+        try:
+            while True:
+                with self._cond:
+                    if not self._cond.wait_for(lambda: bool(self._jobs), _IDLE_SECONDS):
+                        self._thread = None  # idle: the next submit starts a new thread
+                        return
+                    batch, self._jobs = self._jobs, []
+                    self._cond.notify_all()  # room in the queue again
+                try:
+                    log = self._write(batch, log)
+                finally:
+                    for job in batch:
+                        self._finish(job)
+                    with self._cond:
+                        self._completed += len(batch)
+                        self._cond.notify_all()
+        finally:
+            if log is not None:
+                with contextlib.suppress(Exception):
+                    log.close()
+
+    def _write(self, batch: list[_Job], log: Log | None) -> Log | None:
+        """Append ``batch`` in one transaction; on failure every job carries the error."""
+        recorder = self._recorder
+        try:
+            if log is None:
+                log = Log.open(recorder.home)
+            key = recorder._signing_key()
+            ready: list[_Job] = []
+            for job in batch:
+                try:
+                    _sign(job.item, key)
+                    ready.append(job)
+                except Exception as exc:  # this run only; the others still land
+                    job.error = exc
+            indices = _append(log, key, [job.item for job in ready], recorder.home.path)
+        except Exception as exc:
+            for job in batch:
+                job.error = job.error or exc
+            if log is not None:
+                # The connection's state is unknown after a failure: start afresh next time.
+                with contextlib.suppress(Exception):
+                    log.close()
+            return None
+        self.commits += 1
+        for job, index in zip(ready, indices, strict=True):
+            job.index = index
+        self._retry_queued(log, key)
+        return log
+
+    def _retry_queued(self, log: Log, key: SigningKey) -> None:
+        """After a commit that worked, append the runs ``on_error="queue"`` kept, if any."""
+        recorder = self._recorder
+        with recorder._lock:
+            queued, recorder._pending = recorder._pending, []
+        if not queued:
+            return
+        try:
+            for item in queued:
+                _sign(item, key)
+            _append(log, key, queued, recorder.home.path)
+        except Exception:  # still failing: they stay queued, in order
+            with recorder._lock:
+                recorder._pending[:0] = queued
+            return
+        self.commits += 1
+
+    def _finish(self, job: _Job) -> None:
+        # A failure here must not stop the writer: the job is done either way.
+        try:
+            if job.run is not None:
+                job.run._landed(job)
+        except Exception:  # pragma: no cover - _landed only warns or queues
+            pass
+        finally:
+            job.done.set()
+
+
+def _sign(item: _Pending, key: SigningKey) -> None:
+    if item.envelope is None:
+        item.envelope = sign_record(item.record, key)
+
+
+def _append(log: Log, key: SigningKey, items: list[_Pending], home: Path) -> list[int]:
+    """Append signed ``items`` and their content in one transaction: one durable commit and one
+    checkpoint signature for all of them."""
+    if not items:
+        return []
+    origin = log.origin
+
+    def signer(size: int, root: bytes) -> bytes:
+        return sign_checkpoint(Checkpoint(origin, size, root), key)
+
+    keyed = [entry for item in items for entry in item.keyed]
+    append_keyed_index(home, keyed)
+    for item in items:
+        item.keyed = []  # written once: a retry must not index the same content twice
+    leaves = [envelope_bytes(item.envelope) for item in items if item.envelope is not None]
+    blobs = [blob for item in items for blob in item.blobs]
+    return log.store.append(leaves, sign_checkpoint=signer, blobs=blobs)
+
+
+_writers: weakref.WeakSet[_Writer] = weakref.WeakSet()
+
+
+@atexit.register
+def _drain_at_exit() -> None:
+    """At interpreter exit, wait (boundedly) for background runs still queued."""
+    for writer in list(_writers):
+        with contextlib.suppress(Exception):
+            writer.drain(timeout=10.0)
+
+
 class Recorder:
     """Captures runs into the log of one runid home, with one error policy and privacy mode.
 
     ``home`` is a directory or :class:`~runid.home.Home` (default: ``$RUNID_HOME``, else the
     default home). The home needs keys (``runid keys init``); ``issuer`` creates them under
     that name when missing. ``privacy`` is a :class:`~runid.privacy.Privacy` or a mode name.
+
+    ``durability`` says when a captured call returns: ``"sync"`` (default) once its record is
+    committed to the log, ``"background"`` at once, the record being committed within one
+    commit's time (see the module docstring). Either way, records go through one writer thread
+    that commits every run waiting in one transaction (group commit).
     """
 
     def __init__(
@@ -228,9 +425,15 @@ class Recorder:
         privacy: Privacy | Mode | None = None,
         issuer: str | None = None,
         replay_of: str | None = None,
+        durability: Durability = "sync",
     ) -> None:
         if on_error not in _ON_ERROR:
             raise InputError(f"on_error must be one of {', '.join(_ON_ERROR)}, not {on_error!r}")
+        if durability not in _DURABILITY:
+            raise InputError(
+                f"durability must be one of {', '.join(_DURABILITY)}, not {durability!r}"
+            )
+        self.durability: Durability = durability
         self.home = home if isinstance(home, Home) else Home(_home_path(home))
         self.on_error: OnError = on_error
         self.privacy = privacy if isinstance(privacy, Privacy) else Privacy(privacy or "store")
@@ -240,9 +443,16 @@ class Recorder:
         self._key: SigningKey | None = None
         self._pending: list[_Pending] = []
         self._lock = threading.Lock()
+        self._writer = _Writer(self)
+        # on_error="raise" with durability="background": failures the call could not raise,
+        # raised by the next flush() or close().
+        self._failures: list[CaptureError] = []
 
     def __repr__(self) -> str:
-        return f"Recorder({str(self.home.path)!r}, on_error={self.on_error!r}, {self.privacy!r})"
+        return (
+            f"Recorder({str(self.home.path)!r}, on_error={self.on_error!r}, "
+            f"durability={self.durability!r}, {self.privacy!r})"
+        )
 
     # --- public API ------------------------------------------------------------------------
 
@@ -354,20 +564,56 @@ class Recorder:
         with self._lock:
             return len(self._pending)
 
-    def flush(self) -> int:
-        """Append every queued run; return how many were appended. An error propagates (this
-        is an explicit call) and leaves the runs not yet appended in the queue."""
+    def flush(self, timeout: float | None = None) -> int:
+        """Wait until every run captured so far is in the log, then append every queued run
+        (``on_error="queue"``); return how many queued runs were appended.
+
+        An error propagates (this is an explicit call) and leaves the queued runs in the queue;
+        with ``on_error="raise"`` and ``durability="background"``, a background run that could
+        not be recorded is raised here as :class:`CaptureError`. ``timeout`` (seconds) bounds
+        the wait for the writer; :class:`~runid.errors.InputError` when it runs out.
+        """
+        if not self._writer.drain(timeout):
+            raise InputError(
+                f"runid: the capture writer did not finish within {timeout} s",
+                hint="the log may be locked by another process; try again, or raise timeout",
+            )
         with self._lock:
+            failures, self._failures = self._failures, []
             queued, self._pending = self._pending, []
-        done = 0
-        try:
-            for item in queued:
-                self._write(item)
-                done += 1
-        finally:
+        if failures:
             with self._lock:
-                self._pending[:0] = queued[done:]
-        return done
+                self._pending[:0] = queued
+            raise failures[0]
+        if not queued:
+            return 0
+        jobs = [_Job(item) for item in queued]
+        for job in jobs:
+            self._writer.submit(job)
+        for job in jobs:
+            job.done.wait()
+        failed = [job for job in jobs if job.error is not None]
+        if failed:
+            with self._lock:
+                self._pending[:0] = [job.item for job in failed]
+            raise failed[0].error  # type: ignore[misc]
+        return len(jobs)
+
+    def close(self) -> None:
+        """:meth:`flush`, for the end of a program: records of ``"background"`` runs are in
+        the log when it returns. The recorder stays usable."""
+        self.flush()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
     # --- internals -------------------------------------------------------------------------
 
@@ -383,20 +629,6 @@ class Recorder:
             self._key = self.home.signing_key()
         return self._key
 
-    def _write(self, item: _Pending) -> int:
-        """Store the content as the privacy mode says and append the record; the log index."""
-        with Log.open(self.home) as log:
-            for blob in item.blobs:
-                log.store.put_blob(blob)
-            append_keyed_index(self.home.path, item.keyed)
-            item.keyed = []  # written once: a retry must not index the same content twice
-            if item.envelope is None:
-                entry = log.append_record(item.record)
-                item.envelope = entry.envelope
-                return entry.index
-            # A queued envelope: appending the same bytes again is a no-op (docs/spec.md §14.1)
-            return log.append([item.envelope])[0]
-
     def _queue(self, item: _Pending) -> None:
         if item.envelope is None:
             # Keep it signed, so the run is attested while it waits; if the key cannot be
@@ -405,14 +637,6 @@ class Recorder:
                 item.envelope = sign_record(item.record, self._signing_key())
         with self._lock:
             self._pending.append(item)
-
-    def _retry_queued(self) -> None:
-        if not self._pending:
-            return
-        try:
-            self.flush()
-        except Exception:  # still failing: stay queued, the current run was recorded
-            return
 
 
 def _home_path(home: str | PathLike[str] | None) -> Path:
@@ -460,6 +684,7 @@ class Run:
         self.failure: BaseException | None = None
         self._token: contextvars.Token[Run | None] | None = None
         self._error_text: str | None = None
+        self._job: _Job | None = None
 
     # --- what the caller reads -------------------------------------------------------------
 
@@ -551,7 +776,10 @@ class Run:
     ) -> None:
         item = self._end(exc)
         if item is not None:
-            self._deliver(item, self._try_write(item), raising=exc is None)
+            job = self._submit(item)
+            if job is not None:
+                job.done.wait()
+                self._deliver(item, job.error, raising=exc is None)
 
     async def __aenter__(self) -> Self:
         self._begin()
@@ -565,9 +793,11 @@ class Run:
     ) -> None:
         item = self._end(exc)
         if item is not None:
-            # SQLite and fsync block; keep them off the event loop.
-            failure = await asyncio.to_thread(self._try_write, item)
-            self._deliver(item, failure, raising=exc is None)
+            job = self._submit(item)
+            if job is not None:
+                # The commit blocks; wait for it off the event loop.
+                await asyncio.to_thread(job.done.wait)
+                self._deliver(item, job.error, raising=exc is None)
 
     # --- steps -----------------------------------------------------------------------------
 
@@ -663,14 +893,40 @@ class Run:
             item.keyed = privacy.index_entries(texts)
         return item
 
-    def _try_write(self, item: _Pending) -> BaseException | None:
-        try:
-            self.entry_index = self.recorder._write(item)
-        except Exception as exc:
-            return exc
-        self.recorded = True
-        self.recorder._retry_queued()
-        return None
+    def _submit(self, item: _Pending) -> _Job | None:
+        """Hand the run to the recorder's writer; the job to wait for ("sync"), or None."""
+        background = self.recorder.durability == "background"
+        job = self._job = _Job(item, self, background)
+        self.recorder._writer.submit(job)
+        return None if background else job
+
+    def _landed(self, job: _Job) -> None:
+        """In the writer thread, when the run's commit is done (or failed)."""
+        if job.error is None:
+            self.entry_index = job.index
+            self.recorded = True
+        elif job.background:
+            # Nobody waits for this run: on_error applies here, as the call would have.
+            if self.recorder.on_error == "queue":
+                self.failure = job.error
+                self.recorder._queue(job.item)
+                return
+            self.failure = job.error
+            message = f"runid: the run was not recorded: {_describe(job.error)}"
+            if self.recorder.on_error == "raise":
+                failure = CaptureError(message, run=self, cause=job.error)
+                with self.recorder._lock:
+                    self.recorder._failures.append(failure)
+            else:
+                warnings.warn(CaptureWarning(message), stacklevel=2)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until the run's record is committed (``durability="background"``); True if
+        it is in the log. Returns at once for a run that was not handed to the log."""
+        job = self._job
+        if job is not None:
+            job.done.wait(timeout)
+        return self.recorded
 
     def _deliver(self, item: _Pending, failure: BaseException | None, *, raising: bool) -> None:
         if failure is None:

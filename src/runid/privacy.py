@@ -38,6 +38,7 @@ Privacy(mode='keyed', hmac_key_id='acme-2026')
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -111,12 +112,23 @@ def is_secret_name(name: object) -> bool:
     """
     if not isinstance(name, str):
         return False
+    return _secret_key(name)
+
+
+@functools.lru_cache(maxsize=4096)
+def _secret_key(name: str) -> bool:
+    # Cached: capture scrubs every declaration, and the same few key names recur in each.
     key = name.strip().lower().replace("-", "_")
     return key in SECRET_NAMES or key.endswith(_SECRET_SUFFIXES)
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
 def _scrub(value: Any, found: list[str]) -> Any:
-    if isinstance(value, Mapping):
+    if type(value) in _SCALARS:  # most leaves: skip the slower ABC checks below
+        return value
+    if type(value) is dict or isinstance(value, Mapping):
         kept: dict[Any, Any] = {}
         for key, item in value.items():
             if is_secret_name(key):
