@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llama_server import LlamaServer, llama_server_fixture
@@ -74,6 +74,8 @@ def test_step_declaration_shape() -> None:
     assert decl["runtime"]["engine"]["name"] == ENGINE
 
 
+# The first example pays for imports and the cached runtime: no per-example deadline.
+@settings(deadline=None, max_examples=80)
 @given(
     st.dictionaries(
         st.text(min_size=1, max_size=8),

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from llama_server import LlamaServer, llama_server_fixture
 from runid.canonical import canonicalize
@@ -907,3 +909,78 @@ def test_create_response_over_a_canned_http_exchange(tmp_path: Path, stream: boo
     expected, _ = declaration_from_responses_request(request, base_url=BASE)
     assert run.declaration_id == compute_identity(expected).declaration_id
     _no_canary(recorder.home.path)
+
+
+_TEXT = st.text(min_size=1, max_size=12)
+_PARAMS = st.fixed_dictionaries(
+    {},
+    optional={
+        "temperature": st.sampled_from([0, 0.2, 1, 1.5]),
+        "top_p": st.sampled_from([0.5, 1]),
+        "max_tokens": st.integers(1, 4096),
+        "seed": st.integers(-(2**31), 2**31),
+        "stop": st.one_of(_TEXT, st.lists(_TEXT, min_size=1, max_size=3)),
+        "presence_penalty": st.sampled_from([-1, 0, 0.5]),
+        "logprobs": st.booleans(),
+        "parallel_tool_calls": st.booleans(),
+        "logit_bias": st.dictionaries(st.sampled_from(["1", "42"]), st.integers(-100, 100)),
+        "extra_body": st.fixed_dictionaries(
+            {}, optional={"top_k": st.integers(0, 100), "min_p": st.sampled_from([0, 0.05])}
+        ),
+    },
+)
+_CALL = st.builds(
+    lambda i, city: {
+        "id": f"call_{i}",
+        "type": "function",
+        "function": {"name": "get_weather", "arguments": json.dumps({"city": city})},
+    },
+    st.integers(0, 9),
+    _TEXT,
+)
+_MESSAGE = st.one_of(
+    st.builds(lambda t: {"role": "user", "content": t}, _TEXT),
+    st.builds(lambda t: {"role": "user", "content": [{"type": "text", "text": t}]}, _TEXT),
+    st.builds(lambda t: {"role": "assistant", "content": t}, _TEXT),
+    st.builds(lambda c: {"role": "assistant", "content": "", "tool_calls": [c]}, _CALL),
+    st.builds(lambda t: {"role": "tool", "tool_call_id": "call_1", "content": t}, _TEXT),
+)
+
+
+# The first example pays for imports and the cached runtime: no per-example deadline.
+@settings(deadline=None, max_examples=80)
+@given(
+    system=st.lists(_TEXT, max_size=2),
+    messages=st.lists(_MESSAGE, min_size=1, max_size=5),
+    params=_PARAMS,
+    tools=st.booleans(),
+    choice=st.sampled_from([None, "auto", "none", "required", {"name": "get_weather"}]),
+    schema=st.booleans(),
+)
+def test_replayed_request_declares_the_same(
+    *,
+    system: list[str],
+    messages: list[dict[str, Any]],
+    params: dict[str, Any],
+    tools: bool,
+    choice: Any,
+    schema: bool,
+) -> None:
+    from runid.integrations.openai import request_from_declaration
+
+    request: dict[str, Any] = {
+        "model": "smollm2",
+        "messages": [{"role": "system", "content": s} for s in system] + messages,
+        **params,
+    }
+    if tools:
+        request["tools"] = [WEATHER_TOOL]
+        if isinstance(choice, dict):
+            request["tool_choice"] = {"type": "function", "function": choice}
+        elif choice is not None:
+            request["tool_choice"] = choice
+    if schema:
+        request["response_format"] = {"type": "json_object"}
+    decl, blobs = _build(request)
+    rebuilt = request_from_declaration(decl, blobs.__getitem__)
+    assert _build(rebuilt)[0] == decl

@@ -455,6 +455,12 @@ def run_agent(
     """
     if max_turns < 1:
         raise InputError(f"max_turns must be at least 1, not {max_turns}")
+    if request.get("stream"):
+        # The loop reads whole responses; stream does not change the declaration, so a
+        # non-streamed loop declares exactly what a streamed one would.
+        raise InputError(
+            "run_agent makes non-streamed model calls", hint="leave stream out of the request"
+        )
     rec = recorder if recorder is not None else Recorder()
     provider: ToolProvider = LiveTools(tools) if isinstance(tools, Mapping) else tools
     definitions = {_tool_name(d): d for d in _plain_tools(request.get("tools"))}
