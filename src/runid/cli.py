@@ -128,7 +128,7 @@ def schema() -> None:
 @main.command()
 @click.pass_context
 def demo(ctx: click.Context) -> None:
-    """Build realistic declarations, show what changes an id, record runs, write a receipt."""
+    """Run a small real RAG pipeline (MiniLM, SmolLM2), record every run, write a receipt."""
     from .demo import run_demo
 
     run_demo(_home(ctx))
