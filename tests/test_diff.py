@@ -332,3 +332,37 @@ def test_the_json_form_is_plain_json() -> None:
     assert body["declaration"]["components"]["context"] == "different"
     assert body["outcome"]["compared"] is True
     json.dumps(body)  # nothing that JSON cannot carry
+
+
+# --- the list alignment against a naive oracle ----------------------------------------------
+
+
+def lcs_length(a: list[int], b: list[int]) -> int:
+    """Textbook dynamic programming: the oracle for the alignment's optimality."""
+    table = [[0] * (len(b) + 1) for _ in range(len(a) + 1)]
+    for i, x in enumerate(a):
+        for j, y in enumerate(b):
+            table[i + 1][j + 1] = (
+                table[i][j] + 1 if x == y else max(table[i][j + 1], table[i + 1][j])
+            )
+    return table[-1][-1]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(0, 5), max_size=25), st.lists(st.integers(0, 5), max_size=25))
+def test_alignment_is_a_shortest_edit_script_and_symmetric(a: list[int], b: list[int]) -> None:
+    from runid.diff import _align
+
+    blocks = _align(a, b)
+    kept_a = [i for i in range(len(a)) if not any(i1 <= i < i2 for i1, i2, _, _ in blocks)]
+    kept_b = [j for j in range(len(b)) if not any(j1 <= j < j2 for _, _, j1, j2 in blocks)]
+    assert [a[i] for i in kept_a] == [b[j] for j in kept_b]
+    assert len(kept_a) == lcs_length(a, b)
+    assert _align(b, a) == [(j1, j2, i1, i2) for i1, i2, j1, j2 in blocks]
+
+
+def test_true_is_not_taken_for_one_inside_lists() -> None:
+    changes = diff_values({"x": [1, 2, 3]}, {"x": [True, 2, 3]})
+    assert [(c.path, c.a, c.b) for c in changes] == [("x[0]", 1, True)]
+    changes = diff_values({"x": [0, 1, 5, 1]}, {"x": [0, True, 5, 1]})
+    assert [(c.path, c.a, c.b) for c in changes] == [("x[1]", 1, True)]

@@ -409,35 +409,22 @@ def _key(value: Any) -> bytes:
 
 
 def _walk_list(a: list[Any], b: list[Any], pa: Path, pb: Path) -> Iterator[Change]:
-    ka, kb = [_key(x) for x in a], [_key(y) for y in b]
-    if ka == kb:
+    head, tail = _common_ends(a, b)
+    if head == len(a) == len(b):
         return
-    # The common head and tail are equal items at shifted-or-not indices: skip them before the
-    # (quadratic in the worst case) alignment, which then sees only the region that changed.
-    head = 0
-    limit = min(len(ka), len(kb))
-    while head < limit and ka[head] == kb[head]:
-        head += 1
-    tail = 0
-    while tail < limit - head and ka[len(ka) - 1 - tail] == kb[len(kb) - 1 - tail]:
-        tail += 1
-    mid_a, mid_b = ka[head : len(ka) - tail], kb[head : len(kb) - tail]
-    # Align in an order fixed by content, so that compare(a, b) mirrors compare(b, a) exactly
-    # (longest-common-subsequence ties are broken by position in the first sequence).
-    swap = mid_b < mid_a
-    first, second = (mid_b, mid_a) if swap else (mid_a, mid_b)
-    matcher = difflib.SequenceMatcher(None, first, second, autojunk=False)
+    # Only the region between the common head and tail is aligned; the items outside it are
+    # equal at shifted-or-not indices.
     events: list[tuple[int | None, int | None]] = []
-    for tag, f1, f2, s1, s2 in matcher.get_opcodes():
-        if tag == "equal":
-            continue
-        in_a, in_b = (range(s1, s2), range(f1, f2)) if swap else (range(f1, f2), range(s1, s2))
-        events.extend(_pair(a, b, _shift(in_a, head), _shift(in_b, head)))
+    for i1, i2, j1, j2 in _align(a[head : len(a) - tail], b[head : len(b) - tail]):
+        events.extend(_pair(a, b, range(i1 + head, i2 + head), range(j1 + head, j2 + head)))
+    ka = {i: _key(a[i]) for i, j in events if i is not None and j is None}
+    kb = {j: _key(b[j]) for i, j in events if j is not None and i is None}
     moved = _moves(events, ka, kb)
+    moved_to = set(moved.values())
     for i, j in events:
         if i is None:
             assert j is not None
-            if j in moved.values():
+            if j in moved_to:
                 continue  # reported with its old place
             yield _change("added", None, (*pb, j), MISSING, b[j], label=_label(b[j]))
         elif j is None:
@@ -451,12 +438,117 @@ def _walk_list(a: list[Any], b: list[Any], pa: Path, pb: Path) -> Iterator[Chang
             yield from _walk(a[i], b[j], (*pa, i), (*pb, j), _both(_label(a[i]), _label(b[j])))
 
 
-def _shift(span: range, by: int) -> range:
-    return range(span.start + by, span.stop + by)
+Block = tuple[int, int, int, int]
+
+_MAX_EDITS: Final = 128
+"""Beyond this many inserted plus removed items, the alignment hashes every item instead."""
+
+
+def _align(a: list[Any], b: list[Any]) -> list[Block]:
+    """The blocks ``(i1, i2, j1, j2)`` where ``a[i1:i2]`` and ``b[j1:j2]`` differ, in order,
+    from a shortest edit script (a longest common subsequence) of the two lists.
+
+    Computed in an order fixed by content, so that it is the same seen from either side.
+    """
+    swap = _key(b) < _key(a)
+    first, second = (b, a) if swap else (a, b)
+    blocks = _myers(first, second)
+    if blocks is None:
+        blocks = _keyed_blocks(first, second)
+    return [(j1, j2, i1, i2) for i1, i2, j1, j2 in blocks] if swap else blocks
+
+
+def _myers(a: list[Any], b: list[Any]) -> list[Block] | None:
+    """Myers' O((N+M)·D) shortest edit script with item equality only (no hashing: keying
+    every item costs more than the whole alignment when a few items differ). ``None`` when
+    more than :data:`_MAX_EDITS` edits are needed or ``==`` matched items that are not the
+    same JSON (``True == 1``); the caller then aligns by keys."""
+    n, m = len(a), len(b)
+    v = {1: 0}
+    trace: list[dict[int, int]] = []
+    for d in range(min(n + m, _MAX_EDITS) + 1):
+        trace.append(v.copy())
+        for k in range(-d, d + 1, 2):
+            x = v[k + 1] if k == -d or (k != d and v[k - 1] < v[k + 1]) else v[k - 1] + 1
+            y = x - k
+            while x < n and y < m and a[x] == b[y]:
+                x, y = x + 1, y + 1
+            v[k] = x
+            if x >= n and y >= m:
+                return _blocks(_snakes(trace, n, m), n, m, a, b)
+    return None
+
+
+def _snakes(trace: list[dict[int, int]], n: int, m: int) -> list[tuple[int, int]]:
+    """The matched ``(i, j)`` pairs of the edit script found at the last ``trace`` step."""
+    x, y = n, m
+    matched: list[tuple[int, int]] = []
+    for d in range(len(trace) - 1, -1, -1):
+        v = trace[d]
+        k = x - y
+        prev_k = k + 1 if k == -d or (k != d and v[k - 1] < v[k + 1]) else k - 1
+        prev_x = v[prev_k]
+        prev_y = prev_x - prev_k
+        while x > prev_x and y > prev_y:
+            x, y = x - 1, y - 1
+            matched.append((x, y))
+        x, y = prev_x, prev_y
+    matched.reverse()
+    return matched
+
+
+def _blocks(
+    matched: list[tuple[int, int]], n: int, m: int, a: list[Any], b: list[Any]
+) -> list[Block] | None:
+    if _key([a[i] for i, _ in matched]) != _key([b[j] for _, j in matched]):
+        return None  # == matched True with 1 somewhere: let the keyed alignment decide
+    blocks: list[Block] = []
+    pi = pj = 0
+    for i, j in [*matched, (n, m)]:
+        if i > pi or j > pj:
+            blocks.append((pi, i, pj, j))
+        pi, pj = i + 1, j + 1
+    return blocks
+
+
+def _keyed_blocks(a: list[Any], b: list[Any]) -> list[Block]:
+    """The differing blocks by difflib's longest-matching-block alignment of item keys."""
+    matcher = difflib.SequenceMatcher(
+        None, [_key(x) for x in a], [_key(y) for y in b], autojunk=False
+    )
+    return [(i1, i2, j1, j2) for tag, i1, i2, j1, j2 in matcher.get_opcodes() if tag != "equal"]
+
+
+def _common_ends(a: list[Any], b: list[Any]) -> tuple[int, int]:
+    """How many leading and trailing items the lists share (not overlapping)."""
+    limit = min(len(a), len(b))
+    head = 0
+    while head < limit and a[head] == b[head]:
+        head += 1
+    tail = 0
+    while tail < limit - head and a[len(a) - 1 - tail] == b[len(b) - 1 - tail]:
+        tail += 1
+    if not head + tail:
+        return 0, 0
+    # Python's == takes True for 1; confirm the skipped items are the same JSON, in one
+    # serialisation per side (one call is ~20x cheaper than one per item).
+    same = _key(a[:head] + a[len(a) - tail :]) == _key(b[:head] + b[len(b) - tail :])
+    if same:
+        return head, tail
+    keys_a, keys_b = [_key(x) for x in a], [_key(y) for y in b]
+    head = 0
+    while head < limit and keys_a[head] == keys_b[head]:
+        head += 1
+    tail = 0
+    while tail < limit - head and keys_a[len(a) - 1 - tail] == keys_b[len(b) - 1 - tail]:
+        tail += 1
+    return head, tail
 
 
 def _moves(
-    events: Sequence[tuple[int | None, int | None]], ka: Sequence[bytes], kb: Sequence[bytes]
+    events: Sequence[tuple[int | None, int | None]],
+    ka: Mapping[int, bytes],
+    kb: Mapping[int, bytes],
 ) -> dict[int, int]:
     """Items removed from one place and inserted, unchanged, at another: A index -> B index.
     Matched first occurrence to first occurrence, which is the same seen from either side."""
