@@ -36,6 +36,22 @@ The decorator form, sync or async; the builder gets the call's arguments with se
 >>> answer("hi", api_key="sk-secret")
 'HI'
 
+Durability. A recorder's runs go to one writer thread that appends every run waiting in one
+SQLite transaction with one checkpoint signature (group commit: concurrent or back-to-back
+runs share a commit). ``durability="sync"`` (default) returns once the run's record is
+committed; ``durability="background"`` returns at once and the record is committed within one
+commit's time: :meth:`Run.wait`, :meth:`Recorder.flush` (also ``close()``, ``with``, and
+interpreter exit) wait for it. A crash loses at most the not yet committed tail, in capture
+order, and never corrupts the log (docs/spec.md §15):
+
+>>> with Recorder(home, durability="background") as fast:
+...     with fast.capture(decl) as run:
+...         _ = run.set_output("Refunds take 5 business days.")
+...     run.execution_id == run.record["execution_id"]   # known at once
+True
+>>> run.wait(), run.entry_index    # committed by the writer thread
+(True, 2)
+
 Recording never breaks the call. When it fails, ``on_error`` decides: ``"warn"`` (default:
 :class:`CaptureWarning` with runid's message), ``"raise"`` (:class:`CaptureError`, carrying the
 call's ``result``), or ``"queue"`` (keep the signed envelope in memory; it is appended on the
