@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from runid import record
+from runid import policy, record
 from runid.cli import main as cli_main
 from runid.declaration import json_schema, reference_markdown
 from runid.examples import EXAMPLES, example
@@ -20,6 +20,7 @@ from runid.examples import EXAMPLES, example
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = ROOT / "docs" / "schema" / "declaration-v1.schema.json"
 RECORD_SCHEMA = ROOT / "docs" / "schema" / "record-v1.schema.json"
+POLICY_SCHEMA = ROOT / "docs" / "schema" / "policy-v1.schema.json"
 CLI_DOC = ROOT / "docs" / "cli.md"
 SPEC = ROOT / "docs" / "spec.md"
 EXAMPLES_DIR = ROOT / "examples" / "declarations"
@@ -38,7 +39,8 @@ def replace_block(current: str, name: str, body: str) -> str:
 
 def spec_text(current: str) -> str:
     text = replace_block(current, "reference", reference_markdown())
-    return replace_block(text, "record-reference", record.reference_markdown())
+    text = replace_block(text, "record-reference", record.reference_markdown())
+    return replace_block(text, "policy-reference", policy.reference_markdown())
 
 
 def cli_text() -> str:
@@ -62,6 +64,7 @@ def main(argv: list[str]) -> int:
     outputs = [
         (SCHEMA, schema_text(json_schema())),
         (RECORD_SCHEMA, schema_text(record.json_schema())),
+        (POLICY_SCHEMA, schema_text(policy.json_schema())),
         (SPEC, spec_text(SPEC.read_text("utf-8"))),
         (CLI_DOC, cli_text()),
     ]

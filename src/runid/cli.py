@@ -296,6 +296,7 @@ def _key_text(value: str) -> str:
 
 # Subcommands in their own modules; each imports main from here to register itself.
 from . import (  # noqa: E402
+    cli_check,  # noqa: F401  (registers `runid check`)
     cli_diff,  # noqa: F401  (registers `runid diff`)
     cli_replay,  # noqa: F401  (registers `runid replay`)
 )

@@ -27,8 +27,8 @@ This module is pure: it parses bytes and evaluates values, and reads no file, lo
 >>> result = evaluate(policy, example("chat-hosted-model"))
 >>> for rule in result.results:
 ...     print(rule.rule, rule.status, rule.message)
-parameters.temperature.max pass 0.2 ≤ 0.3
 parameters.seed.declared fail the caller did not set it (provider default)
+parameters.temperature.max pass 0.2 ≤ 0.3
 >>> result.status
 'fail'
 """
@@ -51,6 +51,7 @@ from ._internal.schema import (
     Arr,
     Bool,
     MapOf,
+    Named,
     Node,
     Num,
     Obj,
@@ -91,10 +92,11 @@ _ALL = "Every one is optional; a member left out states no rule."
 TEXTS = Arr(TEXT, min_items=1, description="Approved values; the run's value must be one of them.")
 DIGESTS = Arr(DIGEST, min_items=1, description="Approved digests.")
 _STATE = Str(enum=("present", *ABSENCE_REASONS))
-COMPONENT_STATE = OneOf(
-    _STATE,
-    Arr(_STATE, min_items=1),
-    description="Allowed state(s): 'present', or an absence reason that is acceptable.",
+COMPONENT_STATE = Named(
+    "component_state",
+    OneOf(_STATE, Arr(_STATE, min_items=1)),
+    "Allowed state(s) of a component: 'present', or an absence reason (§4.1) that is "
+    "acceptable; a string is a list of one.",
 )
 
 APPLIES_TO = Obj(
@@ -221,10 +223,14 @@ TOOL_RULES = Obj(
 )
 
 VERSION_SPEC = r"(==|!=|>=|<=|>|<)?[ ]*[0-9A-Za-z][0-9A-Za-z.*+!_-]*"
-VERSION_RANGE = Str(
-    pattern=rf"{VERSION_SPEC}([ ]*,[ ]*{VERSION_SPEC})*",
-    what="a version range such as '>=2.0, <3' or '==4.57.*'",
-    description="Comma-separated clauses, all of which must hold.",
+VERSION_RANGE = Named(
+    "version_range",
+    Str(
+        pattern=rf"{VERSION_SPEC}([ ]*,[ ]*{VERSION_SPEC})*",
+        what="a version range such as '>=2.0, <3' or '==4.57.*'",
+    ),
+    "Comma-separated clauses, all of which must hold: an operator (==, !=, >=, <=, >, <; none "
+    "means ==) and a version; ==X.Y.* matches a release prefix (§17.3).",
 )
 
 RUNTIME_RULES = Obj(
@@ -295,7 +301,9 @@ def reference_markdown() -> str:
     parts = [markdown_table(field_rows(POLICY)) + "\n"]
     parts.append("Each `parameters` entry (any parameter name matching `" + PARAM_NAME + "`):\n")
     parts.append(markdown_table(field_rows(PARAMETER_RULE)) + "\n")
-    parts.append(f"`runtime.libraries` values: {describe(VERSION_RANGE)}.\n")
+    for named in (COMPONENT_STATE, VERSION_RANGE):
+        parts.append(f"#### {named.name}\n")
+        parts.append(f"{named.description} Type: {describe(named.node)}.\n")
     return "\n".join(parts)
 
 
@@ -465,9 +473,12 @@ def parse_policy(data: bytes, *, fmt: Literal["json", "yaml"] | None = None) -> 
         document = _load_yaml(data)
         if document is None:
             raise PolicyError([Problem("", "E_POLICY_SYNTAX", "the policy file is empty")])
-        found = list(_not_json(document, []))
-        if found:
-            raise PolicyError(found)
+        odd = list(_not_json(document, []))
+        if odd:
+            # Report the schema's findings too, except where a YAML-only value already is.
+            places = {problem.pointer for problem in odd}
+            rest = [p for p in policy_problems(document) if p.pointer not in places]
+            raise PolicyError(odd + rest)
     found = policy_problems(document)
     if found:
         raise PolicyError(found)
@@ -630,6 +641,9 @@ def _match_any(ctx: _Ctx, rule: str, path: list[str | int], allowed: list[dict[s
     if any(_matches(entry, value) for entry in allowed):
         ctx.add(rule, PASS, "matches an approved entry", path, expected=allowed, actual=actual)
         return
+    # Point at the first member that differs from the closest approved entry.
+    closest = max(allowed, key=lambda entry: sum(value.get(k) == v for k, v in entry.items()))
+    path = [*path, next(k for k in sorted(closest) if value.get(k) != closest[k])]
     ctx.add(
         rule,
         FAIL,
@@ -650,8 +664,14 @@ def _brief(value: Mapping[str, Any]) -> str:
     return " ".join(shown)
 
 
+def _in_order(rules: Mapping[str, Any], node: Obj) -> list[tuple[str, Any]]:
+    """The members of ``rules`` in the schema's order: results depend on the policy's value,
+    not on how a file happened to order its keys (YAML dumpers sort them, people do not)."""
+    return [(name, rules[name]) for name in node.fields if name in rules]
+
+
 def _components(ctx: _Ctx, rules: Mapping[str, Any]) -> None:
-    for name, allowed in rules.items():
+    for name, allowed in _in_order(rules, COMPONENT_RULES):
         states = [allowed] if isinstance(allowed, str) else list(allowed)
         value = ctx.declaration.get(name)
         state = _absence(value) or "present"
@@ -667,7 +687,7 @@ def _components(ctx: _Ctx, rules: Mapping[str, Any]) -> None:
 
 
 def _model(ctx: _Ctx, rules: Mapping[str, Any]) -> None:
-    for name, allowed in rules.items():
+    for name, allowed in _in_order(rules, MODEL_RULES):
         if name in ("weights", "tokenizer"):
             _all_digests(ctx, f"model.{name}", ["model", name], allowed)
         else:
@@ -814,7 +834,7 @@ def _tools(ctx: _Ctx, rules: Mapping[str, Any]) -> None:
 def _runtime(ctx: _Ctx, rules: Mapping[str, Any]) -> None:
     if "engine" in rules:
         _match_any(ctx, "runtime.engine", ["runtime", "engine"], rules["engine"])
-    for library, spec in rules.get("libraries", {}).items():
+    for library, spec in sorted(rules.get("libraries", {}).items()):
         rule = f"runtime.libraries.{library}"
         path: list[str | int] = ["runtime", "libraries", library]
         libraries, ok = ctx.lookup(rule, ["runtime", "libraries"], spec)
@@ -840,7 +860,7 @@ def _runtime(ctx: _Ctx, rules: Mapping[str, Any]) -> None:
 
 
 def _observed(ctx: _Ctx, rules: Mapping[str, Any]) -> None:
-    for name, allowed in rules.items():
+    for name, allowed in _in_order(rules, OBSERVED_RULES):
         rule = f"observed.{name}"
         if ctx.record is None:
             ctx.add(
@@ -889,16 +909,16 @@ def evaluate(
     policy: Policy, declaration: Mapping[str, Any], record: Mapping[str, Any] | None = None
 ) -> Evaluation:
     """Evaluate every rule of ``policy`` for one run: its (valid) declaration and, when at hand,
-    its execution record. Pure; the results come in the order of the policy's sections.
+    its execution record. Pure; the results come in a fixed order (docs/spec.md §17.3).
     """
     document = policy.document
     reason = _scope(document, declaration)
     if reason:
         return Evaluation(NA, (), reason, {PASS: 0, FAIL: 0, NA: 0})
     ctx = _Ctx(declaration, record)
-    for section, rules in document.items():
+    for section, rules in _in_order(document, POLICY):
         if section == "parameters":
-            for name, rule in rules.items():
+            for name, rule in sorted(rules.items()):  # code-point order, as in JCS
                 _parameter(ctx, name, rule)
         elif section in _SECTION_RULES:
             _SECTION_RULES[section](ctx, rules)

@@ -1,0 +1,313 @@
+"""``runid check``: evaluate a policy against runs from the log, declaration files or receipts.
+
+Registered on the ``runid`` group by :mod:`runid.cli`. This module is the I/O edge of
+:mod:`runid.policy` (which is pure): it reads the policy file, finds each run's declaration and
+record, and prints the per-rule results. Exit codes, for CI: 0 every rule of every run passed
+(or was not applicable), 1 some rule failed, 2 any error (a malformed policy, an unknown id, a
+receipt that does not verify); on an error nothing is checked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ._internal.files import read_input
+from .cli import _home, _key_text, _report, main
+from .errors import InputError, PolicyError, RunidError
+from .keys import Keyring
+from .log import Log
+from .policy import FAIL, NA, PASS, Evaluation, Policy, RuleResult, evaluate, parse_policy
+from .resolve import resolve
+
+__all__ = ["CHECK_SPEC", "Checked", "check_command"]
+
+CHECK_SPEC = "runid/check/v1"
+EXIT_ERROR = 2
+_POLICY_LIMIT = 1 << 20  # a policy is a short document; 1 MiB is generous
+
+
+@dataclass(frozen=True)
+class Checked:
+    """One run as checked: where it came from, its ids, and the evaluation."""
+
+    subject: str
+    source: str  # "log", "declaration_file" or "receipt_file"
+    declaration_id: str
+    evaluation: Evaluation
+    execution_id: str | None = None
+    entry: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The run's object in the ``--json`` report (docs/spec.md §17.4)."""
+        return {
+            "subject": self.subject,
+            "source": self.source,
+            "entry": self.entry,
+            "execution_id": self.execution_id,
+            "declaration_id": self.declaration_id,
+            "status": self.evaluation.status,
+            "scope": self.evaluation.scope or None,
+            "results": [r.to_json() for r in self.evaluation.results],
+        }
+
+
+# A run whose declaration is withheld (or only known by digests) cannot be shown to comply.
+_MISSING_DECLARATION = RuleResult(
+    "declaration",
+    FAIL,
+    "the declaration's content is not at hand (withheld, or not stored in this log): no rule "
+    "can be shown to hold",
+    expected="the declaration",
+)
+
+
+class _Sources:
+    """Finds runs: log entries (the log opened once, when needed) and files, through
+    :func:`runid.resolve.resolve` (receipts are verified before they count)."""
+
+    def __init__(self, ctx: click.Context, policy: Policy, keys: tuple[str, ...]) -> None:
+        self.ctx = ctx
+        self.policy = policy
+        self.keyring = Keyring.from_texts(_key_text(k) for k in keys) if keys else None
+        self._log: Log | None = None
+
+    def log(self) -> Log:
+        if self._log is None:
+            self._log = Log.open(_home(self.ctx), need_key=False)
+        return self._log
+
+    def log_if_any(self) -> Log | None:
+        """The home's log when there is one (a file argument does not need it)."""
+        home = _home(self.ctx)
+        if self._log is None and not (
+            home.public_key_path.exists() or home.signing_key_path.exists()
+        ):
+            return None
+        return self.log()
+
+    def close(self) -> None:
+        if self._log is not None:
+            self._log.close()
+
+    def from_entry(self, index: int, subject: str | None = None) -> Checked:
+        log = self.log()
+        entry = log.entry(index)
+        record = entry.record
+        declaration = log.declaration(record["declaration_id"])
+        return Checked(
+            subject or f"entry {entry.index}",
+            "log",
+            record["declaration_id"],
+            self.evaluate(declaration, record),
+            record["execution_id"],
+            entry.index,
+        )
+
+    def evaluate(
+        self, declaration: dict[str, Any] | None, record: dict[str, Any] | None
+    ) -> Evaluation:
+        if declaration is None:
+            return Evaluation(FAIL, (_MISSING_DECLARATION,), "", {PASS: 0, FAIL: 1, NA: 0})
+        return evaluate(self.policy, declaration, record)
+
+    def everything(self) -> Iterator[Checked]:
+        for index in range(self.log().size()):
+            yield self.from_entry(index)
+
+    def resolve(self, ref: str) -> Iterator[Checked]:
+        if ref.isdigit() and not Path(ref).is_file():
+            yield self.from_entry(int(ref))
+            return
+        log = self.log() if ref.startswith("sha256:") else self.log_if_any()
+        subject = resolve(ref, log, keyring=self.keyring)
+        if subject.kind == "declaration" and log is not None:
+            # A declaration id: check every recorded run of it (or the declaration alone).
+            entries = log.entries_of(subject.declaration_id)
+            for entry in entries:
+                yield self.from_entry(entry.index, ref)
+            if entries:
+                return
+        source = {"execution": "log", "declaration": "log", "receipt": "receipt_file"}
+        yield Checked(
+            ref,
+            source.get(subject.kind, "declaration_file"),
+            subject.declaration_id,
+            self.evaluate(subject.declaration, subject.record),
+            subject.execution_id,
+            None,
+        )
+
+
+# --- output -----------------------------------------------------------------------------------
+
+_MARKS: dict[str, tuple[str, str]] = {
+    PASS: ("pass", "green"),
+    FAIL: ("FAIL", "red"),
+    NA: ("n/a ", "bright_black"),
+}
+
+
+def _mark(status: str, color: bool) -> str:
+    text, colour = _MARKS[status]
+    return click.style(text, fg=colour, bold=status == FAIL) if color else text
+
+
+def _short(digest: str | None) -> str:
+    return digest[:19] + "…" if digest else "-"
+
+
+def _render_run(run: Checked, color: bool, quiet: bool) -> list[str]:
+    what = f"{run.subject}"
+    if run.execution_id and run.subject != run.execution_id:
+        what += f"  execution {_short(run.execution_id)}"
+    what += f"  declaration {_short(run.declaration_id)}"
+    lines = [f"{_mark(run.evaluation.status, color)}  {what}"]
+    if run.evaluation.scope:
+        lines.append(f"        not in scope: {run.evaluation.scope}")
+    for result in run.evaluation.results:
+        if quiet and result.status != FAIL:
+            continue
+        where = f"  [{result.document} {result.pointer or '/'}]" if result.status == FAIL else ""
+        lines.append(f"  {_mark(result.status, color)}  {result.rule}: {result.message}{where}")
+        if result.status == FAIL and result.expected is not None:
+            lines.append(f"        expected: {_compact(result.expected)}")
+    return lines
+
+
+def _compact(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+    return text if len(text) <= 160 else text[:159] + "…"
+
+
+def _summary(runs: list[Checked]) -> dict[str, dict[str, int]]:
+    by_run: dict[str, int] = {PASS: 0, FAIL: 0, NA: 0}
+    by_rule: dict[str, int] = {PASS: 0, FAIL: 0, NA: 0}
+    for run in runs:
+        by_run[run.evaluation.status] += 1
+        for result in run.evaluation.results:
+            by_rule[result.status] += 1
+    return {"runs": by_run, "rules": by_rule}
+
+
+def report_json(policy: Policy, runs: list[Checked]) -> dict[str, Any]:
+    """The ``--json`` report (docs/spec.md §17.4)."""
+    summary = _summary(runs)
+    return {
+        "check": CHECK_SPEC,
+        "policy": {"name": policy.name, "digest": policy.digest},
+        "status": FAIL if summary["runs"][FAIL] else PASS,
+        "summary": summary,
+        "warnings": list(policy.warnings),
+        "runs": [run.to_json() for run in runs],
+    }
+
+
+def _read_policy(name: str) -> Policy:
+    data = read_input(name, _POLICY_LIMIT)
+    try:
+        return parse_policy(data, fmt="json" if name.endswith(".json") else None)
+    except PolicyError:
+        raise
+    except RunidError as exc:  # strict JSON's own errors: name the policy file
+        raise InputError(f"{name}: {exc.message}", hint=exc.hint, code=exc.code) from None
+
+
+def _color() -> bool:
+    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
+
+
+@main.command(name="check")
+@click.argument("runs", nargs=-1, metavar="[EXECUTION|DECLARATION_ID|ENTRY|FILE]...")
+@click.option("--policy", "policy_file", required=True, metavar="FILE", help="Policy (YAML/JSON).")
+@click.option("--all", "check_all", is_flag=True, help="Check every run in the log.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (spec §17.4).")
+@click.option("-q", "--quiet", is_flag=True, help="Show only failed rules and the summary.")
+@click.option(
+    "--key",
+    "keys_",
+    multiple=True,
+    metavar="PUBKEY",
+    help="Verifier key (or a file holding one) for receipt files; default: the home's key.",
+)
+@click.option("--home", type=click.Path(file_okay=False), help="runid home directory.")
+@click.pass_context
+def check_command(
+    ctx: click.Context,
+    *,
+    runs: tuple[str, ...],
+    policy_file: str,
+    check_all: bool,
+    as_json: bool,
+    quiet: bool,
+    keys_: tuple[str, ...],
+    home: str | None,
+) -> None:
+    """Check runs against a policy of approved conditions; report pass/fail per rule and run.
+
+    Each argument is an execution id or entry number of the log, a declaration id (every
+    recorded run of it), a declaration file or a receipt file (verified first); --all checks
+    every run in the log. The policy format is docs/spec.md section 17.
+
+    Exit codes: 0 all rules pass (or are not applicable), 1 a rule failed, 2 error.
+    """
+    try:
+        if bool(runs) == check_all:
+            raise InputError(
+                "name the runs to check, or pass --all (not both)",
+                code="E_CHECK_INPUT",
+                hint="runid check --all --policy FILE, or runid check EXECUTION... --policy FILE",
+            )
+        policy = _read_policy(policy_file)
+        sources = _Sources(ctx, policy, keys_)
+        try:
+            checked: list[Checked] = []
+            if check_all:
+                checked.extend(sources.everything())
+            for ref in runs:
+                checked.extend(sources.resolve(ref))
+        finally:
+            sources.close()
+    except PolicyError as exc:
+        for problem in exc.problems:
+            click.echo(f"error: {policy_file}: {problem}", err=True)
+        click.echo(f"error: the policy is invalid ({len(exc.problems)} problem(s))", err=True)
+        click.echo(f"hint: {exc.hint}", err=True)
+        ctx.exit(EXIT_ERROR)
+    except RunidError as exc:
+        _report(exc)
+        ctx.exit(EXIT_ERROR)
+    report = report_json(policy, checked)
+    if as_json:
+        click.echo(json.dumps(report, indent=2, ensure_ascii=False))
+    else:
+        _render(policy, checked, color=_color(), quiet=quiet)
+    ctx.exit(1 if report["status"] == FAIL else 0)
+
+
+def _render(policy: Policy, runs: list[Checked], *, color: bool, quiet: bool) -> None:
+    for warning in policy.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    title = f"policy {policy.name} ({_short(policy.digest)})"
+    click.echo(click.style(title, bold=True) if color else title)
+    for run in runs:
+        if quiet and run.evaluation.status != FAIL:
+            continue
+        for line in _render_run(run, color, quiet):
+            click.echo(line)
+    summary = _summary(runs)
+    r, u = summary["runs"], summary["rules"]
+    text = (
+        f"{len(runs)} run(s): {r[PASS]} passed, {r[FAIL]} failed, {r[NA]} not applicable; "
+        f"rules: {u[PASS]} passed, {u[FAIL]} failed, {u[NA]} not applicable"
+    )
+    if color:
+        text = click.style(text, fg="red" if r[FAIL] else "green", bold=True)
+    click.echo(text)
