@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from runid.cli import main
 from runid.cli_diff import render
@@ -18,6 +20,7 @@ from runid.diff import compare
 from runid.digest import content_digest, content_ref
 from runid.examples import example
 from runid.home import Home
+from runid.keys import SigningKey
 from runid.log import Log
 from runid.resolve import subject_of_declaration
 
@@ -192,3 +195,42 @@ def test_the_installed_command_honours_no_color_and_exit_codes(systems: dict[str
     )
     assert done.returncode == 1, done.stderr
     assert b"\x1b[" not in done.stdout and b"context.index.snapshot" in done.stdout
+
+
+STRANGER = SigningKey.generate("runid.test/stranger").public_key.vkey
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**60), 2**60) | st.floats() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    value=json_values
+    | st.builds(
+        lambda v: {"receipt": "runid/receipt/v1", **v},
+        st.dictionaries(st.text(max_size=6), json_values, max_size=3),
+    )
+    | st.builds(
+        lambda v: {"spec": "runid/v1", **v},
+        st.dictionaries(st.text(max_size=6), json_values, max_size=3),
+    )
+    | st.builds(lambda v: {"declaration_id": v, "components": v}, json_values)
+)
+def test_hostile_files_never_crash_the_command(value: object, tmp_path: Path) -> None:
+    path = tmp_path / "hostile.json"
+    try:
+        path.write_text(json.dumps(value, allow_nan=True))
+    except (ValueError, UnicodeEncodeError):
+        return
+    decl = tmp_path / "ok.json"
+    decl.write_text(json.dumps(example("chat-hosted-model")))
+    result = invoke("diff", str(path), str(decl), "--key", STRANGER)
+    assert result.exit_code in (0, 1, 2), result.output
+    assert "Traceback" not in result.output and "internal error" not in result.output
