@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from runid import policy, record
+from runid import diff, policy, record
 from runid.cli import main as cli_main
 from runid.declaration import json_schema, reference_markdown
 from runid.examples import EXAMPLES, example
@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = ROOT / "docs" / "schema" / "declaration-v1.schema.json"
 RECORD_SCHEMA = ROOT / "docs" / "schema" / "record-v1.schema.json"
 POLICY_SCHEMA = ROOT / "docs" / "schema" / "policy-v1.schema.json"
+DIFF_SCHEMA = ROOT / "docs" / "schema" / "diff-v1.schema.json"
 CLI_DOC = ROOT / "docs" / "cli.md"
 SPEC = ROOT / "docs" / "spec.md"
 EXAMPLES_DIR = ROOT / "examples" / "declarations"
@@ -65,6 +66,7 @@ def main(argv: list[str]) -> int:
         (SCHEMA, schema_text(json_schema())),
         (RECORD_SCHEMA, schema_text(record.json_schema())),
         (POLICY_SCHEMA, schema_text(policy.json_schema())),
+        (DIFF_SCHEMA, schema_text(diff.json_schema())),
         (SPEC, spec_text(SPEC.read_text("utf-8"))),
         (CLI_DOC, cli_text()),
     ]

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from runid.cli import main
 from runid.cli_diff import render
 from runid.diff import compare
+from runid.diff import json_schema as diff_json_schema
 from runid.digest import content_digest, content_ref
 from runid.examples import example
 from runid.home import Home
@@ -234,3 +235,26 @@ def test_hostile_files_never_crash_the_command(value: object, tmp_path: Path) ->
     result = invoke("diff", str(path), str(decl), "--key", STRANGER)
     assert result.exit_code in (0, 1, 2), result.output
     assert "Traceback" not in result.output and "internal error" not in result.output
+
+
+def test_the_json_report_matches_its_published_schema(
+    systems: dict[str, Any], tmp_path: Path
+) -> None:
+    import jsonschema
+
+    schema = json.loads(
+        (Path(__file__).parent.parent / "docs" / "schema" / "diff-v1.schema.json").read_text()
+    )
+    assert schema == diff_json_schema()
+    with Log.open(systems["b"]) as log:
+        withheld = tmp_path / "withheld.json"
+        withheld.write_bytes(log.receipt(0))
+    decl = tmp_path / "d.json"
+    decl.write_text(json.dumps(systems["decl_a"]))
+    for pair in (
+        (systems["ra"], systems["rb"]),
+        (systems["ra"], str(withheld)),
+        (str(decl), systems["ra"]),
+    ):
+        result = invoke("diff", *pair, *systems["keys"], "--json")
+        jsonschema.validate(json.loads(result.stdout), schema)

@@ -56,6 +56,7 @@ __all__ = [
     "diff_values",
     "format_value",
     "group_runs",
+    "json_schema",
 ]
 
 DIFF_FORMAT: Final = "runid/diff/v1"
@@ -758,3 +759,119 @@ def group_runs(changes: Sequence[Change]) -> list[tuple[str, list[Change]]]:
         else:
             named.append((path, members))
     return named
+
+
+# --- the JSON report's schema ----------------------------------------------------------------
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema (2020-12) of the ``runid diff --json`` report (docs/spec.md §16.5),
+    shipped as ``docs/schema/diff-v1.schema.json``."""
+    nullable_digest = {"type": ["string", "null"], "pattern": "^sha256:[0-9a-f]{64}$"}
+    pointer = {"type": ["string", "null"]}
+    change = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["kind", "path", "pointer_a", "pointer_b", "a", "b", "label"],
+        "properties": {
+            "kind": {"enum": ["changed", "added", "removed", "moved", "component", "declaration"]},
+            "path": {"type": "string"},
+            "pointer_a": pointer,
+            "pointer_b": pointer,
+            "a": {"description": "The value in A (null when A has none)."},
+            "b": {"description": "The value in B (null when B has none)."},
+            "label": {"type": ["string", "null"]},
+        },
+    }
+    changes = {"type": "array", "items": {"$ref": "#/$defs/change"}}
+    side = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["kind", "origin", "declaration_id", "execution_id", "declaration"],
+        "properties": {
+            "kind": {
+                "enum": [
+                    "execution",
+                    "declaration",
+                    "receipt",
+                    "declaration-file",
+                    "identity-file",
+                ]
+            },
+            "origin": {"type": "string"},
+            "declaration_id": {"type": "string", "pattern": "^sha256:[0-9a-f]{64}$"},
+            "execution_id": nullable_digest,
+            "declaration": {"enum": ["included", "digests", "withheld"]},
+        },
+    }
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://runid.dev/schema/diff-v1.schema.json",
+        "title": "runid diff report v1",
+        "type": "object",
+        "additionalProperties": False,
+        "required": [
+            "format",
+            "a",
+            "b",
+            "verdict",
+            "identical",
+            "declaration",
+            "observed",
+            "outcome",
+        ],
+        "properties": {
+            "format": {"const": DIFF_FORMAT},
+            "a": {"$ref": "#/$defs/side"},
+            "b": {"$ref": "#/$defs/side"},
+            "verdict": {"enum": list(VERDICTS)},
+            "identical": {"type": "boolean"},
+            "declaration": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": [
+                    "identical",
+                    "declaration_id_a",
+                    "declaration_id_b",
+                    "components",
+                    "changes",
+                ],
+                "properties": {
+                    "identical": {"type": "boolean"},
+                    "declaration_id_a": {"type": "string"},
+                    "declaration_id_b": {"type": "string"},
+                    "components": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": sorted(COMPONENTS),
+                        "properties": {
+                            name: {"enum": ["same", "different", "unknown"]}
+                            for name in sorted(COMPONENTS)
+                        },
+                    },
+                    "changes": changes,
+                },
+            },
+            "observed": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["compared", "provider_drift", "changes"],
+                "properties": {
+                    "compared": {"type": "boolean"},
+                    "provider_drift": {"type": "boolean"},
+                    "changes": changes,
+                },
+            },
+            "outcome": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["compared", "identical", "changes"],
+                "properties": {
+                    "compared": {"type": "boolean"},
+                    "identical": {"type": ["boolean", "null"]},
+                    "changes": changes,
+                },
+            },
+        },
+        "$defs": {"change": change, "side": side},
+    }
