@@ -111,3 +111,31 @@ def test_without_the_model_packages_the_demo_says_what_to_install_and_exits_2(
     assert "Traceback" not in result.stderr
     assert result.stdout == ""
     assert not home.exists()  # nothing written
+
+
+def test_the_demo_runs_pass_the_example_policy_and_fail_its_strict_variant(
+    demo: tuple[Path, str],
+) -> None:
+    # Owned by the policy check (tests/test_policy.py); here to share the demo's one run.
+    home, _out = demo
+    policies = Path(__file__).resolve().parent.parent / "examples" / "policies"
+    ok = _runid(
+        "--home", str(home), "check", "--all", "--policy", str(policies / "northwind-demo.yaml")
+    )
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert re.search(r"4 run\(s\): 2 passed, 0 failed, 2 not applicable", ok.stdout)
+    strict = _runid(
+        "--home",
+        str(home),
+        "check",
+        "--all",
+        "-q",
+        "--policy",
+        str(policies / "northwind-demo-strict.yaml"),
+    )
+    assert strict.returncode == 1, strict.stdout + strict.stderr
+    # Only the answer given after the document was edited fails, and only on the index snapshot.
+    assert strict.stdout.count("FAIL  entry") == 1
+    failed = re.findall(r"^  FAIL  (\S+):", strict.stdout, flags=re.MULTILINE)
+    assert failed == ["context.index"]
+    assert "[declaration /context/index/snapshot]" in strict.stdout
