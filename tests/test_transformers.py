@@ -295,6 +295,8 @@ def test_replay_needs_a_model_and_content(
     model, tokenizer = loaded
     with pytest.raises(InputError, match="not stored"):
         tf.replay(run.declaration, nothing, recorder=recorder, model=model, tokenizer=tokenizer)
+    with pytest.raises(InputError, match="base_url"):
+        tf.replay(run.declaration, nothing, recorder=recorder, base_url="http://x")
     foreign = dict(run.declaration, runtime={**run.declaration["runtime"], "engine": {"name": "x"}})
     with pytest.raises(InputError, match="adapter"):
         tf.replay(foreign, nothing, recorder=recorder, model=model, tokenizer=tokenizer)
@@ -405,3 +407,21 @@ def test_generate_needs_exactly_one_input(
         _gen(loaded, recorder, cache, prompt=None)
     with pytest.raises(InputError):
         _gen(loaded, recorder, cache, messages=CHAT)
+
+
+def test_runid_replay_dispatches_to_this_adapter(
+    model_dir: Path, tmp_path: Path, home: Home, recorder: Recorder, cache: FileDigestCache
+) -> None:
+    from runid.replay import replay as replay_run
+
+    _text, run = _gen(_load(model_dir), recorder, cache, max_new_tokens=6)
+    assert run.execution_id is not None
+    same = replay_run(home, run.execution_id, model_path=str(model_dir))
+    assert same.verdict == "identical"
+    assert same.replay["replay_of"] == run.execution_id
+    other = _copy_model(model_dir, tmp_path / "tiny-gpt2")
+    _perturb_weights(other)
+    moved = replay_run(home, run.execution_id, model_path=str(other))
+    assert moved.verdict == "different_declarations"
+    assert moved.changed_components == ("model",)
+    assert any(change.path.startswith("model.weights") for change in moved.declaration_changes)

@@ -54,6 +54,7 @@ __all__ = [
     "directory_files",
     "file_digest",
     "file_ref",
+    "shared_cache",
     "tree_digest",
 ]
 
@@ -227,7 +228,9 @@ def _default_cache_dir() -> Path:
 _CACHES: dict[Path, FileDigestCache] = {}
 
 
-def _cache_for(cache_dir: str | os.PathLike[str] | None) -> FileDigestCache:
+def shared_cache(cache_dir: str | os.PathLike[str] | None = None) -> FileDigestCache:
+    """The process-wide :class:`FileDigestCache` for ``cache_dir`` (default
+    ``<runid home>/cache``), so that repeated captures reuse one SQLite connection."""
     directory = Path(cache_dir) if cache_dir is not None else _default_cache_dir()
     cache = _CACHES.get(directory)
     if cache is None:
@@ -246,7 +249,7 @@ def file_digest(
     Uses ``cache`` if given, else a cache in ``cache_dir``, else one in ``<runid home>/cache``.
     Raises :class:`~runid.errors.FileAccessError` (``E_FILE``) when the file cannot be read.
     """
-    return (cache if cache is not None else _cache_for(cache_dir)).digest(path)
+    return (cache if cache is not None else shared_cache(cache_dir)).digest(path)
 
 
 def file_ref(

@@ -54,7 +54,7 @@ from ..canonical import canonicalize
 from ..capture import Recorder, Run
 from ..digest import content_digest, content_ref
 from ..errors import InputError
-from ..filedigest import FileDigestCache, file_digest
+from ..filedigest import FileDigestCache, file_digest, shared_cache
 from ..runtime import code_revision, hardware_class, library_versions, platform_facts
 
 __all__ = [
@@ -116,6 +116,7 @@ _TOKENIZER_FILE = re.compile(
     r"|vocab\.json|vocab\.txt|merges\.txt|.*\.model|chat_template\.jinja|chat_template\.json"
     r"|additional_chat_templates/.*\.jinja)"
 )
+_REPLAY_OPTIONS = frozenset({"model", "tokenizer", "model_path", "tokenizer_path", "cache"})
 _LIBRARIES = ("torch", "transformers", "tokenizers", "safetensors", "accelerate")
 
 
@@ -504,6 +505,9 @@ def _run(
 ) -> tuple[Any, Run]:
     """Run ``call(*args, **kwargs)`` (the real ``generate``) under capture."""
     input_ids = kwargs.get("input_ids", args[0] if args else kwargs.get("inputs"))
+    if describe.get("cache") is None:
+        # File digests are cached next to the log the run goes to.
+        describe = {**describe, "cache": shared_cache(recorder.home.path / "cache")}
     effective: dict[str, Any] = {}
     contents: list[bytes] = []
     source: Mapping[str, Any] | Callable[[Mapping[str, Any]], Mapping[str, Any]]
@@ -734,7 +738,11 @@ def pipeline_call(
 def _fetch_text(fetch: Callable[[str], bytes], ref: Mapping[str, Any]) -> bytes:
     data = fetch(ref["digest"])
     if content_digest(data) != ref["digest"]:
-        raise InputError(f"fetched content does not match its digest {ref['digest']}")
+        raise InputError(
+            f"fetched content does not match its digest {ref['digest']}",
+            hint="the blob store was altered; run 'runid log audit'",
+            code="E_CONTENT_MISSING",
+        )
     return data
 
 
@@ -759,7 +767,17 @@ def replay(
     """
     engine = declaration.get("runtime", {}).get("engine")
     if not isinstance(engine, Mapping) or engine.get("name") != ENGINE:
-        raise InputError(f"this declaration was not made by the {ENGINE} adapter")
+        raise InputError(
+            f"this declaration was not made by the {ENGINE} adapter",
+            hint="replay it with the adapter its runtime.engine.name names",
+            code="E_REPLAY_ENGINE",
+        )
+    unknown = sorted(set(options) - _REPLAY_OPTIONS)
+    if unknown:
+        raise InputError(
+            f"a transformers replay takes no option {', '.join(unknown)}",
+            hint="options: " + ", ".join(sorted(_REPLAY_OPTIONS)) + " (--model-path on the CLI)",
+        )
     model = options.get("model")
     tokenizer = options.get("tokenizer")
     model_path = options.get("model_path")
@@ -768,7 +786,8 @@ def replay(
         if model_path is None:
             raise InputError(
                 "replaying a transformers run needs model_path (the model's directory)",
-                hint="pass model_path=DIR (the directory the model was loaded from)",
+                hint="pass model_path=DIR (--model-path): the directory the model was loaded from",
+                code="E_REPLAY_UNAVAILABLE",
             )
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
