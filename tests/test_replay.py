@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import replay_engine
 from click.testing import CliRunner
 
+import replay_engine
 from runid import replay as replay_mod
 from runid.capture import Recorder
 from runid.cli import main
@@ -244,3 +244,134 @@ def test_report_of_a_run_compared_with_itself() -> None:
     report = compare(record, decl, record, decl)
     assert report.to_json()["engine"] == replay_engine.ENGINE
     assert report.verdict == "identical"
+
+
+# --- OpenAI-compatible runs and agent loops against the real llama.cpp server -----------------
+
+from llama_server import LlamaServer, llama_server_fixture  # noqa: E402
+
+llama_server = llama_server_fixture()
+
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The current weather in a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    },
+}
+
+
+def _client(server: LlamaServer) -> Any:
+    openai = pytest.importorskip("openai")
+    return openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0, timeout=180)
+
+
+def test_an_openai_compatible_run_replays_against_its_recorded_endpoint(
+    llama_server: LlamaServer, home: Home
+) -> None:
+    from runid.integrations.openai import create_chat
+
+    _response, run = create_chat(
+        _client(llama_server),
+        recorder=Recorder(home, on_error="raise"),
+        model=llama_server.model,
+        messages=[{"role": "user", "content": "Name one colour."}],
+        temperature=0,
+        seed=3,
+        max_tokens=12,
+    )
+    assert run.execution_id is not None
+    result = _cli(home, run.execution_id, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["engine"] == "openai-compatible" and report["verdict"] == "identical"
+    # Another spelling of the endpoint is another declared condition, and the report names it.
+    other = llama_server.base_url.replace("127.0.0.1", "localhost")
+    result = _cli(home, run.execution_id, "--json", "--endpoint", other)
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.output)
+    assert report["verdict"] == "different_declarations"
+    assert [c["path"] for c in report["declaration"]["changes"]] == ["model.endpoint"]
+
+
+def _record_loop(server: LlamaServer, home: Home, tools: Any) -> Any:
+    from runid.integrations.agent import run_agent
+
+    result = run_agent(
+        _client(server),
+        {
+            "model": server.model,
+            "messages": [{"role": "user", "content": "What is the weather in Paris?"}],
+            "tools": [WEATHER_TOOL],
+            "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
+            "temperature": 0,
+            "seed": 1234,
+            "max_tokens": 48,
+        },
+        tools,
+        recorder=Recorder(home, on_error="raise"),
+        max_turns=3,
+        followup={"tool_choice": "none"},
+    )
+    if not result.turns[0].steps:
+        pytest.skip("the server returned no tool call for a forced tool_choice")
+    return result
+
+
+def test_an_agent_loop_replays_with_recorded_tool_results(
+    llama_server: LlamaServer, home: Home
+) -> None:
+    calls: list[dict[str, Any]] = []
+
+    def get_weather(**arguments: Any) -> dict[str, Any]:
+        calls.append(arguments)
+        return {"city": arguments.get("city"), "temperature_c": 18}
+
+    original = _record_loop(llama_server, home, {"get_weather": get_weather})
+    assert len(calls) >= 1
+    first = original.turns[0].run.execution_id
+    # Any call of the loop names the loop; the replay starts from its first call.
+    last = original.turns[-1].run.execution_id
+    result = _cli(home, last, "--agent", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["format"] == "runid/agent-replay-report/v1"
+    assert report["verdict"] == "identical"
+    assert report["original_turns"] == report["replayed_turns"] == len(original.turns)
+    assert report["tools_served"] == len(original.turns[0].steps)
+    assert len(calls) == len(original.turns[0].steps)  # no tool function ran again
+    # Each replayed call is linked to its own original.
+    with Log.open(home, need_key=False) as log:
+        for turn, original_turn in zip(report["turns"], original.turns, strict=True):
+            record = log.entry(turn["replay"]["execution_id"]).record
+            assert record["replay_of"] == original_turn.run.execution_id
+    assert report["turns"][0]["original"]["execution_id"] == first
+
+
+def test_an_agent_replay_fails_loudly_on_a_tool_call_the_record_lacks(
+    llama_server: LlamaServer, home: Home
+) -> None:
+    from runid.integrations.agent import ToolStep, canonical_arguments
+
+    class Unrecorded:
+        """Runs the tool outside capture: the record will not have its result."""
+
+        def call(self, definition: Any, arguments: str, **_: Any) -> ToolStep:
+            result = json.dumps({"temperature_c": 18})
+            args = canonical_arguments(arguments)
+            return ToolStep("get_weather", "c", args, result, {}, None)
+
+    original = _record_loop(llama_server, home, Unrecorded())
+    before = _size(home)
+    result = _cli(home, original.turns[0].run.execution_id, "--agent")
+    assert result.exit_code == 2
+    assert "get_weather" in result.output and "E_TOOL" not in result.output
+    assert "the record has no result for tool" in result.output
+    assert "Traceback" not in result.output
+    # The first call was replayed (and recorded) before the loop diverged; nothing else.
+    assert _size(home) == before + 1

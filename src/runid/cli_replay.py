@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from .cli import _home, _report, main
-from .errors import RunidError
+from .errors import InputError, RunidError
 
 EXIT_ERROR = 2
 
@@ -36,6 +36,12 @@ def _color() -> bool:
     metavar="PATH",
     help="Local model file or directory (llama.cpp GGUF, transformers checkpoint).",
 )
+@click.option(
+    "--agent",
+    is_flag=True,
+    help="Replay the whole tool loop this model call belongs to, serving the recorded tool "
+    "results (no tool runs; a call the record lacks is an error).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (spec §18).")
 @click.option("--home", type=click.Path(file_okay=False), help="runid home directory.")
 @click.pass_context
@@ -45,6 +51,7 @@ def replay_command(
     execution: str,
     endpoint: str | None,
     model_path: str | None,
+    agent: bool,
     as_json: bool,
     home: str | None,
 ) -> None:
@@ -54,22 +61,33 @@ def replay_command(
     says whether the declaration is identical (if not, what moved), whether the outcome is
     identical (output digests) and which observed facts moved (provider drift).
 
+    With --agent, the tool loop the call belongs to is replayed from its first model call;
+    each call is compared with the original's, and tools are served from the record.
+
     Exit codes: 0 declaration and outcome identical, 1 something differs, 2 error.
     """
-    from .replay import render, replay
+    from .replay import AgentReplayReport, ReplayReport, render, render_agent, replay, replay_agent
 
     options: dict[str, Any] = {}
     if endpoint:
         options["base_url"] = endpoint
     if model_path:
         options["model_path"] = model_path
+    report: ReplayReport | AgentReplayReport
     try:
-        report = replay(_home(ctx), execution, **options)
+        if agent:
+            if model_path:
+                raise InputError("--agent replays over an OpenAI-compatible endpoint, not a file")
+            report = replay_agent(_home(ctx), execution, **options)
+        else:
+            report = replay(_home(ctx), execution, **options)
     except RunidError as exc:
         _report(exc)
         ctx.exit(EXIT_ERROR)
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
+    elif isinstance(report, AgentReplayReport):
+        click.echo(render_agent(report, color=_color()))
     else:
         click.echo(render(report, color=_color()))
     ctx.exit(report.exit_code)

@@ -18,7 +18,7 @@ Adapters are found through a small registry of engine names to module paths, imp
 needed so that ``import runid`` stays light:
 
 >>> sorted(ENGINES)
-['llama.cpp', 'openai-compatible', 'transformers']
+['llama.cpp', 'openai-compatible', 'python-tool', 'transformers']
 >>> engine_of({"runtime": {"engine": {"absent": "not_recorded"}}})
 Traceback (most recent call last):
 ...
@@ -44,12 +44,14 @@ Comparing two runs needs no model; a run compared with itself is identical:
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+from . import canonical
 from .capture import Recorder, Run
 from .diff import VERDICTS, Change, Comparison, format_value
 from .diff import compare as diff_compare
@@ -69,10 +71,18 @@ __all__ = [
     "engine_of",
     "register_engine",
     "replay",
+    "replay_agent",
 ]
 
 REPORT_FORMAT = "runid/replay-report/v1"
 """The ``format`` value of :meth:`ReplayReport.to_json` (docs/spec.md §18)."""
+
+AGENT_REPORT_FORMAT = "runid/agent-replay-report/v1"
+"""The ``format`` value of :meth:`AgentReplayReport.to_json` (docs/spec.md §18.4)."""
+
+# The inputs.upstream relation that chains one model call of an agent loop to the previous
+# one (runid.integrations.agent.PREVIOUS_CALL; spelled here so the core does not import it).
+_PREVIOUS_CALL = "previous_call"
 
 #: Engine name (``runtime.engine.name`` of a declaration) → the adapter module that replays it.
 #: Module paths, not modules: an adapter imports its model library, which must not load until
@@ -80,6 +90,7 @@ REPORT_FORMAT = "runid/replay-report/v1"
 ENGINES: dict[str, str] = {
     "llama.cpp": "runid.integrations.llama_cpp",
     "openai-compatible": "runid.integrations.openai",
+    "python-tool": "runid.integrations.agent",  # a tool step; needs the functions: tools=
     "transformers": "runid.integrations.transformers",
 }
 
@@ -196,18 +207,25 @@ class ReplayReport:
     replay: Mapping[str, Any]
     replay_index: int | None
     comparison: Comparison
+    #: The outputs differ only by the tool call ids the provider assigned (random per
+    #: response): the same calls with the same arguments, so the same outcome.
+    call_ids_only: bool = False
 
     @property
     def verdict(self) -> str:
-        return self.comparison.verdict
+        verdict = self.comparison.verdict
+        if self.call_ids_only and verdict in ("nondeterminism", "provider_drift"):
+            return "observed_drift" if self.comparison.observed else "identical"
+        return verdict
 
     @property
     def same_declaration(self) -> bool:
-        return bool(self.original["declaration_id"] == self.replay["declaration_id"])
+        ids = self.comparison.declaration_ids
+        return ids[0] == ids[1]
 
     @property
     def same_outcome(self) -> bool:
-        return not self.comparison.outcome
+        return not self.comparison.outcome or self.call_ids_only
 
     @property
     def changed_components(self) -> tuple[str, ...]:
@@ -246,7 +264,7 @@ class ReplayReport:
                 "components": list(self.changed_components),
                 "changes": [change.to_json() for change in self.declaration_changes],
             },
-            "outcome": {"identical": self.same_outcome},
+            "outcome": {"identical": self.same_outcome, "call_ids_only": self.call_ids_only},
             "observed": {
                 "identical": not self.observed_changes,
                 "provider_drift": self.comparison.provider_drift,
@@ -388,10 +406,13 @@ def replay(
                 hint="check --endpoint / --model-path and that the model is reachable",
                 code="E_REPLAY_FAILED",
             ) from exc
+        report = _report(engine, original, declaration, run)
+        if report.comparison.outcome and _only_call_ids_differ(original, run.record or {}, fetch):
+            report = dataclasses.replace(report, call_ids_only=True)
     finally:
         if not isinstance(home, Log):
             log.close()
-    return _report(engine, original, declaration, run)
+    return report
 
 
 def _home_of(home: Home | Log) -> Home:
@@ -463,3 +484,301 @@ def render(report: ReplayReport, *, color: bool = False) -> str:
         lines.append("observed:    identical (response ids aside)")
     lines.append("verdict:     " + style(report.verdict, report.identical))
     return "\n".join(lines)
+
+
+def render_agent(report: AgentReplayReport, *, color: bool = False) -> str:
+    """The human report of ``runid replay --agent``: one block per model call."""
+    lines = [
+        f"agent loop: {report.original_turns} model call(s) recorded, "
+        f"{report.replayed_turns} replayed; {report.tools_served} tool result(s) served from "
+        "the record (no tool ran)"
+    ]
+    for number, turn in enumerate(report.turns):
+        lines += ["", f"-- call {number} --", render(turn, color=color)]
+    verdict = report.verdict
+    if color:
+        verdict = f"\x1b[{32 if report.identical else 31}m{verdict}\x1b[0m"
+    lines += ["", f"loop verdict: {verdict}"]
+    return "\n".join(lines)
+
+
+# --- agent loops ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AgentReplayReport:
+    """A replayed tool loop: one :class:`ReplayReport` per model call, paired in order with the
+    original loop's calls (a call either side made beyond the other's count is unpaired and
+    makes the loop different). Tool results were served from the record, never called."""
+
+    turns: tuple[ReplayReport, ...]
+    original_turns: int
+    replayed_turns: int
+    tools_served: int
+
+    @property
+    def identical(self) -> bool:
+        """Every call paired and each identical in declaration and outcome (exit code 0)."""
+        return self.original_turns == self.replayed_turns and all(
+            turn.identical for turn in self.turns
+        )
+
+    @property
+    def verdict(self) -> str:
+        """The first turn's verdict that is not identical, else ``identical`` (or
+        ``different_turns`` when only the number of model calls differs)."""
+        for turn in self.turns:
+            if not turn.identical:
+                return turn.verdict
+        return "identical" if self.identical else "different_turns"
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.identical else 1
+
+    def to_json(self) -> dict[str, Any]:
+        """``runid replay --agent --json`` (docs/spec.md §18.4)."""
+        return {
+            "format": AGENT_REPORT_FORMAT,
+            "verdict": self.verdict,
+            "identical": self.identical,
+            "original_turns": self.original_turns,
+            "replayed_turns": self.replayed_turns,
+            "tools_served": self.tools_served,
+            "turns": [turn.to_json() for turn in self.turns],
+        }
+
+
+def _upstream(declaration: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    inputs = declaration.get("inputs")
+    if not isinstance(inputs, Mapping) or not _is_present(inputs):
+        return []
+    return [u for u in inputs.get("upstream", []) if isinstance(u, Mapping)]
+
+
+def _is_present(value: object) -> bool:
+    return isinstance(value, Mapping) and _absent_reason(value) is None
+
+
+def _previous(declaration: Mapping[str, Any]) -> str | None:
+    for link in _upstream(declaration):
+        if link.get("relation") == _PREVIOUS_CALL:
+            return str(link["execution_id"])
+    return None
+
+
+def _original_loop(log: Log, execution_id: str) -> list[tuple[int, dict[str, Any], dict[str, Any]]]:
+    """The model calls of the loop ``execution_id`` belongs to, first to last, as
+    ``(log index, record, declaration)``: back along ``previous_call`` links to the first call,
+    then forward through the log to each call that names the last one as its previous call."""
+    entry = log.entry(execution_id)
+    declaration = load_declaration(log, entry.record["declaration_id"])
+    while (previous := _previous(declaration)) is not None:
+        entry = log.entry(previous)
+        declaration = load_declaration(log, entry.record["declaration_id"])
+    loop = [(entry.index, entry.record, declaration)]
+    for index in range(entry.index + 1, log.size()):
+        record = log.entry(index).record
+        if _absent_reason(record["parent"]) is None or "replay_of" in record:
+            continue  # a tool step, or an earlier replay of this loop
+        stored = log.declaration(record["declaration_id"])
+        if stored is not None and _previous(stored) == loop[-1][1]["execution_id"]:
+            loop.append((index, record, stored))
+    return loop
+
+
+class _LoopRecorder(Recorder):
+    """Records the replayed loop: the n-th model call is the replay of the original n-th."""
+
+    def __init__(self, home: Home, originals: list[str], privacy: Any) -> None:
+        super().__init__(home, on_error="raise", privacy=privacy)
+        self._originals = list(originals)
+        self.turn = 0
+
+    def capture(self, declaration: Any, **kwargs: Any) -> Run:
+        # Only model calls are captured during a replayed loop: served tool results are not
+        # new runs. A call beyond the original's count replays nothing (no replay_of).
+        turn, self.turn = self.turn, self.turn + 1
+        self.replay_of = self._originals[turn] if turn < len(self._originals) else None
+        return super().capture(declaration, **kwargs)
+
+
+def _linked_side(
+    declaration: Mapping[str, Any], record: Mapping[str, Any], ids: Mapping[str, str]
+) -> _Side:
+    """The replay's side with its own identifiers mapped to the original's: the execution ids
+    of its earlier calls in ``inputs.upstream`` and the tool call ids the provider assigned
+    (random per response) in ``inputs.messages``. They differ by construction and name the
+    same links, so they are not moved conditions."""
+    inputs = declaration.get("inputs")
+    if not ids or not isinstance(inputs, Mapping) or not _is_present(inputs):
+        return _Side.of(record, declaration)
+
+    def mapped(value: Any) -> Any:
+        return ids.get(value, value) if isinstance(value, str) else value
+
+    messages = []
+    for given in inputs.get("messages", []):
+        message = dict(given)
+        if "tool_call_id" in message:
+            message["tool_call_id"] = mapped(message["tool_call_id"])
+        if "tool_calls" in message:
+            message["tool_calls"] = [
+                {**call, "id": mapped(call.get("id"))} for call in message["tool_calls"]
+            ]
+        messages.append(message)
+    upstream = [
+        {**link, "execution_id": mapped(link.get("execution_id"))}
+        for link in inputs.get("upstream", [])
+    ]
+    linked = {**declaration, "inputs": {**inputs, "messages": messages, "upstream": upstream}}
+    identity = compute_identity(linked)
+    return _Side(identity.declaration_id, identity.components, linked, record)
+
+
+def _output_calls(record: Mapping[str, Any], fetch: Callable[[str], bytes]) -> list[Any] | None:
+    """The tool calls a model call's only output holds (canonical JSON, as the OpenAI and
+    llama.cpp adapters write them), or None when the output is not a list of calls."""
+    outputs = record["outcome"]["outputs"]
+    if len(outputs) != 1 or not str(outputs[0].get("media_type", "")).startswith(
+        "application/json"
+    ):
+        return None
+    try:
+        calls = canonical.loads(fetch(outputs[0]["digest"]))
+    except RunidError:
+        return None
+    if not isinstance(calls, list) or not all(isinstance(c, Mapping) for c in calls):
+        return None
+    return calls
+
+
+def _only_call_ids_differ(
+    original: Mapping[str, Any], replayed: Mapping[str, Any], fetch: Callable[[str], bytes]
+) -> bool:
+    """True when both outputs are the same tool calls except for the providers' call ids."""
+    if original["outcome"]["status"] != replayed["outcome"]["status"]:
+        return False
+    a, b = _output_calls(original, fetch), _output_calls(replayed, fetch)
+    if a is None or b is None or len(a) != len(b):
+        return False
+    return [{**c, "id": None} for c in a] == [{**c, "id": None} for c in b]
+
+
+def _call_ids(record: Mapping[str, Any], fetch: Callable[[str], bytes]) -> list[str]:
+    """The provider's ids of the tool calls a model call's output holds (in order)."""
+    outputs = record["outcome"]["outputs"]
+    if not outputs or not str(outputs[0].get("media_type", "")).startswith("application/json"):
+        return []
+    try:
+        calls = canonical.loads(fetch(outputs[0]["digest"]))
+    except RunidError:
+        return []
+    if not isinstance(calls, list):
+        return []
+    return [str(c.get("id")) for c in calls if isinstance(c, Mapping) and c.get("id")]
+
+
+def replay_agent(
+    home: Home,
+    execution_id: str,
+    *,
+    recorder: Recorder | None = None,
+    max_turns: int | None = None,
+    **options: Any,
+) -> AgentReplayReport:
+    """Replay the tool loop that model call ``execution_id`` belongs to, from its first call.
+
+    The first request is rebuilt from the first call's declaration (later calls' changed
+    fields, such as ``tool_choice``, become the loop's ``followup``); the loop runs again
+    through :func:`runid.integrations.agent.run_agent` with the tool results served from the
+    record (:class:`~runid.integrations.agent.RecordedTools`): no tool function runs, and a
+    tool call the record does not have fails with ``E_TOOL_NOT_RECORDED`` naming the tool and
+    its arguments. Options: ``client`` (an ``openai.OpenAI``) or ``base_url`` (default: the
+    recorded endpoint) and ``api_key``.
+    """
+    from .integrations import agent
+    from .integrations import openai as adapter
+
+    with Log.open(home, need_key=False) as log:
+        loop = _original_loop(log, execution_id)
+        first = loop[0][2]
+        if engine_of(first) != adapter.ENGINE:
+            raise InputError(
+                f"an agent loop replays over an OpenAI-compatible client; this run's engine is "
+                f"{engine_of(first)!r}",
+                code="E_REPLAY_UNAVAILABLE",
+            )
+        fetch = blob_fetcher(log)
+        request = adapter.request_from_declaration(first, fetch)
+        followup: dict[str, Any] = {}
+        if len(loop) > 1:
+            later = adapter.request_from_declaration(loop[1][2], fetch)
+            followup = {k: v for k, v in later.items() if k != "messages" and request.get(k) != v}
+        originals = [record["execution_id"] for _i, record, _d in loop]
+        tools = agent.RecordedTools.from_log(log, parents=originals)
+        client = options.get("client") or _openai_client(first, options)
+        rec = _LoopRecorder(
+            recorder.home if recorder is not None else home,
+            originals,
+            recorder.privacy if recorder is not None else None,
+        )
+        try:
+            result = agent.run_agent(
+                client,
+                request,
+                tools,
+                recorder=rec,
+                max_turns=max_turns or len(loop) + 1,
+                followup=followup or None,
+            )
+        except RunidError:
+            raise
+        except Exception as exc:
+            raise InputError(
+                f"the agent replay failed: {type(exc).__name__}: {exc}",
+                hint="check --endpoint and that the model server is reachable",
+                code="E_REPLAY_FAILED",
+            ) from exc
+        reports: list[ReplayReport] = []
+        mapped: dict[str, str] = {}  # the replay's identifiers -> the original's
+        for (_index, record, declaration), turn in zip(loop, result.turns, strict=False):
+            run = turn.run
+            if run.record is None or run.declaration is None or not run.recorded:
+                raise InputError(
+                    "a replayed model call was not recorded", code="E_REPLAY_UNAVAILABLE"
+                )
+            comparison = diff_compare(
+                _Side.of(record, declaration), _linked_side(run.declaration, run.record, mapped)
+            )
+            ids_only = bool(comparison.outcome) and _only_call_ids_differ(
+                record, run.record, fetch
+            )
+            reports.append(
+                ReplayReport(
+                    adapter.ENGINE, record, run.record, run.entry_index, comparison, ids_only
+                )
+            )
+            mapped[run.record["execution_id"]] = record["execution_id"]
+            ours, theirs = _call_ids(run.record, fetch), _call_ids(record, fetch)
+            mapped.update(zip(ours, theirs, strict=False))
+    return AgentReplayReport(
+        tuple(reports), len(loop), len(result.turns), sum(len(t.steps) for t in result.turns)
+    )
+
+
+def _openai_client(declaration: Mapping[str, Any], options: Mapping[str, Any]) -> Any:
+    import os
+
+    import openai
+
+    endpoint = declaration["model"].get("endpoint")
+    base_url = options.get("base_url") or (endpoint if isinstance(endpoint, str) else None)
+    if not base_url:
+        raise InputError(
+            "the declaration has no endpoint: give the base URL to replay against",
+            hint="runid replay --agent EXECUTION --endpoint URL",
+            code="E_REPLAY_FAILED",
+        )
+    key = options.get("api_key") or os.environ.get("OPENAI_API_KEY") or "unused"
+    return openai.OpenAI(base_url=str(base_url), api_key=key, max_retries=0)
