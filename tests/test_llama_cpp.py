@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from runid.capture import Recorder
-from runid.errors import InputError
+from runid.errors import InputError, VerificationError
 from runid.filedigest import FileDigestCache
 from runid.home import Home
 from runid.identity import compute_identity
@@ -200,9 +200,14 @@ def test_replay_rebuilds_the_call_and_gets_the_same_id_and_output(
             },
         }
     ]
+    _first, earlier = create_chat(
+        llama, recorder=recorder, messages=MESSAGES, temperature=0, max_tokens=4
+    )
+    assert earlier.execution_id is not None
     _response, original = create_chat(
         llama,
         recorder=recorder,
+        upstream=[{"execution_id": earlier.execution_id, "relation": "previous_call"}],
         messages=MESSAGES,
         tools=tools,
         tool_choice="none",
@@ -210,7 +215,8 @@ def test_replay_rebuilds_the_call_and_gets_the_same_id_and_output(
         stop="\n\n",
         max_tokens=20,
     )
-    assert original.execution_id is not None
+    assert original.execution_id is not None and original.declaration is not None
+    assert original.declaration["inputs"]["upstream"][0]["relation"] == "previous_call"
     # Through runid.replay (the CLI's path), with the loaded instance...
     report = replay_run(home, original.execution_id, llama=llama)
     assert report.identical, report
@@ -239,6 +245,9 @@ def test_replay_without_the_model_or_with_missing_content_is_a_clear_error(
     def not_stored(digest: str) -> bytes:
         raise InputError(f"{digest} was not stored")
 
+    with pytest.raises(VerificationError) as swapped:
+        replay(run.declaration, lambda digest: b"other bytes", recorder=recorder, llama=llama)
+    assert swapped.value.code == "E_CONTENT_DIGEST"
     with pytest.raises(InputError, match="was not stored"):
         replay(run.declaration, not_stored, recorder=recorder, llama=llama)
     with pytest.raises(InputError, match="engine"):

@@ -57,8 +57,8 @@ from typing import Any
 from ..canonical import canonicalize
 from ..capture import Recorder, Run
 from ..declaration import validate
-from ..digest import content_ref
-from ..errors import InputError
+from ..digest import content_digest, content_ref
+from ..errors import InputError, VerificationError
 from ..filedigest import file_digest
 from ..runtime import hardware_class, library_versions, platform_facts
 from . import openai as _openai
@@ -310,13 +310,15 @@ def declaration_from_request(
     defaults: Mapping[str, Any] | None = None,
     context: Mapping[str, Any] | None = None,
     runtime: Mapping[str, Any] | None = None,
+    upstream: Iterable[Mapping[str, Any]] = (),
 ) -> tuple[dict[str, Any], dict[str, bytes]]:
     """A valid v1 declaration and the content it references (``{digest: bytes}``) for the
     keyword arguments of ``create_chat_completion`` on the engine ``facts`` describe.
 
     ``seed`` is the effective seed when the request sets none (:func:`next_seed`);
     ``defaults`` the library's defaults (:func:`effective_defaults`); ``context`` a ``context``
-    component (:func:`runid.integrations.retrieval.context_component`). Raises
+    component (:func:`runid.integrations.retrieval.context_component`); ``upstream`` the runs
+    whose outputs feed this call (``{"execution_id", "relation"}``, ``inputs.upstream``). Raises
     :class:`~runid.errors.InputError` for a request runid cannot declare (a logits processor,
     a grammar object, an unknown message role) and
     :class:`~runid.errors.DeclarationError` when the result is not a valid declaration.
@@ -327,7 +329,10 @@ def declaration_from_request(
         # The OpenAI adapter maps messages, tools and response_format; the endpoint it needs
         # is replaced below (in-process: there is none).
         declaration, blobs = _openai.declaration_from_chat_request(
-            shaped, base_url="http://in-process.invalid", runtime=_openai.EXAMPLE_RUNTIME
+            shaped,
+            base_url="http://in-process.invalid",
+            runtime=_openai.EXAMPLE_RUNTIME,
+            upstream=upstream,
         )
     except ValueError as exc:
         raise InputError(f"this request cannot be declared: {exc}") from None
@@ -361,6 +366,7 @@ def _call(
     parent: str | None,
     step: int | None,
     seed: int | None,
+    upstream: Iterable[Mapping[str, Any]],
 ) -> tuple[dict[str, Any], Run]:
     """The one code path of a first call and a replay."""
     if request.get("stream"):
@@ -373,7 +379,9 @@ def _call(
     effective = (
         given_seed if given_seed is not None else (seed if seed is not None else next_seed(llama))
     )
-    declaration, blobs = declaration_from_request(facts, request, seed=effective, context=context)
+    declaration, blobs = declaration_from_request(
+        facts, request, seed=effective, context=context, upstream=upstream
+    )
     sent = dict(request)
     # Passing the effective seed is exactly what llama-cpp-python does with seed=None
     # (set_seed(derived)); passing it makes a replay use the recorded one.
@@ -403,12 +411,14 @@ def create_chat(
     contents: Iterable[bytes | str] = (),
     parent: str | None = None,
     step: int | None = None,
+    upstream: Iterable[Mapping[str, Any]] = (),
     **request: Any,
 ) -> tuple[dict[str, Any], Run]:
     """Call ``llama.create_chat_completion(**request)`` under capture; return (response, run).
 
     The declaration is fixed before the call; ``context`` (a retrieval ``context`` component)
-    and ``contents`` (the bytes it references) come from the retrieval that built the prompt.
+    and ``contents`` (the bytes it references) come from the retrieval that built the prompt;
+    ``upstream`` names earlier runs whose outputs this call reads (agent loops, §12.9).
     ``recorder`` defaults to one for the default home. Non-streaming calls only.
     """
     rec = recorder if recorder is not None else Recorder()
@@ -421,10 +431,27 @@ def create_chat(
         parent=parent,
         step=step,
         seed=None,
+        upstream=upstream,
     )
 
 
 # --- replay -----------------------------------------------------------------------------------
+
+
+def _checked(fetch: Callable[[str], bytes]) -> Callable[[str], bytes]:
+    """``fetch`` that refuses content whose digest is not the one asked for: a replay must run
+    exactly what was recorded (``E_CONTENT_DIGEST``, as the OpenAI adapter)."""
+
+    def checked(digest: str) -> bytes:
+        raw = fetch(digest)
+        if content_digest(raw) != digest:
+            raise VerificationError(
+                f"fetched content for {digest} has digest {content_digest(raw)}",
+                code="E_CONTENT_DIGEST",
+            )
+        return raw
+
+    return checked
 
 
 def _text(ref: Any, fetch: Callable[[str], bytes]) -> Any:
@@ -559,17 +586,19 @@ def replay(
             chat_format=_engine_setting(declaration, "chat_format"),
             verbose=False,
         )
-    request, seed = request_from_declaration(declaration, fetch)
+    request, seed = request_from_declaration(declaration, _checked(fetch))
     context = declaration.get("context")
     keep = context if isinstance(context, Mapping) and "absent" not in context else None
+    inputs = declaration.get("inputs")
     _response, run = _call(
         llama,
         request,
         recorder=recorder,
         context=keep,
-        contents=_contents_of(context, fetch),
+        contents=_contents_of(context, _checked(fetch)),
         parent=parent,
         step=step,
         seed=seed,
+        upstream=inputs.get("upstream", ()) if isinstance(inputs, Mapping) else (),
     )
     return run
