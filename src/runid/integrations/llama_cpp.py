@@ -214,10 +214,15 @@ def effective_defaults() -> dict[str, Any]:
     return found
 
 
-def next_seed(llama: Any) -> int:
+def next_seed(llama: Any) -> int | None:
     """The seed llama-cpp-python will use for a call that gives none: it draws it from the
-    instance's seed state (``random.Random(llama._seed).randint(0, 2**32)``, llama.py)."""
-    return random.Random(llama._seed).randint(0, 2**32)
+    instance's seed state (``random.Random(llama._seed).randint(0, 2**32)``, llama.py).
+    None when this llama-cpp-python keeps no such state (the seed is then recorded as
+    ``provider_default``: applied, but not visible here)."""
+    state = getattr(llama, "_seed", None)
+    if isinstance(state, bool) or not isinstance(state, int):
+        return None
+    return random.Random(state).randint(0, 2**32)
 
 
 def _entry(source: str, value: Any) -> dict[str, Any]:
@@ -245,9 +250,7 @@ def _parameters(
             value = {str(k): v for k, v in given.items()}  # token ids as JSON keys
         params[name] = _entry("declared", value)
     if "seed" not in params:
-        if seed is None:
-            raise InputError("no seed: pass the seed this call will use (see next_seed)")
-        params["seed"] = _entry("default", seed)
+        params["seed"] = {"source": "provider_default"} if seed is None else _entry("default", seed)
     if "max_tokens" in params:
         max_tokens = params["max_tokens"]["value"]
         if isinstance(max_tokens, int) and max_tokens <= 0:  # llama.cpp: <= 0 means unlimited
@@ -315,7 +318,8 @@ def declaration_from_request(
     """A valid v1 declaration and the content it references (``{digest: bytes}``) for the
     keyword arguments of ``create_chat_completion`` on the engine ``facts`` describe.
 
-    ``seed`` is the effective seed when the request sets none (:func:`next_seed`);
+    ``seed`` is the effective seed when the request sets none (:func:`next_seed`; None:
+    ``provider_default``);
     ``defaults`` the library's defaults (:func:`effective_defaults`); ``context`` a ``context``
     component (:func:`runid.integrations.retrieval.context_component`); ``upstream`` the runs
     whose outputs feed this call (``{"execution_id", "relation"}``, ``inputs.upstream``). Raises
@@ -385,7 +389,8 @@ def _call(
     sent = dict(request)
     # Passing the effective seed is exactly what llama-cpp-python does with seed=None
     # (set_seed(derived)); passing it makes a replay use the recorded one.
-    sent["seed"] = effective
+    if effective is not None:
+        sent["seed"] = effective
     with recorder.capture(
         declaration, contents=[*blobs.values(), *contents], parent=parent, step=step
     ) as run:
