@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, Protocol
 
@@ -451,7 +451,10 @@ def _align(a: list[Any], b: list[Any]) -> list[Block]:
 
     Computed in an order fixed by content, so that it is the same seen from either side.
     """
-    swap = _key(b) < _key(a)
+    # The lists' first items differ (the common head was skipped), so they usually decide;
+    # the whole lists only when they do not.
+    first_a, first_b = _key(a[:1]), _key(b[:1])
+    swap = first_b < first_a if first_a != first_b else _key(b) < _key(a)
     first, second = (b, a) if swap else (a, b)
     blocks = _myers(first, second)
     if blocks is None:
@@ -523,12 +526,8 @@ def _keyed_blocks(a: list[Any], b: list[Any]) -> list[Block]:
 def _common_ends(a: list[Any], b: list[Any]) -> tuple[int, int]:
     """How many leading and trailing items the lists share (not overlapping)."""
     limit = min(len(a), len(b))
-    head = 0
-    while head < limit and a[head] == b[head]:
-        head += 1
-    tail = 0
-    while tail < limit - head and a[len(a) - 1 - tail] == b[len(b) - 1 - tail]:
-        tail += 1
+    head = _shared(a, b, limit, lambda lst, lo, hi: lst[lo:hi])
+    tail = _shared(a, b, limit - head, lambda lst, lo, hi: lst[len(lst) - hi : len(lst) - lo])
     if not head + tail:
         return 0, 0
     # Python's == takes True for 1; confirm the skipped items are the same JSON, in one
@@ -544,6 +543,23 @@ def _common_ends(a: list[Any], b: list[Any]) -> tuple[int, int]:
     while tail < limit - head and keys_a[len(a) - 1 - tail] == keys_b[len(b) - 1 - tail]:
         tail += 1
     return head, tail
+
+
+def _shared(
+    a: list[Any], b: list[Any], limit: int, span: Callable[[list[Any], int, int], list[Any]]
+) -> int:
+    """The largest ``n <= limit`` with ``span(a, 0, n) == span(b, 0, n)``, by bisection over
+    slice comparisons (each runs in C; a Python loop over the items costs ~10x more)."""
+    if span(a, 0, limit) == span(b, 0, limit):
+        return limit
+    lo, hi = 0, limit  # the first lo items agree; the first hi do not
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if span(a, lo, mid) == span(b, lo, mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo
 
 
 def _moves(
