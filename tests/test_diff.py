@@ -146,6 +146,64 @@ def test_diff_is_symmetric(case: tuple[dict[str, Any], dict[str, Any], set[str]]
     assert bag(c.mirrored() for c in forward) == bag(backward)
 
 
+MAPS = (
+    ("instructions", "template", "variables"),
+    ("context", "filters"),
+    ("runtime", "libraries"),
+    ("runtime", "determinism"),
+    ("constraints", "budgets"),
+)
+
+
+@st.composite
+def key_edits(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any], set[str], set[str]]:
+    """Add keys to, and remove keys from, the open maps of a declaration (template variables,
+    filters, libraries, determinism flags, budgets): exactly those are added / removed."""
+    original = source(draw(st.sampled_from(SOURCES)))
+    maps = [m for m in MAPS if isinstance(_get_or_none(original, m), dict)]
+    assume(maps)
+    changed = copy.deepcopy(original)
+    added: set[str] = set()
+    removed: set[str] = set()
+    for path in draw(st.lists(st.sampled_from(maps), min_size=1, max_size=3, unique=True)):
+        target = get(changed, path)
+        if target and draw(st.booleans()):
+            key = draw(st.sampled_from(sorted(target)))
+            del target[key]
+            removed.add(pointer_text((*path, key)))
+        else:
+            taken = frozenset(target)
+            key = draw(
+                st.text("abcdefgh_", min_size=1, max_size=6).filter(
+                    lambda k, taken=taken: k not in taken
+                )
+            )
+            target[key] = draw(st.integers(1, 9)) if path[-1] == "budgets" else "v" + key
+            added.add(pointer_text((*path, key)))
+    assume(is_valid(changed))
+    return original, changed, added, removed
+
+
+def _get_or_none(value: Any, pointer: tuple[Any, ...]) -> Any:
+    try:
+        return get(value, pointer)
+    except (KeyError, TypeError):
+        return None
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@given(key_edits())
+def test_added_and_removed_keys_are_reported_exactly(
+    case: tuple[dict[str, Any], dict[str, Any], set[str], set[str]],
+) -> None:
+    original, changed, added, removed = case
+    changes = diff_declarations(original, changed)
+    assert {c.pointer_b for c in changes if c.kind == "added"} == added
+    assert {c.pointer_a for c in changes if c.kind == "removed"} == removed
+    assert len(changes) == len(added) + len(removed)
+    assert bag(c.mirrored() for c in changes) == bag(diff_declarations(changed, original))
+
+
 def test_a_declaration_compared_with_itself_reports_nothing() -> None:
     for name in EXAMPLES:
         assert diff_declarations(example(name), example(name)) == []
