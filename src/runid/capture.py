@@ -964,20 +964,26 @@ class Run:
 
 # --- module-level convenience: one recorder per (home, on_error, privacy) --------------------
 
-_recorders: dict[tuple[Path, str, object], Recorder] = {}
+_recorders: dict[tuple[Path, str, object, str], Recorder] = {}
 _recorders_lock = threading.Lock()
 
 
 def _recorder(
-    home: str | PathLike[str] | Home | None, on_error: OnError, privacy: Privacy | Mode | None
+    home: str | PathLike[str] | Home | None,
+    on_error: OnError,
+    privacy: Privacy | Mode | None,
+    durability: Durability = "sync",
 ) -> Recorder:
-    # Cached so that on_error="queue" keeps its queue between calls of capture().
+    # Cached so that on_error="queue" keeps its queue between calls of capture(), and so that
+    # calls share one writer (group commit).
     path = home.path if isinstance(home, Home) else _home_path(home)
-    key = (path, on_error, privacy or "store")
+    key = (path, on_error, privacy or "store", durability)
     with _recorders_lock:
         found = _recorders.get(key)
         if found is None:
-            found = _recorders[key] = Recorder(Home(path), on_error=on_error, privacy=privacy)
+            found = _recorders[key] = Recorder(
+                Home(path), on_error=on_error, privacy=privacy, durability=durability
+            )
         return found
 
 
@@ -991,9 +997,10 @@ def capture(
     contents: Iterable[str | bytes] = (),
     parent: str | None = None,
     step: int | None = None,
+    durability: Durability = "sync",
 ) -> Run:
     """:meth:`Recorder.capture` on the recorder for ``home`` (default: ``$RUNID_HOME``...)."""
-    recorder = _recorder(home, on_error, privacy)
+    recorder = _recorder(home, on_error, privacy, durability)
     return recorder.capture(
         declaration, request=request, contents=contents, parent=parent, step=step
     )
@@ -1009,15 +1016,17 @@ def captured(
     media_type: str | None = None,
     observe: Callable[[Any], Mapping[str, Any]] | None = None,
     on_run: Callable[[Run], None] | None = None,
+    durability: Durability = "sync",
 ) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """:meth:`Recorder.captured` on the recorder for ``home``."""
-    return _recorder(home, on_error, privacy).captured(
+    return _recorder(home, on_error, privacy, durability).captured(
         declaration, output=output, media_type=media_type, observe=observe, on_run=on_run
     )
 
 
 def flush() -> int:
-    """Flush the queues of every recorder :func:`capture` created; how many were appended."""
+    """Flush every recorder :func:`capture` created (background runs written, queued runs
+    appended); how many queued runs were appended."""
     with _recorders_lock:
         recorders = list(_recorders.values())
     return sum(recorder.flush() for recorder in recorders)
