@@ -12,7 +12,9 @@ link, docs/spec.md §18).
 The :class:`ReplayReport` then answers three questions: is the declaration identical (if not,
 what moved: e.g. a library version or the weights digest), is the outcome identical (the output
 digests), and did the observed facts move (provider drift: the served model or the system
-fingerprint). Comparing is pure (:func:`compare`); only :func:`replay` does I/O.
+fingerprint). :func:`replay_agent` replays a whole tool loop the same way, serving the recorded
+tool results instead of calling the tools. Comparing is pure (:func:`compare`, through
+:func:`runid.diff.compare`); only :func:`replay` and :func:`replay_agent` do I/O.
 
 Adapters are found through a small registry of engine names to module paths, imported only when
 needed so that ``import runid`` stays light:
@@ -62,14 +64,20 @@ from .identity import compute_identity
 from .log import Log
 
 __all__ = [
+    "AGENT_REPORT_FORMAT",
     "ENGINES",
     "REPORT_FORMAT",
     "VERDICTS",
+    "AgentReplayReport",
     "ReplayReport",
     "adapter_for",
+    "blob_fetcher",
     "compare",
     "engine_of",
+    "load_declaration",
     "register_engine",
+    "render",
+    "render_agent",
     "replay",
     "replay_agent",
 ]
