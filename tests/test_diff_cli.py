@@ -258,3 +258,16 @@ def test_the_json_report_matches_its_published_schema(
     ):
         result = invoke("diff", *pair, *systems["keys"], "--json")
         jsonschema.validate(json.loads(result.stdout), schema)
+
+
+def test_history_truncated_on_one_side_is_said_in_words(tmp_path: Path) -> None:
+    a = example("chat-hosted-model")
+    b = copy.deepcopy(a)
+    b["inputs"]["messages"] = b["inputs"]["messages"][2:]
+    b["inputs"]["truncation"] = {"strategy": "drop_oldest", "original_count": 3, "kept_count": 1}
+    (tmp_path / "a.json").write_text(json.dumps(a))
+    (tmp_path / "b.json").write_text(json.dumps(b))
+    result = invoke("diff", str(tmp_path / "a.json"), str(tmp_path / "b.json"))
+    assert result.exit_code == 1
+    assert "- inputs.messages[0..1]: 2 messages only in A" in result.stdout
+    assert "history truncated on B only: kept 1 of 3 messages (drop_oldest)" in result.stdout

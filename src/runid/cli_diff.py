@@ -177,6 +177,8 @@ def render(a: Subject, b: Subject, comparison: Comparison, *, color: bool = Fals
             lines.append("")
             lines.append(style(f"{title}:", bold=True))
             lines.extend(_lines(changes, style))
+            if title == "declaration" and (note := _truncation_note(a, b)):
+                lines.append(f"  {note}")
     if (
         comparison.observed is None
         and comparison.declaration_ids[0] == comparison.declaration_ids[1]
@@ -221,3 +223,25 @@ def _line(change: Change, path: str, style: Callable[..., str]) -> str:
             "(components not disclosed)"
         )
     return f"  {shown}: {label}{format_value(change.a)} → {format_value(change.b)}"
+
+
+def _truncation_note(a: Subject, b: Subject) -> str | None:
+    """``history truncated on B only: kept 7 of 50 messages`` when the sides cut differently."""
+    if a.declaration is None or b.declaration is None:
+        return None
+    cuts = [_cut(side.declaration) for side in (a, b)]
+    if cuts[0] == cuts[1]:
+        return None
+    if cuts[0] is None or cuts[1] is None:
+        side, cut = ("B", cuts[1]) if cuts[0] is None else ("A", cuts[0])
+        return f"history truncated on {side} only: {cut}"
+    return f"history truncated on both: A {cuts[0]}, B {cuts[1]}"
+
+
+def _cut(declaration: Any) -> str | None:
+    inputs = declaration.get("inputs") if isinstance(declaration, dict) else None
+    truncation = inputs.get("truncation") if isinstance(inputs, dict) else None
+    if not isinstance(truncation, dict) or "kept_count" not in truncation:
+        return None
+    kept, original = truncation["kept_count"], truncation.get("original_count")
+    return f"kept {kept} of {original} messages ({truncation.get('strategy', 'unknown')})"
