@@ -282,3 +282,21 @@ def test_background_runs_are_written_at_interpreter_exit(home: Home) -> None:
         [sys.executable, "-c", script, str(home.path)], capture_output=True, check=True
     ).stdout
     assert logged_execution_ids(home) == out.decode().split()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_records_through_its_own_writer(home: Home) -> None:
+    recorder = Recorder(home, durability="sync")
+    parent_id = capture_one(recorder, "before fork")  # the parent's writer thread is running
+    pid = os.fork()
+    if pid == 0:  # the child: a new writer thread, not a hang on the parent's
+        code = 1
+        try:
+            with recorder.capture(example("absent-components")) as run:
+                run.set_output("in the child")
+            code = 0 if run.recorded else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert parent_id in logged_execution_ids(home) and len(logged_execution_ids(home)) == 2

@@ -67,6 +67,7 @@ import contextlib
 import contextvars
 import functools
 import inspect
+import os
 import sys
 import threading
 import warnings
@@ -410,6 +411,20 @@ def _append(log: Log, key: SigningKey, items: list[_Pending], home: Path) -> lis
 
 
 _writers: weakref.WeakSet[_Writer] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    # A forked child has no writer thread and must not touch the parent's queue or lock
+    # (another thread may have held it): start empty; the next run starts a new writer.
+    for writer in list(_writers):
+        writer._cond = threading.Condition()
+        writer._jobs = []
+        writer._thread = None
+        writer._submitted = writer._completed = 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 @atexit.register
