@@ -179,8 +179,16 @@ def test_the_gguf_digest_is_the_file_sha256_and_comes_from_the_stat_cache(
         expected = "sha256:" + hashlib.file_digest(f, "sha256").hexdigest()
     assert weights == [{"name": GGUF_NAME, "digest": expected, "size": gguf.stat().st_size}]
     assert run.declaration["model"]["tokenizer"] == weights  # a GGUF carries its tokenizer
-    # A fresh cache over the home's cache directory answers without reading the file again.
-    with FileDigestCache(home.path / "cache") as cache:
+    # A newly loaded instance takes its digest through the stat-keyed cache: a fresh cache over
+    # the same directory then answers without reading the file again.
+    import llama_cpp
+
+    from runid.integrations.llama_cpp import engine_facts
+
+    vocab = llama_cpp.Llama(model_path=str(gguf), vocab_only=True, verbose=False)
+    cache_dir = home.path / "other-cache"
+    assert engine_facts(vocab, cache_dir=cache_dir).digest == expected
+    with FileDigestCache(cache_dir) as cache:
         assert cache.digest(gguf) == expected
         assert cache.files_hashed == 0
 

@@ -45,10 +45,12 @@ declaration (the team's replay protocol, :mod:`runid.replay`).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import json
 import random
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,6 +144,7 @@ class EngineFacts:
     version: str
 
 
+@functools.lru_cache(maxsize=1)
 def _ftype_names() -> dict[int, str]:
     import llama_cpp
 
@@ -161,11 +164,30 @@ def _quantization(metadata: Mapping[str, str]) -> str | None:
     return _ftype_names().get(int(raw))
 
 
-def engine_facts(llama: Any, *, cache_dir: str | Path | None = None) -> EngineFacts:
-    """Read :class:`EngineFacts` from a ``llama_cpp.Llama`` (the GGUF digest through the
-    :mod:`runid.filedigest` cache in ``cache_dir``, default ``<runid home>/cache``)."""
-    import llama_cpp
+@dataclass(frozen=True)
+class _Files:
+    """What a Llama instance loaded: GGUF name, digest, size; LoRA; quantization."""
 
+    model_file: str
+    digest: str
+    size: int
+    lora: tuple[str, str, int] | None
+    quantization: str | None
+
+
+# A loaded model computes with the bytes it loaded, whatever happens to the file later: its
+# digest is taken once per instance (through the stat-keyed file cache, so a new process does
+# not re-read the file either), not re-checked on every call.
+_FILES: weakref.WeakKeyDictionary[Any, _Files] = weakref.WeakKeyDictionary()
+
+
+def _files(llama: Any, cache_dir: str | Path | None) -> _Files:
+    try:
+        found = _FILES.get(llama)
+    except TypeError:  # not weak-referenceable: no memo
+        found = None
+    if found is not None:
+        return found
     path = Path(str(llama.model_path))
     metadata: Mapping[str, str] = getattr(llama, "metadata", None) or {}
     lora = None
@@ -173,17 +195,37 @@ def engine_facts(llama: Any, *, cache_dir: str | Path | None = None) -> EngineFa
     if lora_path:
         lp = Path(str(lora_path))
         lora = (lp.name, file_digest(lp, cache_dir=cache_dir), lp.stat().st_size)
-    return EngineFacts(
+    found = _Files(
         model_file=path.name,
         digest=file_digest(path, cache_dir=cache_dir),
         size=path.stat().st_size,
+        lora=lora,
         quantization=_quantization(metadata),
+    )
+    with contextlib.suppress(TypeError):
+        _FILES[llama] = found
+    return found
+
+
+def engine_facts(llama: Any, *, cache_dir: str | Path | None = None) -> EngineFacts:
+    """Read :class:`EngineFacts` from a ``llama_cpp.Llama`` (the GGUF digest through the
+    :mod:`runid.filedigest` cache in ``cache_dir``, default ``<runid home>/cache``, once per
+    instance)."""
+    import llama_cpp
+
+    files = _files(llama, cache_dir)
+    metadata: Mapping[str, str] = getattr(llama, "metadata", None) or {}
+    return EngineFacts(
+        model_file=files.model_file,
+        digest=files.digest,
+        size=files.size,
+        quantization=files.quantization,
         n_ctx=int(llama.n_ctx()),
         n_batch=int(llama.n_batch),
         repeat_last_n=int(llama.last_n_tokens_size),
         chat_format=llama.chat_format if isinstance(llama.chat_format, str) else None,
         chat_template=metadata.get("tokenizer.chat_template"),
-        lora=lora,
+        lora=files.lora,
         gpu_layers=int(getattr(llama.model_params, "n_gpu_layers", 0)),
         version=str(llama_cpp.__version__),
     )
