@@ -74,8 +74,9 @@ def test_cache_hit_trusts_the_stored_digest(tmp_path: Path, cache: FileDigestCac
     planted = "sha256:" + "ab" * 32
     with sqlite3.connect(cache.path) as conn:
         conn.execute("UPDATE file_digest SET digest = ?", (planted,))
-    assert cache.digest(path) == planted
-    assert cache.files_hashed == 1
+    fresh = FileDigestCache(cache.path.parent, racy_window_ns=0)  # no in-memory memo yet
+    assert fresh.digest(path) == planted
+    assert fresh.files_hashed == 0
 
 
 def test_rewriting_the_bytes_invalidates(tmp_path: Path, cache: FileDigestCache) -> None:
@@ -144,7 +145,11 @@ def test_corrupt_cache_is_ignored(tmp_path: Path) -> None:
     cache = FileDigestCache(directory, racy_window_ns=0)
     assert cache.digest(path) == _sha(b"aaaa")
     assert cache.digest(path) == _sha(b"aaaa")
-    assert cache.files_hashed == 2
+    assert cache.files_hashed == 1  # this process remembers what it hashed itself
+    fresh = FileDigestCache(directory, racy_window_ns=0)
+    assert fresh.digest(path) == _sha(b"aaaa")
+    assert fresh.files_hashed == 1  # nothing was persisted in or read from the corrupt file
+    assert (directory / CACHE_FILENAME).read_bytes() == b"this is not a database" * 100
 
 
 def test_malformed_cache_row_is_ignored(tmp_path: Path, cache: FileDigestCache) -> None:
@@ -153,8 +158,9 @@ def test_malformed_cache_row_is_ignored(tmp_path: Path, cache: FileDigestCache) 
     cache.digest(path)
     with sqlite3.connect(cache.path) as conn:
         conn.execute("UPDATE file_digest SET digest = 'md5:xyz'")
-    assert cache.digest(path) == _sha(b"aaaa")
-    assert cache.files_hashed == 2
+    fresh = FileDigestCache(cache.path.parent, racy_window_ns=0)
+    assert fresh.digest(path) == _sha(b"aaaa")
+    assert fresh.files_hashed == 1
 
 
 def test_unwritable_cache_directory_is_ignored(tmp_path: Path) -> None:
@@ -271,3 +277,43 @@ def test_docstring_examples_run() -> None:
     result = doctest.testmod(runid.filedigest)
     assert result.attempted > 0
     assert result.failed == 0
+
+
+def test_one_cache_serves_many_threads(tmp_path: Path, cache: FileDigestCache) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    paths = []
+    for i in range(6):
+        p = tmp_path / f"t{i}"
+        p.write_bytes(bytes([i]) * 100)
+        paths.append(p)
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(cache.digest, paths * 4))
+    assert got == [_sha(p.read_bytes()) for p in paths * 4]
+    assert not cache._broken  # the SQLite cache stayed in use from every thread
+    with sqlite3.connect(cache.path) as conn:
+        assert conn.execute("SELECT count(*) FROM file_digest").fetchone()[0] == 6
+
+
+def test_a_repointed_symlink_gets_its_new_target_digest(
+    tmp_path: Path, cache: FileDigestCache
+) -> None:
+    (tmp_path / "a").write_bytes(b"aaaa")
+    (tmp_path / "b").write_bytes(b"bbbb")
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "a")
+    assert cache.digest(link) == _sha(b"aaaa")
+    link.unlink()
+    link.symlink_to(tmp_path / "b")
+    assert cache.digest(link) == _sha(b"bbbb")
+
+
+def test_a_deleted_file_is_an_error_even_when_remembered(
+    tmp_path: Path, cache: FileDigestCache
+) -> None:
+    path = tmp_path / "w.bin"
+    path.write_bytes(b"aaaa")
+    cache.digest(path)
+    path.unlink()
+    with pytest.raises(FileAccessError, match="no such file"):
+        cache.digest(path)

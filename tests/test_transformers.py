@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -425,3 +427,54 @@ def test_runid_replay_dispatches_to_this_adapter(
     assert moved.verdict == "different_declarations"
     assert moved.changed_components == ("model",)
     assert any(change.path.startswith("model.weights") for change in moved.declaration_changes)
+
+
+_KWARGS = st.fixed_dictionaries(
+    {},
+    optional={
+        "max_new_tokens": st.integers(1, 40),
+        "do_sample": st.booleans(),
+        "temperature": st.floats(0.05, 2.0),
+        "top_k": st.integers(0, 100),
+        "top_p": st.floats(0.1, 1.0),
+        "repetition_penalty": st.floats(0.5, 2.0),
+        "num_beams": st.integers(1, 3),
+        "eos_token_id": st.integers(0, 10),
+    },
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(kwargs=_KWARGS, config=st.none() | _KWARGS)
+def test_effective_config_matches_transformers_own_merge(
+    loaded: tuple[Any, Any], kwargs: dict[str, Any], config: dict[str, Any] | None
+) -> None:
+    model, _tokenizer = loaded
+    given_config = None if config is None else transformers.GenerationConfig(**config)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        oracle, _unused = model._prepare_generation_config(given_config, **kwargs)
+    expected = {
+        k: v
+        for k, v in oracle.to_dict().items()
+        if v is not None and k not in tf.IGNORED_GENERATION_FIELDS
+    }
+    ours = tf.effective_generation_config(model, given_config, kwargs)
+    got = {k: v for k, v in ours.items() if v is not None and k not in tf.IGNORED_GENERATION_FIELDS}
+    assert got == expected
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(kwargs=_KWARGS)
+def test_exactly_the_call_arguments_are_declared(
+    loaded: tuple[Any, Any], cache: FileDigestCache, kwargs: dict[str, Any]
+) -> None:
+    model, tokenizer = loaded
+    ids = tokenizer(PROMPT, return_tensors="pt")["input_ids"]
+    decl, _contents = tf.declaration_from_generate(model, tokenizer, ids, kwargs, cache=cache)
+    declared = {n for n, e in decl["parameters"].items() if e["source"] == "declared"}
+    assert declared == set(kwargs)
+    for name, value in kwargs.items():
+        assert decl["parameters"][name]["value"] == value

@@ -39,6 +39,7 @@ import os
 import re
 import sqlite3
 import stat
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -81,15 +82,15 @@ def _stat_key(st: os.stat_result) -> tuple[int, int, int, int, int]:
     return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino & _MASK, st.st_dev & _MASK)
 
 
-def _stat_file(path: Path) -> tuple[Path, os.stat_result]:
+def _stat_file(path: str | os.PathLike[str]) -> tuple[str, os.stat_result]:
     try:
-        resolved = path.resolve(strict=True)
-        st = resolved.stat()
+        resolved = os.path.realpath(os.fspath(path))
+        st = os.stat(resolved)
     except FileNotFoundError:
         raise FileAccessError(f"{path}: no such file", hint="check the path") from None
     except PermissionError:
         raise FileAccessError(f"{path}: permission denied") from None
-    except (OSError, RuntimeError) as exc:
+    except (OSError, ValueError) as exc:
         raise FileAccessError(f"{path}: cannot read ({exc})") from None
     if not stat.S_ISREG(st.st_mode):
         raise FileAccessError(
@@ -98,11 +99,11 @@ def _stat_file(path: Path) -> tuple[Path, os.stat_result]:
     return resolved, st
 
 
-def _hash_file(path: Path) -> tuple[str, os.stat_result]:
+def _hash_file(path: str) -> tuple[str, os.stat_result]:
     """SHA-256 of the file, streamed; also the stat taken on the open handle after reading."""
     state = hashlib.sha256()
     try:
-        with path.open("rb") as handle:
+        with open(path, "rb") as handle:
             while chunk := handle.read(_CHUNK):
                 state.update(chunk)
             after = os.fstat(handle.fileno())
@@ -117,8 +118,9 @@ class FileDigestCache:
     """A persistent (path, stat) → digest cache in ``directory/filedigest.sqlite3``.
 
     ``files_hashed`` counts the files this object actually read, so callers (and tests) can see
-    a cache hit. Safe to share between threads of one process only through separate objects;
-    safe between processes through SQLite's locking.
+    a cache hit. Safe to share between the threads of a process (one connection under a lock)
+    and between processes (SQLite's locking). Trusted entries are also kept in memory, so a
+    repeated lookup costs one ``stat``.
     """
 
     def __init__(
@@ -129,6 +131,9 @@ class FileDigestCache:
         self.files_hashed = 0
         self._conn: sqlite3.Connection | None = None
         self._broken = False
+        self._memo: dict[str, tuple[tuple[int, int, int, int, int], str]] = {}
+        # One connection shared by the threads of this process, used under this lock.
+        self._lock = threading.Lock()
 
     @property
     def path(self) -> Path:
@@ -141,7 +146,9 @@ class FileDigestCache:
         if self._conn is None:
             try:
                 self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-                conn = sqlite3.connect(self.path, timeout=5.0, isolation_level=None)
+                conn = sqlite3.connect(
+                    self.path, timeout=5.0, isolation_level=None, check_same_thread=False
+                )
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
                 conn.execute(_SCHEMA)
@@ -170,9 +177,7 @@ class FileDigestCache:
         hashed_at, digest = row[5], row[6]
         if not isinstance(digest, str) or _DIGEST_RE.fullmatch(digest) is None:
             return None
-        # Racy entry: the file changed so close to its hashing that a later write in the same
-        # timestamp tick would be invisible; do not trust it.
-        if not isinstance(hashed_at, int) or max(key[1], key[2]) > hashed_at - self.racy_window_ns:
+        if not isinstance(hashed_at, int) or not self._trusted(key, hashed_at):
             return None
         return digest
 
@@ -192,27 +197,47 @@ class FileDigestCache:
         except sqlite3.Error:
             self._broken = True
 
+    def _trusted(self, key: tuple[int, int, int, int, int], hashed_at: int) -> bool:
+        # Racy entry: the file changed so close to its hashing that a later write in the same
+        # timestamp tick would be invisible; do not trust it.
+        return max(key[1], key[2]) <= hashed_at - self.racy_window_ns
+
     def digest(self, path: str | os.PathLike[str]) -> str:
         """The artifact digest of the file at ``path``, from the cache when ``stat`` agrees."""
-        resolved, st = _stat_file(Path(path))
-        key_path = os.fsdecode(resolved)
+        # In-process memo first, keyed by the path as given: one stat (which follows symlinks:
+        # a repointed link has another inode) and a dict lookup, no realpath, no SQLite.
+        given = os.fspath(path)
+        memo = self._memo.get(given)
+        if memo is not None:
+            try:
+                if _stat_key(os.stat(given)) == memo[0]:
+                    return memo[1]
+            except (OSError, ValueError):
+                pass  # gone or unreadable: the slow path reports it
+        key_path, st = _stat_file(path)
         key = _stat_key(st)
-        cached = self._lookup(key_path, key)
+        with self._lock:
+            cached = self._lookup(key_path, key)
         if cached is not None:
+            self._memo[given] = (key, cached)
             return cached
         hashed_at = time.time_ns()
-        digest, after = _hash_file(resolved)
+        digest, after = _hash_file(key_path)
         self.files_hashed += 1
         # Only remember the digest if the file did not change while it was being read.
         if _stat_key(after) == key:
-            self._store(key_path, key, hashed_at, digest)
+            with self._lock:
+                self._store(key_path, key, hashed_at, digest)
+            if self._trusted(key, hashed_at):
+                self._memo[given] = (key, digest)
         return digest
 
     def close(self) -> None:
         """Close the SQLite connection (the object can still be used; it reopens)."""
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
     def __enter__(self) -> FileDigestCache:
         return self

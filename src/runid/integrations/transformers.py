@@ -45,6 +45,7 @@ import contextlib
 import copy
 import functools
 import json
+import os
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -129,19 +130,49 @@ def _local_dir(value: object) -> Path | None:
     return None
 
 
+_NESTED = "additional_chat_templates"  # the one subdirectory a checkpoint has (templates)
+_listings: dict[tuple[str, int, int], list[tuple[str, str]]] = {}
+
+
+def _listing(directory: Path) -> list[tuple[str, str]]:
+    """``[(relative name, path)]`` of the checkpoint's files, sorted; hidden names skipped.
+
+    Cached by the directory's and its template subdirectory's mtime (adding, removing or
+    renaming a file moves them), so repeated captures do not walk the directory.
+    """
+    top = os.fspath(directory)
+    nested = os.path.join(top, _NESTED)
+    try:
+        top_mtime = os.stat(top).st_mtime_ns
+        nested_mtime = os.stat(nested).st_mtime_ns if os.path.isdir(nested) else -1
+    except OSError:
+        return []
+    key = (top, top_mtime, nested_mtime)
+    found = _listings.get(key)
+    if found is None:
+        found = []
+        for base, prefix in ((top, ""), (nested, _NESTED + "/")):
+            if base == nested and nested_mtime < 0:
+                continue
+            with os.scandir(base) as entries:
+                for entry in entries:
+                    if not entry.name.startswith(".") and entry.is_file():
+                        found.append((prefix + entry.name, entry.path))
+        found.sort()
+        _listings[key] = found
+    return found
+
+
 def _artifacts(
     directory: Path | None, pattern: re.Pattern[str], cache: FileDigestCache | None
 ) -> list[dict[str, Any]] | dict[str, str]:
     if directory is None:
         return dict(NOT_RECORDED)
-    found = []
-    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
-        name = path.relative_to(directory).as_posix()
-        if any(part.startswith(".") for part in name.split("/")) or not pattern.fullmatch(name):
-            continue
-        found.append(
-            {"name": name, "digest": file_digest(path, cache=cache), "size": path.stat().st_size}
-        )
+    found = [
+        {"name": name, "digest": file_digest(path, cache=cache), "size": os.stat(path).st_size}
+        for name, path in _listing(directory)
+        if pattern.fullmatch(name)
+    ]
     return found if found else dict(NOT_RECORDED)
 
 
@@ -204,6 +235,8 @@ def model_component(
 
 
 def _json_value(name: str, value: Any) -> Any:
+    if type(value) in (bool, int, str):  # the common case, nothing to check
+        return value
     if isinstance(value, tuple):
         value = list(value)
     to_dict = getattr(value, "to_dict", None)
@@ -228,19 +261,50 @@ def _generation_names() -> frozenset[str]:
 def effective_generation_config(
     model: Any, generation_config: Any, kwargs: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """The generation config ``generate`` will use: call arguments over ``generation_config``
-    (or the model's) over the global defaults, computed by transformers itself."""
+    """The generation config ``generate`` will use, field by field.
+
+    transformers' own merge (``GenerationMixin._prepare_generation_config``): start from the
+    given ``generation_config`` (or an empty one), fill what is unset from the model's
+    ``generation_config``, then from the library's global defaults, then apply the call's
+    arguments. Done here on plain dicts (the library deep-copies config objects, ~10x slower);
+    a test checks the result against the library's own function. Library versions without the
+    global-defaults table use the library's function itself.
+    """
+    from transformers import GenerationConfig
+
+    defaults = getattr(GenerationConfig, "_get_default_generation_params", None)
+    prepare = getattr(model, "_prepare_generation_config", None)
     names = _generation_names()
     updates = {k: v for k, v in kwargs.items() if k in names}
-    prepare = getattr(model, "_prepare_generation_config", None)
-    if callable(prepare):
-        config, _unused = prepare(copy.deepcopy(generation_config), **updates)
-    else:  # older or newer transformers without the private helper: the documented merge
-        base = generation_config if generation_config is not None else model.generation_config
-        config = copy.deepcopy(base)
-        config.update(**updates)
-    found: dict[str, Any] = config.to_dict()
-    return found
+    if not callable(defaults):
+        if callable(prepare):
+            config, _unused = prepare(copy.deepcopy(generation_config), **updates)
+        else:
+            base = generation_config if generation_config is not None else model.generation_config
+            config = copy.deepcopy(base)
+            config.update(**updates)
+        found: dict[str, Any] = config.to_dict()
+        return found
+    result: dict[str, Any] = dict.fromkeys(names)
+    if generation_config is not None:
+        result.update(_fields(generation_config))
+    for name, value in _fields(model.generation_config).items():
+        if result.get(name) is None:
+            result[name] = value
+    for name, value in defaults().items():
+        if result.get(name) is None:
+            result[name] = value
+    for name, value in kwargs.items():
+        if name in result:
+            result[name] = value
+    if result.get("cache_implementation") == "hybrid":
+        result["cache_implementation"] = None
+    return result
+
+
+def _fields(config: Any) -> dict[str, Any]:
+    """A generation config's public fields (custom entries included), without copying."""
+    return {k: v for k, v in vars(config).items() if not k.startswith("_")}
 
 
 def _parameters(
