@@ -984,3 +984,21 @@ def test_replayed_request_declares_the_same(
     decl, blobs = _build(request)
     rebuilt = request_from_declaration(decl, blobs.__getitem__)
     assert _build(rebuilt)[0] == decl
+
+
+def test_a_request_runid_cannot_declare_still_runs(
+    llama_server: LlamaServer, tmp_path: Path
+) -> None:
+    from runid.capture import CaptureError, CaptureWarning, Recorder
+    from runid.integrations.openai import create_chat
+
+    strict = _recorder(tmp_path)
+    lenient = Recorder(home=strict.home, on_error="warn")
+    # llama.cpp's server ignores the unknown field; v1 cannot name a parameter "Top-K".
+    request = _request(max_tokens=8, extra_body={"Top-K": 1})
+    with pytest.warns(CaptureWarning, match="not a valid name"):
+        response, run = create_chat(_client(llama_server), recorder=lenient, **request)
+    assert response.choices[0].message.content and not run.recorded
+    assert run.declaration_id is None
+    with pytest.raises(CaptureError, match="not a valid name"):
+        create_chat(_client(llama_server), recorder=strict, **request)

@@ -1,7 +1,17 @@
-"""The OpenAI client adapter: pure mappings from what the ``openai`` client sends and receives.
+"""The OpenAI client adapter: capture around the real ``openai`` client, built on pure mappings.
 
-Nothing here calls a model or records anything; the capture layer (:mod:`runid.capture`) uses
-these functions around the real call:
+Capture (the call goes through the client given; its run is recorded by a
+:class:`runid.capture.Recorder`):
+
+* :func:`create_chat` / :func:`acreate_chat` (``OpenAI`` / ``AsyncOpenAI``) and
+  :func:`create_response` (the Responses API) return ``(response, run)``; with
+  ``stream=True`` the response is a :class:`RecordedStream` / :class:`AsyncRecordedStream`
+  that yields the chunks as they come and records the run when the stream ends, fails or is
+  closed early.
+* :func:`replay` re-runs a recorded chat declaration (the replay protocol, engine
+  :data:`ENGINE`), through :func:`request_from_declaration`, the inverse of the mapping.
+
+The pure mappings, which call nothing and record nothing:
 
 * :func:`declaration_from_chat_request` turns the keyword arguments of
   ``client.chat.completions.create(...)``, as actually sent, into a v1 declaration and the
@@ -1059,14 +1069,24 @@ def _chat_run(
     """The run of one call, its declaration built from ``request`` before it is sent."""
     rec = recorder if recorder is not None else Recorder()
     build = declaration_from_responses_request if responses else declaration_from_chat_request
-    declaration, blobs = build(
-        request,
-        base_url=str(client.base_url),
-        runtime=options.get("runtime"),
-        model_version=options.get("model_version"),
-        provider=options.get("provider") or PROVIDER,
-        upstream=options.get("upstream") or (),
-    )
+    try:
+        declaration, blobs = build(
+            request,
+            base_url=str(client.base_url),
+            runtime=options.get("runtime"),
+            model_version=options.get("model_version"),
+            provider=options.get("provider") or PROVIDER,
+            upstream=options.get("upstream") or (),
+        )
+    except Exception as exc:
+        failure = exc
+
+        # A request runid cannot declare must not stop the call: the run reports the failure
+        # as the recorder's on_error says (warn and call unrecorded, or raise CaptureError).
+        def unbuildable(_request: Mapping[str, Any]) -> Mapping[str, Any]:
+            raise failure
+
+        return rec.capture(unbuildable, parent=options.get("parent"), step=options.get("step"))
     return rec.capture(
         declaration,
         contents=list(blobs.values()),
