@@ -18,7 +18,13 @@ from hypothesis import strategies as st
 
 from runid.cli import main
 from runid.declaration import COMPONENTS
-from runid.errors import CanonicalizationError, InputError, PolicyError, RunidError
+from runid.errors import (
+    CanonicalizationError,
+    DeclarationError,
+    InputError,
+    PolicyError,
+    RunidError,
+)
 from runid.examples import EXAMPLES, example
 from runid.home import Home
 from runid.log import Log
@@ -615,7 +621,7 @@ HEADER = "policy: runid/policy/v1\nname: x\n"
         ),
         (HEADER + "model: {weights: [abc]}\n", "/model/weights/0", "E_FORMAT", "digest"),
         (HEADER + "model: {version: []}\n", "/model/version", "E_EMPTY", "at least 1"),
-        ("policy: [unclosed\n", "", "E_POLICY_SYNTAX", "line 2, column 1: expected"),
+        ("policy: [unclosed\n", "", "E_POLICY_SYNTAX", "line 2, column 1: "),
         ("", "", "E_POLICY_SYNTAX", "empty"),
         ("- a list\n", "", "E_TYPE", "expected object"),
         (b"\xff\xfe", "", "E_POLICY_SYNTAX", "UTF-8"),
@@ -863,3 +869,12 @@ def test_a_json_policy_file_gives_the_same_report(home: Home, tmp_path: Path) ->
     a = json.loads(check(home, "--all", "--policy", str(ACME), "--json").output)
     b = json.loads(check(home, "--all", "--policy", str(as_json), "--json").output)
     assert a == b
+
+
+def test_an_invalid_declaration_is_named_not_a_crash() -> None:
+    acme = parse_policy(ACME.read_bytes())
+    broken = example("chat-hosted-model")
+    broken["model"] = {"provider": "openai", "name": 7}
+    with pytest.raises(DeclarationError) as caught:
+        evaluate(acme, broken)
+    assert any(p.pointer == "/model/name" for p in caught.value.problems)

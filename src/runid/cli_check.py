@@ -78,6 +78,12 @@ class _Sources:
         self.policy = policy
         self.keyring = Keyring.from_texts(_key_text(k) for k in keys) if keys else None
         self._log: Log | None = None
+        # Many runs share one declaration (content-addressed, so one id is one declaration):
+        # load each once. Without observed rules the record is never read, so the evaluation of
+        # a declaration is the same for all of its runs, and is kept too.
+        self._declarations: dict[str, dict[str, Any] | None] = {}
+        self._evaluations: dict[str, Evaluation] = {}
+        self._record_free = "observed" not in policy.document
 
     def log(self) -> Log:
         if self._log is None:
@@ -101,12 +107,19 @@ class _Sources:
         log = self.log()
         entry = log.entry(index)
         record = entry.record
-        declaration = log.declaration(record["declaration_id"])
+        declaration_id = record["declaration_id"]
+        evaluation = self._evaluations.get(declaration_id)
+        if evaluation is None:
+            if declaration_id not in self._declarations:
+                self._declarations[declaration_id] = log.declaration(declaration_id)
+            evaluation = self.evaluate(self._declarations[declaration_id], record)
+            if self._record_free:
+                self._evaluations[declaration_id] = evaluation
         return Checked(
             subject or f"entry {entry.index}",
             "log",
-            record["declaration_id"],
-            self.evaluate(declaration, record),
+            declaration_id,
+            evaluation,
             record["execution_id"],
             entry.index,
         )
