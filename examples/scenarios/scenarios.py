@@ -57,11 +57,11 @@ EDITED = (
     "kb/returns.md",
     "Goods bought online can be returned within 30 days of delivery for a full refund.",
 )
-QUESTION = "How many days do I have to return goods I bought online?"
-SYSTEM_PROMPT = "Answer the question in one short sentence, using the policy below."
+QUESTION = "Within how many days can I return goods bought online?"
+SYSTEM_PROMPT = "You are a shop assistant. Answer from the policy."
 TOP_K = 2
 SEED = 7
-MAX_TOKENS = 30
+MAX_TOKENS = 16
 
 
 # --- models ------------------------------------------------------------------------------------
@@ -290,8 +290,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print("\n== 1. two systems, one edited document ==")
     found = two_systems(root, models)
-    print(f"system A answers: {found.a.text.strip()}")
-    print(f"system B answers: {found.b.text.strip()}")
+    print(f"system A answers: {found.a.text.strip().splitlines()[0]}")
+    print(f"system B answers: {found.b.text.strip().splitlines()[0]}")
     print(f"diverged components: {', '.join(found.components)}")
     for change in found.changes:
         label = f" ({change.label})" if change.label else ""
