@@ -5,7 +5,7 @@ Tests and benches import :func:`build_tiny_gpt2` to get a real Hugging Face chec
 template) without any hub download. The weights come from a fixed config and a fixed seed, the
 tokenizer from a fixed word list, so two builds are byte-identical (the tests check it).
 
-    from tests.tiny_model import build_tiny_gpt2
+    from tiny_model import build_tiny_gpt2   # tests/ is on sys.path under pytest
     path = build_tiny_gpt2(tmp_path / "tiny-gpt2")
     model = AutoModelForCausalLM.from_pretrained(path)
     tokenizer = AutoTokenizer.from_pretrained(path)
