@@ -310,6 +310,20 @@ def test_applies_to_keeps_runs_with_unknown_values_in_scope() -> None:
     assert "runtime.engine.name is 'transformers'" in outside.scope
 
 
+def test_required_guardrails_must_all_be_applied() -> None:
+    body = {"constraints": {"guardrails": [{"name": "pii-redactor", "version": "1.4.0"}]}}
+    assert one(body, "rag-retrieved-chunks").status == "pass"
+    missing = one(body, "chat-hosted-model")
+    assert (missing.status, missing.pointer) == ("fail", "/constraints/guardrails")
+    assert missing.message == "not applied: pii-redactor@1.4.0"
+    assert one(body, "absent-components").status == "not_applicable"
+    newer = {"constraints": {"guardrails": [{"name": "pii-redactor", "version": "2.0.0"}]}}
+    assert one(newer, "rag-retrieved-chunks").status == "fail"
+    schema = {"constraints": {"output_schema": ["sha256:" + "4" * 64]}}
+    result = one(schema, "chat-hosted-model")
+    assert (result.status, result.pointer) == ("not_applicable", "/constraints/output_schema")
+
+
 def test_component_states_accept_a_string_or_a_list() -> None:
     body = {"components": {c: ["present", "not_applicable"] for c in COMPONENTS}}
     body["components"]["model"] = "present"
@@ -408,6 +422,11 @@ def approve(decl: dict[str, Any]) -> dict[str, Any]:
         body["runtime"] = {
             "engine": [runtime["engine"]],
             "libraries": {k: f"=={v}" for k, v in runtime["libraries"].items()},
+        }
+    constraints = decl["constraints"]
+    if "absent" not in constraints and constraints["guardrails"]:
+        body["constraints"] = {
+            "guardrails": [{"name": g["name"]} for g in constraints["guardrails"]]
         }
     return body
 

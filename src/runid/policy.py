@@ -247,6 +247,22 @@ RUNTIME_RULES = Obj(
     description="Runtime constraints (rules runtime.engine, runtime.libraries.NAME).",
 )
 
+CONSTRAINT_RULES = Obj(
+    {
+        "guardrails": Arr(
+            NAME_VERSION,
+            min_items=1,
+            description="Guardrails every run must apply: each matches one of the run's.",
+        ),
+        "output_schema": Arr(
+            DIGEST, min_items=1, description="Approved output schemas (content digests)."
+        ),
+    },
+    optional=("guardrails", "output_schema"),
+    description="Required guardrails and approved output schemas (rules "
+    "constraints.guardrails, constraints.output_schema).",
+)
+
 OBSERVED_RULES = Obj(
     {
         "served_model": Arr(TEXT, min_items=1, description="Approved served model ids."),
@@ -266,6 +282,7 @@ _SECTIONS: dict[str, Node] = {
     "context": CONTEXT_RULES,
     "tools": TOOL_RULES,
     "runtime": RUNTIME_RULES,
+    "constraints": CONSTRAINT_RULES,
     "observed": OBSERVED_RULES,
 }
 
@@ -864,6 +881,29 @@ def _runtime(ctx: _Ctx, rules: Mapping[str, Any]) -> None:
             ctx.add(rule, PASS if verdict else FAIL, message, path, expected=spec, actual=version)
 
 
+def _constraints(ctx: _Ctx, rules: Mapping[str, Any]) -> None:
+    if "guardrails" in rules:
+        required = rules["guardrails"]
+        path: list[str | int] = ["constraints", "guardrails"]
+        applied, ok = ctx.lookup("constraints.guardrails", path, required)
+        if ok:
+            missing = [g for g in required if not any(_matches(g, a) for a in applied)]
+            names = ", ".join(
+                g["name"] + (f"@{g['version']}" if "version" in g else "") for g in missing
+            )
+            ctx.add(
+                "constraints.guardrails",
+                FAIL if missing else PASS,
+                f"not applied: {names}" if missing else f"all {len(required)} applied",
+                path,
+                expected=required,
+                actual=[{k: a.get(k) for k in ("name", "version")} for a in applied],
+            )
+    if "output_schema" in rules:
+        path = ["constraints", "output_schema", "digest"]
+        _one_of(ctx, "constraints.output_schema", path, rules["output_schema"])
+
+
 def _observed(ctx: _Ctx, rules: Mapping[str, Any]) -> None:
     for name, allowed in _in_order(rules, OBSERVED_RULES):
         rule = f"observed.{name}"
@@ -887,6 +927,7 @@ _SECTION_RULES: dict[str, Callable[[_Ctx, Mapping[str, Any]], None]] = {
     "context": _context,
     "tools": _tools,
     "runtime": _runtime,
+    "constraints": _constraints,
     "observed": _observed,
 }
 
