@@ -9,7 +9,8 @@ code path (:func:`answer`) as a first-time call.
 
 Options model what can move between the original and its replay: ``engine_version`` (the
 runtime changed: a new declaration), ``salt`` (the output changes although nothing declared
-did: nondeterminism) and ``served_model`` (the serving side reports another model).
+did: nondeterminism), ``served_model`` (the serving side reports another model) and ``fail``
+(the call raises).
 """
 
 from __future__ import annotations
@@ -68,12 +69,15 @@ def answer(
     engine_version: str = "1.0",
     salt: str = "",
     served_model: str = "reverser-1",
+    fail: bool = False,
     parent: str | None = None,
     step: int | None = None,
 ) -> Run:
     """Run the "model" on ``prompt`` under capture (the first-time path)."""
     decl = declaration(prompt, engine_version=engine_version)
     with recorder.capture(decl, contents=[prompt], parent=parent, step=step) as run:
+        if fail:  # the "model" is down: capture records the error outcome, then re-raises
+            raise ConnectionError("the model server refused the connection")
         run.set_output(prompt[::-1] + salt)
         run.observe(served_model=served_model, finish_reason="stop")
     return run

@@ -6,6 +6,7 @@ verdict can be produced on purpose; tests/test_scenarios.py replays real models.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,12 +14,15 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 import replay_engine
 from runid import replay as replay_mod
 from runid.capture import Recorder
 from runid.cli import main
 from runid.errors import InputError
+from runid.examples import EXAMPLES, example
 from runid.home import Home
 from runid.log import Log
 from runid.record import validate_record
@@ -175,6 +179,58 @@ def test_verdicts_are_documented_in_order() -> None:
         assert f"`{verdict}`" in section
 
 
+def test_a_failed_replay_is_recorded_and_reported(home: Home) -> None:
+    original = _original(home)
+    with pytest.raises(InputError) as caught:
+        replay(home, original, fail=True)
+    assert caught.value.code == "E_REPLAY_FAILED"
+    assert "ConnectionError" in caught.value.message
+    with Log.open(home, need_key=False) as log:
+        record = log.entry(1).record
+    assert record["outcome"]["status"] == "error" and record["replay_of"] == original
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    name=st.sampled_from(sorted(EXAMPLES)),
+    library=st.from_regex(r"[a-z][a-z0-9_-]{0,12}", fullmatch=True),
+    version=st.from_regex(r"[0-9]{1,2}\.[0-9]{1,2}\.[0-9]{1,2}", fullmatch=True),
+)
+def test_a_moved_library_version_is_named_and_nothing_else(
+    name: str, library: str, version: str
+) -> None:
+    from runid.identity import compute_identity
+    from runid.keys import SigningKey
+    from runid.record import new_record
+
+    before = example(name)
+    if "absent" in before["runtime"]:
+        before["runtime"] = replay_engine.declaration(PROMPT)["runtime"]
+    after = copy.deepcopy(before)
+    libraries = after["runtime"]["libraries"]
+    assume(libraries.get(library) != version)
+    libraries[library] = version
+    key = SigningKey("runid.test/k", bytes(32))
+
+    def record(decl: dict[str, Any]) -> dict[str, Any]:
+        return new_record(
+            compute_identity(decl).declaration_id,
+            issuer=key,
+            started_at="2025-03-01T12:00:00Z",
+            ended_at="2025-03-01T12:00:00Z",
+        )
+
+    report = compare(record(before), before, record(after), after)
+    assert report.verdict == "different_declarations" and report.exit_code == 1
+    assert report.changed_components == ("runtime",)
+    changes = report.declaration_changes
+    assert [(c.pointer_a, c.pointer_b) for c in changes] in (
+        [(f"/runtime/libraries/{library}", f"/runtime/libraries/{library}")],  # moved
+        [(None, f"/runtime/libraries/{library}")],  # added
+    )
+    assert library in changes[0].path
+
+
 # --- the command line -----------------------------------------------------------------------
 
 
@@ -220,6 +276,14 @@ def test_cli_errors_exit_2_without_traceback(home: Home) -> None:
     assert "error:" in result.output and "Traceback" not in result.output
     result = _cli(home, "not-an-id")
     assert result.exit_code == 2
+    result = _cli(home, "7")  # an entry number past the end
+    assert result.exit_code == 2 and "no entry 7" in result.output
+
+
+def test_cli_takes_an_entry_number(home: Home) -> None:
+    _original(home)
+    result = _cli(home, "0", "--json")
+    assert result.exit_code == 0, result.output
 
 
 def test_cli_without_keys_exits_2(tmp_path: Path) -> None:
