@@ -478,3 +478,29 @@ def test_exactly_the_call_arguments_are_declared(
     assert declared == set(kwargs)
     for name, value in kwargs.items():
         assert decl["parameters"][name]["value"] == value
+
+
+def test_a_pipeline_that_truncates_records_the_ids_the_model_saw(
+    loaded: tuple[Any, Any], home: Home, recorder: Recorder, cache: FileDigestCache
+) -> None:
+    model, tokenizer = loaded
+    pipe = transformers.pipeline("text-generation", model=model, tokenizer=tokenizer)
+    _result, run = tf.pipeline_call(
+        pipe,
+        PROMPT,
+        recorder=recorder,
+        cache=cache,
+        max_new_tokens=2,
+        tokenizer_encode_kwargs={"truncation": True, "max_length": 3},
+    )
+    assert run.declaration is not None and run.record is not None
+    content = run.declaration["inputs"]["messages"][0]["content"]
+    kept = tokenizer(PROMPT)["input_ids"][:3]
+    assert content["media_type"] == "application/json"
+    assert content["digest"] == content_digest(json.dumps(kept, separators=(",", ":")).encode())
+    assert run.record["observed"]["usage"]["input_tokens"] == 3
+    for fetch in _fetcher(home):
+        again = tf.replay(
+            run.declaration, fetch, recorder=recorder, model=model, tokenizer=tokenizer, cache=cache
+        )
+    assert again.declaration_id == run.declaration_id
