@@ -897,3 +897,43 @@ def test_an_invalid_declaration_is_named_not_a_crash() -> None:
     with pytest.raises(DeclarationError) as caught:
         evaluate(acme, broken)
     assert any(p.pointer == "/model/name" for p in caught.value.problems)
+
+
+def _on_a_terminal(*args: str, env: dict[str, str]) -> str:
+    """Run runid with its standard output on a pseudo-terminal; return what it wrote there."""
+    import os
+    import pty
+
+    master, slave = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "runid", *args],
+        stdout=slave,
+        stderr=subprocess.DEVNULL,
+        env={**{k: v for k, v in os.environ.items() if k != "NO_COLOR"}, **env},
+    )
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    assert process.wait(timeout=60) == 1
+    return b"".join(chunks).decode()
+
+
+def test_colour_only_on_a_terminal_and_never_with_no_color(tmp_path: Path) -> None:
+    decl = tmp_path / "chat.json"
+    decl.write_text(json.dumps(example("chat-hosted-model")))
+    strict = tmp_path / "strict.yaml"
+    strict.write_text(HEADER + "parameters: {temperature: {max: 0.1}}\n")
+    args = ("--home", str(tmp_path / "none"), "check", str(decl), "--policy", str(strict))
+    coloured = _on_a_terminal(*args, env={})
+    assert "\x1b[31m\x1b[1mFAIL\x1b[0m" in coloured  # red, bold
+    plain = _on_a_terminal(*args, env={"NO_COLOR": "1"})
+    assert "\x1b[" not in plain
+    assert "FAIL  parameters.temperature.max: 0.2 is not ≤ 0.1" in plain
