@@ -142,3 +142,13 @@ def test_the_demo_runs_pass_the_example_policy_and_fail_its_strict_variant(
     failed = re.findall(r"^  FAIL  (\S+):", strict.stdout, flags=re.MULTILINE)
     assert failed == ["context.index"]
     assert "[declaration /context/index/snapshot]" in strict.stdout
+
+
+def test_the_printed_replay_command_reruns_the_answer_identically(demo: tuple[Path, str]) -> None:
+    _home, out = demo
+    line = next(line for line in out.splitlines() if line.strip().startswith("runid --home"))
+    command = shlex.split(line)
+    assert "replay" in command and "--model-path" in command
+    result = _runid(*command[1:])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"verdict: +identical", result.stdout), result.stdout

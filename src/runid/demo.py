@@ -287,6 +287,12 @@ def _changed_items(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[
     return lines
 
 
+def _default_home_path() -> Path:
+    from .home import resolve_home
+
+    return resolve_home(None)
+
+
 def run_demo(home: Home, *, echo_timing: bool = True) -> None:
     """Run the demo on ``home`` (created with a signing key when it has none).
 
@@ -347,6 +353,14 @@ def run_demo(home: Home, *, echo_timing: bool = True) -> None:
         click.echo(f"  (pipeline after model load: {time.perf_counter() - loaded:.1f} s)")
 
     _write_receipt(home, answer, output)
+    gguf = gguf_path()
+    home_option = (
+        "" if home.path == _default_home_path() else f"--home {shlex.quote(str(home.path))} "
+    )
+    click.echo(
+        "\nRe-run the first answer from its record and compare (same declaration, same output):\n"
+        f"  runid {home_option}replay {answer.execution_id} --model-path {shlex.quote(str(gguf))}"
+    )
 
 
 def _write_receipt(home: Home, run: Run, raw: bytes) -> None:
