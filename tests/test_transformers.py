@@ -504,3 +504,22 @@ def test_a_pipeline_that_truncates_records_the_ids_the_model_saw(
             run.declaration, fetch, recorder=recorder, model=model, tokenizer=tokenizer, cache=cache
         )
     assert again.declaration_id == run.declaration_id
+
+
+def test_runid_replay_command_takes_the_model_path(
+    model_dir: Path, home: Home, recorder: Recorder, cache: FileDigestCache
+) -> None:
+    from click.testing import CliRunner
+
+    from runid.cli import main
+
+    _text, run = _gen(_load(model_dir), recorder, cache, max_new_tokens=3)
+    assert run.execution_id is not None
+    args = ["replay", "--home", str(home.path), run.execution_id]
+    done = CliRunner().invoke(main, [*args, "--model-path", str(model_dir), "--json"])
+    assert done.exit_code == 0, done.output
+    report = json.loads(done.stdout)
+    assert report["verdict"] == "identical" and report["engine"] == "transformers"
+    missing = CliRunner().invoke(main, args)
+    assert missing.exit_code == 2
+    assert "model_path" in missing.output and "Traceback" not in missing.output
