@@ -937,3 +937,15 @@ def test_colour_only_on_a_terminal_and_never_with_no_color(tmp_path: Path) -> No
     plain = _on_a_terminal(*args, env={"NO_COLOR": "1"})
     assert "\x1b[" not in plain
     assert "FAIL  parameters.temperature.max: 0.2 is not ≤ 0.1" in plain
+
+
+def test_a_check_that_checked_nothing_says_so(home: Home, tmp_path: Path) -> None:
+    scoped = tmp_path / "scoped.yaml"
+    scoped.write_text(HEADER + "applies_to: {provider: [anthropic]}\nmodel: {name: [x]}\n")
+    result = CliRunner().invoke(
+        main, ["check", "--home", str(home.path), "--all", "--policy", str(scoped)]
+    )
+    assert result.exit_code == 0
+    assert "warning: none of the 5 run(s) is in the policy's scope (applies_to)" in result.stderr
+    report = json.loads(check(home, "--all", "--policy", str(scoped), "--json").output)
+    assert report["warnings"] == ["none of the 5 run(s) is in the policy's scope (applies_to)"]

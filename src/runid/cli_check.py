@@ -210,6 +210,17 @@ def _summary(runs: list[Checked]) -> dict[str, dict[str, int]]:
     return {"runs": by_run, "rules": by_rule}
 
 
+def _warnings(policy: Policy, runs: list[Checked]) -> list[str]:
+    """The policy's own warnings, and one when it checked nothing (a CI job that passes
+    vacuously because of a wrong scope or an empty log should say so)."""
+    out = list(policy.warnings)
+    if not runs:
+        out.append("no run was checked (the log is empty)")
+    elif all(run.evaluation.status == NA for run in runs):
+        out.append(f"none of the {len(runs)} run(s) is in the policy's scope (applies_to)")
+    return out
+
+
 def report_json(policy: Policy, runs: list[Checked]) -> dict[str, Any]:
     """The ``--json`` report (docs/spec.md §17.4)."""
     summary = _summary(runs)
@@ -218,7 +229,7 @@ def report_json(policy: Policy, runs: list[Checked]) -> dict[str, Any]:
         "policy": {"name": policy.name, "digest": policy.digest},
         "status": FAIL if summary["runs"][FAIL] else PASS,
         "summary": summary,
-        "warnings": list(policy.warnings),
+        "warnings": _warnings(policy, runs),
         "runs": [run.to_json() for run in runs],
     }
 
@@ -306,7 +317,7 @@ def check_command(
 
 
 def _render(policy: Policy, runs: list[Checked], *, color: bool, quiet: bool) -> None:
-    for warning in policy.warnings:
+    for warning in _warnings(policy, runs):
         click.echo(f"warning: {warning}", err=True)
     title = f"policy {policy.name} ({_short(policy.digest)})"
     click.echo(click.style(title, bold=True) if color else title)
