@@ -513,7 +513,7 @@ def parse_policy(data: bytes, *, fmt: Literal["json", "yaml"] | None = None) -> 
 # --- evaluation -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RuleResult:
     """The result of one named rule for one run.
 
@@ -566,6 +566,20 @@ def _absence(value: Any) -> str | None:
     return None
 
 
+_POINTERS: dict[tuple[str | int, ...], str] = {}
+
+
+def _pointer(path: Sequence[str | int]) -> str:
+    """:func:`pointer`, remembered: a policy reads the same few paths in every run."""
+    key = tuple(path)
+    found = _POINTERS.get(key)
+    if found is None:
+        found = pointer(key)
+        if len(_POINTERS) < 4096:
+            _POINTERS[key] = found
+    return found
+
+
 class _Ctx:
     """Collects the results of one run's evaluation."""
 
@@ -577,7 +591,7 @@ class _Ctx:
     def add(
         self, rule: str, status: Status, message: str, path: Sequence[str | int], **kw: Any
     ) -> None:
-        self.results.append(RuleResult(rule, status, message, pointer(path), **kw))
+        self.results.append(RuleResult(rule, status, message, _pointer(path), **kw))
 
     def lookup(
         self, rule: str, path: Sequence[str | int], expected: Any, *, record: bool = False
@@ -806,11 +820,17 @@ def _unset(entry: Mapping[str, Any]) -> str:
 
 
 def _show(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value)) if abs(value) < 2**53 else repr(value)
-    if isinstance(value, str | int | float | bool) or value is None:
-        return canonical.canonicalize([value]).decode("utf-8")[1:-1]
-    return canonical.canonicalize(value).decode("utf-8")
+    """A value as JSON for messages (``0.2``, ``true``, ``"auto"``)."""
+    kind = type(value)
+    if value is None:
+        return "null"
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int:
+        return str(value)
+    if kind is float and value.is_integer() and abs(value) < 2**53:
+        return str(int(value))
+    return canonical.canonicalize([value]).decode("utf-8")[1:-1]
 
 
 def _instructions(ctx: _Ctx, rules: Mapping[str, Any]) -> None:
