@@ -117,7 +117,7 @@ _ENGINE_PARAMETERS = frozenset(
 )
 # An engine setting this instance does not have (no chat template in the file): recorded as
 # null, never left out.
-NA_PARAM: dict[str, Any] = {"source": "declared", "value": None}
+_NA_PARAM: dict[str, Any] = {"source": "declared", "value": None}
 # Request fields mapped to other components (by the OpenAI adapter's builder).
 _STRUCTURAL = ("messages", "tools", "tool_choice", "functions", "function_call", "response_format")
 # Request fields that do not change what is computed: a label for the response, streaming.
@@ -302,12 +302,14 @@ def _parameters(
     params["n_ctx"] = _entry("declared", facts.n_ctx)
     params["n_batch"] = _entry("declared", facts.n_batch)
     params["repeat_last_n"] = _entry("declared", facts.repeat_last_n)
-    params["chat_format"] = _entry("declared", facts.chat_format) if facts.chat_format else NA_PARAM
+    params["chat_format"] = (
+        _entry("declared", facts.chat_format) if facts.chat_format else _NA_PARAM
+    )
     template = facts.chat_template
     params["chat_template"] = (
         _entry("declared", content_ref(template.encode("utf-8"), TEXT_MEDIA)["digest"])
         if template
-        else NA_PARAM
+        else _NA_PARAM
     )
     return dict(sorted(params.items()))
 
