@@ -415,6 +415,13 @@ def test_an_agent_loop_replays_with_recorded_tool_results(
             record = log.entry(turn["replay"]["execution_id"]).record
             assert record["replay_of"] == original_turn.run.execution_id
     assert report["turns"][0]["original"]["execution_id"] == first
+    assert report["turns"][0]["outcome"] == {"identical": True, "call_ids_only": True}
+    # The first call alone: its output is a tool call whose id the server draws anew.
+    result = _cli(home, first, "--json")
+    assert result.exit_code == 0, result.output
+    single = json.loads(result.output)
+    assert single["outcome"] == {"identical": True, "call_ids_only": True}
+    assert single["verdict"] == "identical"
 
 
 def test_an_agent_replay_fails_loudly_on_a_tool_call_the_record_lacks(
