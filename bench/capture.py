@@ -30,6 +30,7 @@ import sqlite3
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -296,6 +297,7 @@ def main() -> int:
     background = Recorder(home, durability="background")
     key = home.signing_key()
     rows: dict[str, Row] = {}
+    shared: list[float] = []  # runs per commit with 4 concurrent sync callers, per round
 
     def add(name: str, group: str, value: float, note: str = "") -> None:
         rows.setdefault(name, Row(name, group, note=note)).samples.append(value)
@@ -443,19 +445,25 @@ def main() -> int:
             for label, rec in (("sync", sync), ("background", background)):
                 total, over = overhead_median(captured_noop(rec), Timer(), 300 * scale)
                 add(f"runid capture, instant model, {label}", "runid", over)
+                rec.flush()  # each block starts with an idle writer: no backlog of another's
             bare, _ = overhead_median(bare_tiny, timer_a, 20 * scale)
             add("tiny GPT-2 generate (8 tokens), bare", "tiny", bare)
             for label, rec in (("sync", sync), ("background", background)):
                 total, over = overhead_median(captured_tiny(rec), timer_a, 20 * scale)
                 add(f"tiny GPT-2, captured {label}: total", "tiny", total)
                 add(f"tiny GPT-2, captured {label}: in-call overhead", "runid", over)
+                rec.flush()
             if client is not None and timer_b is not None:
-                bare, _ = overhead_median(bare_llama, timer_b, 4 * scale)
+                bare, _ = overhead_median(bare_llama, timer_b, 3 * scale)
                 add("openai → llama.cpp (4 tokens), bare", "llama", bare)
                 for label, rec in (("sync", sync), ("background", background)):
-                    total, over = overhead_median(captured_llama(rec), timer_b, 4 * scale)
+                    total, over = overhead_median(captured_llama(rec), timer_b, 3 * scale)
                     add(f"openai → llama.cpp, captured {label}: total", "llama", total)
                     add(f"openai → llama.cpp, captured {label}: in-call overhead", "runid", over)
+                    rec.flush()
+            latency, per_commit = concurrent_sync(sync, captured_noop(sync), 4, 25 * scale)
+            add("runid capture, instant model, sync, 4 threads at once", "runid", latency)
+            shared.append(per_commit)
             for name, fn, n in peers:
                 add(name, "peers", per_call_median(fn, n))
             background.flush()
@@ -469,10 +477,40 @@ def main() -> int:
     lines = report(
         rows, rounds=rounds, load=load_at_start, size=size, commits=commits, findings=len(findings)
     )
+    lines.append(
+        f"With 4 threads capturing at once in `sync` mode, {statistics.median(shared):.1f} runs "
+        f"shared a commit (median of rounds; {min(shared):.1f}-{max(shared):.1f})."
+    )
     out = Path(args.out)
     write_section(out, "bench/capture.py", lines)
     print(f"wrote {out}")
     return 0
+
+
+def concurrent_sync(
+    recorder: Recorder, call: Callable[[], None], threads: int, n: int
+) -> tuple[float, float]:
+    """Median per-call time with ``threads`` callers at once, and runs per commit."""
+    times: list[float] = []
+    lock = threading.Lock()
+    before = recorder._writer.commits
+
+    def worker() -> None:
+        mine = []
+        for _ in range(n):
+            start = time.perf_counter()
+            call()
+            mine.append(time.perf_counter() - start)
+        with lock:
+            times.extend(mine)
+
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    commits = max(recorder._writer.commits - before, 1)
+    return statistics.median(times), threads * n / commits
 
 
 @contextmanager
