@@ -949,3 +949,20 @@ def test_a_check_that_checked_nothing_says_so(home: Home, tmp_path: Path) -> Non
     assert "warning: none of the 5 run(s) is in the policy's scope (applies_to)" in result.stderr
     report = json.loads(check(home, "--all", "--policy", str(scoped), "--json").output)
     assert report["warnings"] == ["none of the 5 run(s) is in the policy's scope (applies_to)"]
+
+
+def test_hostile_yaml_is_refused_quickly() -> None:
+    # A billion laughs: nine levels of nine aliases; written out it would be 387 million items.
+    laughs = HEADER + "a0: &a0 [x, x, x, x, x, x, x, x, x]\n"
+    laughs += "".join(f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, 10))
+    cases = {
+        laughs: "aliases",
+        HEADER + "model: &m {version: [*m]}\n": "",
+        HEADER + "model: " + "[" * 5000 + "]" * 5000 + "\n": "",
+    }
+    for text, words in cases.items():
+        with pytest.raises(PolicyError) as caught:
+            parse_policy(text.encode())
+        (problem,) = caught.value.problems
+        assert problem.code == "E_POLICY_SYNTAX"
+        assert words in problem.message

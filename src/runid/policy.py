@@ -390,9 +390,11 @@ def _load_yaml(data: bytes) -> Any:
         problem = Problem("", "E_POLICY_SYNTAX", f"not UTF-8 text (byte {exc.start})")
         raise PolicyError([problem]) from None
     try:
-        return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass
+        document = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass
     except PolicyError:
         raise
+    except RecursionError:
+        raise PolicyError([Problem("", "E_POLICY_SYNTAX", "nested too deeply")]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -400,6 +402,28 @@ def _load_yaml(data: bytes) -> Any:
         raise PolicyError([problem]) from None
     except yaml.YAMLError as exc:
         raise PolicyError([Problem("", "E_POLICY_SYNTAX", str(exc))]) from None
+    _check_tree(document)
+    return document
+
+
+def _check_tree(document: Any) -> None:
+    """Refuse YAML aliases (``&a`` ... ``*a``, merge keys) and deep nesting before anything
+    walks the value: an alias shares one object in several places, so a small file can stand
+    for an exponentially large (or an infinitely recursive) document. Linear in the file."""
+    seen: set[int] = set()
+    stack: list[tuple[Any, int]] = [(document, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if not isinstance(value, dict | list):
+            continue
+        if id(value) in seen:
+            message = "YAML aliases and merge keys are not allowed in a policy; write it out"
+            raise PolicyError([Problem("", "E_POLICY_SYNTAX", message)])
+        if depth >= canonical.MAX_DEPTH:
+            raise PolicyError([Problem("", "E_POLICY_SYNTAX", "nested too deeply")])
+        seen.add(id(value))
+        items = value.values() if isinstance(value, dict) else value
+        stack.extend((item, depth + 1) for item in items)
 
 
 def _not_json(value: Any, path: list[str | int]) -> Iterator[Problem]:
