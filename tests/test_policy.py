@@ -824,6 +824,7 @@ def test_a_receipt_whose_declaration_is_nowhere_fails_the_declaration_rule(
     ("args", "words"),
     [
         (["--all", "--policy", "missing.yaml"], "missing.yaml: no such file"),
+        (["--all", "--policy", "HUGE"], "larger than 1048576 bytes"),
         (["--policy", "ACME"], "name the runs to check, or pass --all"),
         (["--all", "0", "--policy", "ACME"], "not both"),
         (["sha256:" + "ab" * 32, "--policy", "ACME"], "no execution or declaration"),
@@ -832,7 +833,9 @@ def test_a_receipt_whose_declaration_is_nowhere_fails_the_declaration_rule(
     ],
 )
 def test_errors_exit_2_with_one_clear_message(home: Home, args: list[str], words: str) -> None:
-    args = [str(ACME) if a == "ACME" else a for a in args]
+    huge = home.path / "huge.yaml"
+    huge.write_text("# " + "x" * (1 << 20) + "\n" + ACME.read_text())
+    args = [{"ACME": str(ACME), "HUGE": str(huge)}.get(a, a) for a in args]
     result = check(home, *args)
     assert result.exit_code == 2, result.output
     assert words in result.output

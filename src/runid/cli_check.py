@@ -21,7 +21,7 @@ import click
 
 from ._internal.files import read_input
 from .cli import _home, _key_text, _report, main
-from .errors import InputError, PolicyError, RunidError
+from .errors import InputError, LimitExceededError, PolicyError, RunidError
 from .keys import Keyring
 from .log import Log
 from .policy import FAIL, NA, PASS, Evaluation, Policy, RuleResult, evaluate, parse_policy
@@ -235,7 +235,13 @@ def report_json(policy: Policy, runs: list[Checked]) -> dict[str, Any]:
 
 
 def _read_policy(name: str) -> Policy:
-    data = read_input(name, _POLICY_LIMIT)
+    try:
+        data = read_input(name, _POLICY_LIMIT)
+    except LimitExceededError:
+        raise LimitExceededError(
+            f"{name}: larger than {_POLICY_LIMIT} bytes; a policy is a short document",
+            code="E_TOO_LARGE",
+        ) from None
     try:
         return parse_policy(data, fmt="json" if name.endswith(".json") else None)
     except PolicyError:
