@@ -969,3 +969,23 @@ def test_hostile_yaml_is_refused_quickly() -> None:
         (problem,) = caught.value.problems
         assert problem.code == "E_POLICY_SYNTAX"
         assert words in problem.message
+
+
+def test_hostile_run_arguments_are_clear_errors(home: Home, tmp_path: Path) -> None:
+    v2 = example("chat-hosted-model")
+    v2["spec"] = "runid/v2"
+    invalid = example("chat-hosted-model")
+    invalid["parameters"]["temperature"]["value"] = "hot"
+    files = {
+        "v2.json": (json.dumps(v2), "written for runid/v2"),
+        "invalid.json": (json.dumps(invalid), "/parameters/temperature/value: E_TYPE"),
+        "other.json": ('{"hello": 1}', "not a declaration, a receipt or an identity file"),
+        "broken.json": ("{nope", "invalid JSON at line 1, column 2"),
+    }
+    for name, (text, words) in files.items():
+        path = tmp_path / name
+        path.write_text(text)
+        result = check(home, str(path), "--policy", str(ACME))
+        assert result.exit_code == 2, (name, result.output)
+        assert words in result.output, (name, result.output)
+        assert "Traceback" not in result.output
