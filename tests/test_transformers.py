@@ -42,7 +42,7 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_gpt2(tmp_path_factory.mktemp("models") / "tiny-gpt2")
 
 
-def _load(path: Path) -> tuple[Any, Any]:
+def _load(path: str | Path) -> tuple[Any, Any]:
     model = transformers.AutoModelForCausalLM.from_pretrained(path)
     tokenizer = transformers.AutoTokenizer.from_pretrained(path)
     return model, tokenizer
@@ -523,3 +523,46 @@ def test_runid_replay_command_takes_the_model_path(
     missing = CliRunner().invoke(main, args)
     assert missing.exit_code == 2
     assert "model_path" in missing.output and "Traceback" not in missing.output
+
+
+def _hub_cache(model_dir: Path, root: Path, revision: str) -> Path:
+    """A Hugging Face cache laid out as the hub client writes it (blobs + snapshot links)."""
+    repo = root / "models--runid--tiny-gpt2"
+    (repo / "blobs").mkdir(parents=True)
+    (repo / "snapshots" / revision).mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(revision)
+    for path in model_dir.iterdir():
+        data = path.read_bytes()
+        blob = content_digest(data).removeprefix("sha256:")
+        (repo / "blobs" / blob).write_bytes(data)
+        (repo / "snapshots" / revision / path.name).symlink_to(f"../../blobs/{blob}")
+    return root
+
+
+def test_a_model_loaded_by_repo_id_from_the_local_hub_cache(
+    model_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    recorder: Recorder,
+    cache: FileDigestCache,
+) -> None:
+    import huggingface_hub.constants
+
+    revision = "0123456789abcdef0123456789abcdef01234567"
+    hub = _hub_cache(model_dir, tmp_path / "hub", revision)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(hub))
+    tf._hub_snapshot.cache_clear()
+    try:
+        by_id = _load("runid/tiny-gpt2")
+        text, run = _gen(by_id, recorder, cache, max_new_tokens=4)
+    finally:
+        tf._hub_snapshot.cache_clear()
+    local_text, local = _gen(_load(model_dir), recorder, cache, max_new_tokens=4)
+    assert text == local_text
+    assert run.declaration is not None and local.declaration is not None
+    model = run.declaration["model"]
+    assert model["name"] == "runid/tiny-gpt2" and model["version"] == revision
+    assert model["weights"] == local.declaration["model"]["weights"]  # links followed
+    assert model["tokenizer"] == local.declaration["model"]["tokenizer"]
+    assert _changed(run, local) == {"model"}

@@ -130,6 +130,39 @@ def _local_dir(value: object) -> Path | None:
     return None
 
 
+_REPO_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*")
+_SNAPSHOT = re.compile(r"models--(?P<org>[^/]+?)--(?P<name>[^/]+)/snapshots/(?P<rev>[0-9a-f]{40})")
+
+
+@functools.lru_cache(maxsize=64)
+def _hub_snapshot(repo_id: str) -> Path | None:
+    """The local Hugging Face cache snapshot of ``repo_id`` (its ``main`` ref), never fetched.
+
+    Resolved once per process: the model in memory was loaded from it and does not change.
+    """
+    try:
+        from huggingface_hub import snapshot_download
+
+        found = snapshot_download(repo_id, local_files_only=True)
+    except Exception:  # not cached, or no huggingface_hub: the files are not at hand
+        return None
+    return _local_dir(found)
+
+
+def _resolve(value: object) -> tuple[Path | None, str | None, str | None]:
+    """``(directory, repo id, revision)`` for a ``name_or_path``: a local directory, a snapshot
+    directory of the Hugging Face cache, or a repo id found in that cache."""
+    directory = _local_dir(value)
+    if directory is None and isinstance(value, str) and _REPO_ID.fullmatch(value):
+        directory = _hub_snapshot(value)
+    if directory is None:
+        return None, None, None
+    match = _SNAPSHOT.search(directory.as_posix())
+    if match is None:
+        return directory, None, None
+    return directory, f"{match['org']}/{match['name']}", match["rev"]
+
+
 _NESTED = "additional_chat_templates"  # the one subdirectory a checkpoint has (templates)
 _listings: dict[tuple[str, int, int], list[tuple[str, str]]] = {}
 
@@ -203,25 +236,33 @@ def model_component(
     """The ``model`` component of a local transformers model.
 
     ``model_path`` is the directory the model was loaded from (default: ``model.name_or_path``
-    when it is a local directory; otherwise weights are ``not_recorded``); ``tokenizer_path``
-    likewise (default: the tokenizer's ``name_or_path``, else ``model_path``). ``name``
-    defaults to the directory's name: a path is a machine detail and never enters the id.
+    when it is a local directory, or a repo id whose snapshot is in the local Hugging Face cache;
+    otherwise weights are ``not_recorded``); ``tokenizer_path`` likewise (default: the
+    tokenizer's ``name_or_path``, else ``model_path``). ``name`` defaults to the repo id for a
+    hub snapshot (``version``: its commit), else to the directory's name: a path is a machine
+    detail and never enters the id.
     """
-    directory = _local_dir(model_path) or _local_dir(getattr(model, "name_or_path", None))
+    directory, repo_id, revision = _resolve(model_path)
+    if directory is None:
+        directory, repo_id, revision = _resolve(getattr(model, "name_or_path", None))
     tok_dir = (
-        _local_dir(tokenizer_path)
-        or _local_dir(getattr(tokenizer, "name_or_path", None))
+        _resolve(tokenizer_path)[0]
+        or _resolve(getattr(tokenizer, "name_or_path", None))[0]
         or directory
     )
     if name is None:
-        name = directory.resolve().name if directory is not None else type(model).__name__
+        if repo_id is not None:
+            name = repo_id
+        else:
+            name = directory.resolve().name if directory is not None else type(model).__name__
     adapters: Any = []
     if getattr(model, "_hf_peft_config_loaded", False) or getattr(model, "peft_config", None):
         adapters = dict(NOT_RECORDED)  # adapter files are not hashed in v1 of this adapter
     return {
         "provider": PROVIDER,
         "name": name,
-        "version": dict(NA),  # a local directory has no published version; digests identify it
+        # A hub snapshot's commit is its version; a local directory has none (digests identify it).
+        "version": revision if revision is not None else dict(NA),
         "endpoint": dict(NA),  # in-process
         "weights": _artifacts(directory, _WEIGHT_FILE, cache),
         "tokenizer": _artifacts(tok_dir, _TOKENIZER_FILE, cache),
