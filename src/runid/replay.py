@@ -759,9 +759,7 @@ def replay_agent(
             comparison = diff_compare(
                 _Side.of(record, declaration), _linked_side(run.declaration, run.record, mapped)
             )
-            ids_only = bool(comparison.outcome) and _only_call_ids_differ(
-                record, run.record, fetch
-            )
+            ids_only = bool(comparison.outcome) and _only_call_ids_differ(record, run.record, fetch)
             reports.append(
                 ReplayReport(
                     adapter.ENGINE, record, run.record, run.entry_index, comparison, ids_only
