@@ -125,6 +125,9 @@ def main() -> int:
         f"Machine: {os.cpu_count()} cores, {platform.machine()}, Python "
         f"{platform.python_version()}, load average at start {load}; runid {__version__}.",
         "",
+        "On a shared machine under load, wall-clock times include waiting for a core; the CPU",
+        "median (this process's own time) is the figure other processes inflate least.",
+        "",
         "| case | size (canonical) | contender | median | min-max | CPU median | changes found |",
         "|---|---|---|---|---|---|---|",
     ]
