@@ -203,11 +203,18 @@ def _plain(value: Any) -> Any:
     return value
 
 
+_IS_MAPPING: dict[type, bool] = {}
+
+
 def _get(obj: object, name: str) -> Any:
     """``obj[name]`` or ``obj.name`` (SDK objects and dicts alike), None when missing."""
-    if isinstance(obj, Mapping):
-        return obj.get(name)
-    return getattr(obj, name, None)
+    # Runs several times per streamed chunk: an ABC isinstance check costs more than the rest
+    # of the look-up, so its answer is kept per type.
+    kind = type(obj)
+    mapping = _IS_MAPPING.get(kind)
+    if mapping is None:
+        mapping = _IS_MAPPING[kind] = isinstance(obj, Mapping)
+    return obj.get(name) if mapping else getattr(obj, name, None)  # type: ignore[attr-defined]
 
 
 class _Blobs:
