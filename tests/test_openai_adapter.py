@@ -986,6 +986,33 @@ def test_replayed_request_declares_the_same(
     assert _build(rebuilt)[0] == decl
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_acreate_response_over_a_canned_http_exchange(tmp_path: Path, stream: bool) -> None:
+    import asyncio
+
+    httpx = pytest.importorskip("httpx")
+    openai = pytest.importorskip("openai")
+    from runid.integrations.openai import acreate_response
+
+    transport, _seen = _responses_transport(stream)
+    recorder = _recorder(tmp_path)
+    request = {"model": "gpt-4.1-mini", "input": "Capital of France?"}
+
+    async def main() -> Any:
+        http = httpx.AsyncClient(transport=transport)
+        client = openai.AsyncOpenAI(base_url=BASE, api_key=CANARY, http_client=http)
+        response, run = await acreate_response(client, recorder=recorder, stream=stream, **request)
+        if stream:
+            assert [event.type async for event in response][-1] == "response.completed"
+        await http.aclose()
+        return run
+
+    run = asyncio.run(main())
+    assert run.recorded
+    assert _verified(recorder, run, b"Paris.")["observed"]["finish_reason"] == "completed"
+    _no_canary(recorder.home.path)
+
+
 def test_a_request_runid_cannot_declare_still_runs(
     llama_server: LlamaServer, tmp_path: Path
 ) -> None:

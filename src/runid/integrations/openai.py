@@ -4,7 +4,8 @@ Capture (the call goes through the client given; its run is recorded by a
 :class:`runid.capture.Recorder`):
 
 * :func:`create_chat` / :func:`acreate_chat` (``OpenAI`` / ``AsyncOpenAI``) and
-  :func:`create_response` (the Responses API) return ``(response, run)``; with
+  :func:`create_response` / :func:`acreate_response` (the Responses API) return
+  ``(response, run)``; with
   ``stream=True`` the response is a :class:`RecordedStream` / :class:`AsyncRecordedStream`
   that yields the chunks as they come and records the run when the stream ends, fails or is
   closed early.
@@ -74,6 +75,7 @@ __all__ = [
     "ResponsesStreamAccumulator",
     "StreamAccumulator",
     "acreate_chat",
+    "acreate_response",
     "create_chat",
     "create_response",
     "declaration_from_chat_request",
@@ -1433,3 +1435,44 @@ def replay(
         for _chunk in response:
             pass
     return run
+
+
+async def acreate_response(
+    client: Any,
+    *,
+    recorder: Recorder | None = None,
+    parent: str | None = None,
+    step: int | None = None,
+    upstream: Iterable[Mapping[str, Any]] = (),
+    runtime: Mapping[str, Any] | None = None,
+    model_version: str | None = None,
+    provider: str = PROVIDER,
+    **request: Any,
+) -> tuple[Any, Run]:
+    """:func:`create_response` for ``openai.AsyncOpenAI`` (``stream=True``: an
+    :class:`AsyncRecordedStream` of the API's events)."""
+    options = {
+        "parent": parent,
+        "step": step,
+        "upstream": upstream,
+        "runtime": runtime,
+        "model_version": model_version,
+        "provider": provider,
+    }
+    run = _chat_run(client, request, recorder, options, responses=True)
+    if request.get("stream"):
+        await run.__aenter__()
+        _detach(run)
+        try:
+            stream = await client.responses.create(**request)
+        except BaseException as exc:
+            await run.__aexit__(*_exc_info(exc))
+            raise
+        return AsyncRecordedStream(stream, run, ResponsesStreamAccumulator()), run
+    async with run:
+        response = await client.responses.create(**request)
+        run.set_output(
+            responses_output_bytes(response), media_type=responses_output_media_type(response)
+        )
+        _observe(run, _responses_facts(response))
+    return response, run
