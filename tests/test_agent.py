@@ -288,3 +288,97 @@ def test_unknown_tool_is_a_clear_error(llama_server: LlamaServer, tmp_path: Path
     assert unknown.value.code == "E_TOOL_UNKNOWN"
     with pytest.raises(InputError):
         run_agent(_client(llama_server), _request(llama_server), {}, max_turns=0)
+
+
+# --- steps and recorded tools without a model -------------------------------------------------
+
+
+def _home(tmp_path: Path, privacy: str = "store") -> Recorder:
+    home = Home(tmp_path / "home")
+    home.init_keys("runid.test/tools")
+    return Recorder(home, on_error="raise", privacy=privacy)  # type: ignore[arg-type]
+
+
+def test_a_step_records_its_result_and_a_failing_tool_its_error(tmp_path: Path) -> None:
+    from runid.integrations.agent import LiveTools
+
+    recorder = _home(tmp_path)
+    parent = "sha256:" + "ab" * 32
+
+    def flaky(city: str) -> str:
+        if city == "Atlantis":
+            raise LookupError(f"no weather station in {city}")
+        return f"18 C in {city}"
+
+    tools = LiveTools({"get_weather": flaky}, runtime=EXAMPLE_TOOL_RUNTIME)
+    ok = tools.call(
+        WEATHER_TOOL, '{"city":"Paris"}', call_id="c1", recorder=recorder, parent=parent, step=0
+    )
+    assert ok.result == "18 C in Paris" and ok.run is not None and ok.run.record is not None
+    assert ok.run.record["parent"] == {"execution_id": parent, "step": 0}
+    assert ok.run.record["outcome"]["outputs"][0]["media_type"] == "text/plain; charset=utf-8"
+    assert all(v == {"absent": "not_applicable"} for v in ok.run.record["observed"].values())
+    with pytest.raises(LookupError):
+        tools.call(
+            WEATHER_TOOL,
+            '{"city":"Atlantis"}',
+            call_id="c2",
+            recorder=recorder,
+            parent=parent,
+            step=1,
+        )
+    with Log.open(recorder.home) as log:
+        assert log.size() == 2
+        failed = log.entry(1).record
+    assert failed["outcome"]["status"] == "error"
+    assert failed["outcome"]["error"]["type"] == "LookupError"
+    assert failed["parent"] == {"execution_id": parent, "step": 1}
+
+
+def test_recorded_results_are_served_in_log_order(tmp_path: Path) -> None:
+    from runid.integrations.agent import LiveTools
+
+    recorder = _home(tmp_path)
+    readings = iter([17, 18, 19])
+    tools = LiveTools({"get_weather": lambda city: {"t": next(readings)}})
+    for index in range(2):
+        tools.call(
+            WEATHER_TOOL, '{"city":"Paris"}', call_id="c", recorder=recorder, parent=None, step=None
+        )
+        del index
+    with Log.open(recorder.home) as log:
+        served = RecordedTools.from_log(log)
+        results = [
+            served.call(
+                WEATHER_TOOL,
+                '{ "city" : "Paris" }',  # another spelling of the same arguments
+                call_id="x",
+                recorder=recorder,
+                parent=None,
+                step=None,
+            ).result
+            for _ in range(3)
+        ]
+    assert results == ['{"t":17}', '{"t":18}', '{"t":18}']  # the last one again when exhausted
+
+
+def test_digests_only_records_cannot_serve_results(tmp_path: Path) -> None:
+    from runid.integrations.agent import LiveTools
+
+    recorder = _home(tmp_path, privacy="digests-only")
+    LiveTools({"get_weather": lambda city: "18 C"}).call(
+        WEATHER_TOOL, '{"city":"Paris"}', call_id="c", recorder=recorder, parent=None, step=None
+    )
+    with Log.open(recorder.home) as log:
+        served = RecordedTools.from_log(log)
+        assert len(served) == 0
+        with pytest.raises(InputError) as missing:
+            served.call(
+                WEATHER_TOOL,
+                '{"city":"Paris"}',
+                call_id="c",
+                recorder=recorder,
+                parent=None,
+                step=None,
+            )
+    assert missing.value.code == "E_TOOL_NOT_RECORDED"

@@ -314,8 +314,8 @@ class RecordedTools:
         for index in range(log.size()):
             record = log.entry(index).record
             parent = record["parent"]
-            if "absent" in parent or (wanted is not None and parent["execution_id"] not in wanted):
-                continue
+            if wanted is not None and parent.get("execution_id") not in wanted:
+                continue  # steps are told from model calls by their declaration (below)
             if record["outcome"]["status"] != "ok" or not record["outcome"]["outputs"]:
                 continue
             declaration = log.declaration(record["declaration_id"])
