@@ -339,6 +339,10 @@ class _Writer:
                         self._completed += len(batch)
                         self._cond.notify_all()
         finally:
+            with self._cond:
+                # Ending abnormally too: the next submit must start a new thread, not wait.
+                if self._thread is threading.current_thread():
+                    self._thread = None
             if log is not None:
                 with contextlib.suppress(Exception):
                     log.close()
