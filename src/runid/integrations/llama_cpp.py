@@ -371,29 +371,28 @@ def declaration_from_request(
     a grammar object, an unknown message role) and
     :class:`~runid.errors.DeclarationError` when the result is not a valid declaration.
     """
-    shaped = {name: request[name] for name in _STRUCTURAL if request.get(name) is not None}
-    shaped["model"] = facts.model_file
     try:
-        # The OpenAI adapter maps messages, tools and response_format; the endpoint it needs
-        # is replaced below (in-process: there is none).
-        declaration, blobs = _openai.declaration_from_chat_request(
-            shaped,
-            base_url="http://in-process.invalid",
-            runtime=_openai.EXAMPLE_RUNTIME,
-            upstream=upstream,
-        )
+        # Messages, tools and response_format have the OpenAI adapter's shapes.
+        components, blobs = _openai.chat_components(request, upstream=upstream)
     except ValueError as exc:
         raise InputError(f"this request cannot be declared: {exc}") from None
-    declaration["model"] = _model(facts)
-    declaration["parameters"] = _parameters(
-        facts, request, seed, effective_defaults() if defaults is None else defaults
-    )
-    declaration["context"] = dict(context) if context is not None else dict(NA)
-    declaration["runtime"] = (
-        dict(runtime)
-        if runtime is not None
-        else json.loads(_runtime_json(facts.version, facts.gpu_layers))
-    )
+    declaration: dict[str, Any] = {
+        "spec": "runid/v1",
+        "model": _model(facts),
+        "parameters": _parameters(
+            facts, request, seed, effective_defaults() if defaults is None else defaults
+        ),
+        "instructions": components["instructions"],
+        "inputs": components["inputs"],
+        "context": dict(context) if context is not None else dict(NA),
+        "tools": components["tools"],
+        "runtime": (
+            dict(runtime)
+            if runtime is not None
+            else json.loads(_runtime_json(facts.version, facts.gpu_layers))
+        ),
+        "constraints": components["constraints"],
+    }
     validate(declaration)
     return declaration, blobs
 

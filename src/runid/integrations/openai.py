@@ -76,6 +76,7 @@ __all__ = [
     "StreamAccumulator",
     "acreate_chat",
     "acreate_response",
+    "chat_components",
     "create_chat",
     "create_response",
     "declaration_from_chat_request",
@@ -524,6 +525,43 @@ def declaration_from_chat_request(
         "constraints": _constraints(request.get("response_format"), blobs),
     }
     return _finish(declaration, blobs, runtime, ENGINE, upstream)
+
+
+def chat_components(
+    request: Mapping[str, Any], *, upstream: Iterable[Mapping[str, Any]] = ()
+) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """``instructions``, ``inputs``, ``tools`` and ``constraints`` of a chat request, exactly as
+    :func:`declaration_from_chat_request` builds them, and the content they reference.
+
+    For adapters of engines that take OpenAI-shaped chat requests in-process (llama.cpp): they
+    add their own ``model``, ``parameters``, ``context`` and ``runtime`` and validate the whole
+    declaration once. Not validated here. ``ValueError`` for a message role v1 cannot carry.
+
+    >>> parts, blobs = chat_components({"messages": [{"role": "user", "content": "Hi"}]})
+    >>> sorted(parts), list(blobs.values())
+    (['constraints', 'inputs', 'instructions', 'tools'], [b'Hi'])
+    """
+    blobs = _Blobs()
+    messages = [_plain(m) for m in request.get("messages") or ()]
+    instructions, inputs = _split_instructions(messages, blobs, [])
+    links = [_plain(link) for link in upstream]
+    if links:
+        if "absent" in inputs:
+            raise ValueError("upstream runs need input messages to feed")
+        inputs["upstream"] = links
+    components = {
+        "instructions": instructions,
+        "inputs": inputs,
+        "tools": _tools(
+            request.get("tools"),
+            request.get("tool_choice"),
+            blobs,
+            request.get("functions"),
+            request.get("function_call"),
+        ),
+        "constraints": _constraints(request.get("response_format"), blobs),
+    }
+    return components, blobs.blobs
 
 
 def _responses_messages(items: Any) -> list[dict[str, Any]]:
