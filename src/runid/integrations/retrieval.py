@@ -48,6 +48,7 @@ from ..canonical import canonicalize
 from ..declaration import CONTEXT
 from ..digest import content_digest, content_ref, digest_bytes
 from ..errors import DeclarationError, InputError, Problem
+from ..filedigest import file_digest
 
 if TYPE_CHECKING:
     import numpy as np
@@ -158,9 +159,11 @@ def index_snapshot(items: Iterable[tuple[str, Chunk, str]], embedding_model_id: 
     return "sha256:" + merkle.root([keyed[key] for key in sorted(keyed)]).hex()
 
 
-def _file_digest(data: bytes | Path) -> str:
+def _file_digest(data: bytes | Path, cache_dir: str | Path | None) -> str:
     if isinstance(data, bytes):
         return content_digest(data)
+    if cache_dir is not None:
+        return file_digest(data, cache_dir=cache_dir)
     with Path(data).open("rb") as f:
         return "sha256:" + hashlib.file_digest(f, "sha256").hexdigest()
 
@@ -170,6 +173,7 @@ def embedding_model_identity(
     *,
     version: str | None = None,
     files: Mapping[str, bytes | Path] | None = None,
+    cache_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """The ``embedding_model`` value of the ``context`` component.
 
@@ -178,7 +182,9 @@ def embedding_model_identity(
     plain SHA-256 of the file; ``files`` maps a name (relative to the model directory, with
     ``/``) to the bytes or the path of the file. Without ``files`` (a hosted embedding API) the
     digest is ``{"absent": "undisclosed"}``; without ``version`` the version is
-    ``{"absent": "not_recorded"}``.
+    ``{"absent": "not_recorded"}``. With ``cache_dir``, file digests go through the
+    :mod:`runid.filedigest` cache there (keyed by path, size, times and inode), so a model
+    directory is not re-read on every run.
 
     >>> embedding_model_identity("text-embedding-3-small")["digest"]
     {'absent': 'undisclosed'}
@@ -194,7 +200,10 @@ def embedding_model_identity(
         listing = content_digest(
             canonicalize(
                 [
-                    {"name": _check_text(n, "a file name"), "digest": _file_digest(files[n])}
+                    {
+                        "name": _check_text(n, "a file name"),
+                        "digest": _file_digest(files[n], cache_dir),
+                    }
                     for n in sorted(files)
                 ]
             )
