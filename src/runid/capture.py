@@ -288,6 +288,9 @@ class _Writer:
         self._submitted = 0
         self._completed = 0
         self._urgent = 0  # runs in the queue that a caller waits for
+        # Held while the writer uses SQLite: fork() waits for it, so that a child never
+        # inherits SQLite's locks taken by a thread it does not have.
+        self._io = threading.Lock()
         self.commits = 0  # transactions written (for benchmarks and tests)
         _writers.add(self)
 
@@ -331,7 +334,8 @@ class _Writer:
                     batch, self._jobs = self._jobs, []
                     self._cond.notify_all()  # room in the queue again
                 try:
-                    log = self._write(batch, log)
+                    with self._io:
+                        log = self._write(batch, log)
                 finally:
                     for job in batch:
                         self._finish(job)
@@ -344,7 +348,7 @@ class _Writer:
                 if self._thread is threading.current_thread():
                     self._thread = None
             if log is not None:
-                with contextlib.suppress(Exception):
+                with self._io, contextlib.suppress(Exception):
                     log.close()
 
     def _write(self, batch: list[_Job], log: Log | None) -> Log | None:
@@ -431,18 +435,40 @@ def _append(log: Log, key: SigningKey, items: list[_Pending], home: Path) -> lis
 _writers: weakref.WeakSet[_Writer] = weakref.WeakSet()
 
 
+_forking: list[_Writer] = []
+
+
+def _before_fork() -> None:
+    # Wait for any commit (or close) in flight: its SQLite locks must not be copied held.
+    _forking[:] = list(_writers)
+    for writer in _forking:
+        writer._io.acquire()
+
+
+def _after_fork_in_parent() -> None:
+    for writer in _forking:
+        writer._io.release()
+    _forking.clear()
+
+
 def _after_fork_in_child() -> None:
-    # A forked child has no writer thread and must not touch the parent's queue or lock
-    # (another thread may have held it): start empty; the next run starts a new writer.
+    # A forked child has no writer thread and must not touch the parent's queue or locks
+    # (another thread may have held them): start empty; the next run starts a new writer.
     for writer in list(_writers):
         writer._cond = threading.Condition()
+        writer._io = threading.Lock()
         writer._jobs = []
         writer._thread = None
         writer._submitted = writer._completed = writer._urgent = 0
+    _forking.clear()
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(
+        before=_before_fork,
+        after_in_parent=_after_fork_in_parent,
+        after_in_child=_after_fork_in_child,
+    )
 
 
 @atexit.register
