@@ -82,6 +82,37 @@ def test_scrub_is_deep_and_leaves_the_input_alone() -> None:
     assert scrub({}) == {}
 
 
+def test_the_fast_scrub_walk_matches_the_general_one() -> None:
+    # scrub_collect walks plain dicts and lists inline; _scrub is the reference for every type.
+    from collections import OrderedDict
+    from types import MappingProxyType
+
+    from runid.privacy import _scrub
+
+    class Text(str):
+        pass
+
+    value: dict[Any, Any] = {
+        "model": "m",
+        "API-KEY": {"nested": "k1"},
+        Text("token"): "k2",
+        3: [1, 2.5, None, True, Text("t"), b"raw"],
+        "headers": [("Authorization", "Bearer k3"), ["Accept", "json"], ("a", "b", "c")],
+        "deep": [[["cookie", "k4"]], {"x": [{"password": ["k5", b"k6"]}]}],
+        "mapping": MappingProxyType({"secret": "k7", "kept": (1, {"api_key": "k8"})}),
+        "ordered": OrderedDict(kept=1, passwd="k9"),
+        "tuple": ("api_key", "not a pair because it is one tuple"),
+        "empty": [{}, [], ()],
+    }
+    fast, fast_found = scrub_collect(value)
+    slow_found: list[str] = []
+    slow = _scrub(value, slow_found)
+    assert fast == slow and repr(fast) == repr(slow)
+    assert fast_found == [s for s in slow_found if s]
+    assert "k2" in fast_found and "k9" in fast_found and "k8" in fast_found
+    assert "token" not in fast and "API-KEY" not in fast
+
+
 def test_privacy_mode_validation() -> None:
     with pytest.raises(InputError, match="unknown privacy mode"):
         Privacy("public")  # type: ignore[arg-type]

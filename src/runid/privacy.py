@@ -148,6 +148,58 @@ def _scrub(value: Any, found: list[str]) -> Any:
     return value
 
 
+# The hot path: capture scrubs every declaration (~100 values). Exact dicts and lists are walked
+# with their leaves checked inline and key names looked up in a plain dict (no call per leaf);
+# anything else goes through _scrub, so the result is the same as _scrub's.
+_NAMES: dict[str, bool] = {}
+_NAMES_MAX = 4096
+
+
+def _secret_str(key: str) -> bool:
+    secret = _secret_key(key)
+    if len(_NAMES) >= _NAMES_MAX:
+        _NAMES.clear()
+    _NAMES[key] = secret
+    return secret
+
+
+def _scrub_dict(value: dict[Any, Any], found: list[str]) -> dict[Any, Any]:
+    kept: dict[Any, Any] = {}
+    for key, item in value.items():
+        secret = _NAMES.get(key)  # only str keys are stored; other keys fall through
+        if secret is None:
+            secret = _secret_str(key) if type(key) is str else is_secret_name(key)
+        if secret:
+            _collect(item, found)
+            continue
+        t = type(item)
+        if t is str or t is int or t is float or t is bool or item is None:
+            kept[key] = item
+        elif t is dict:
+            kept[key] = _scrub_dict(item, found)
+        elif t is list:
+            kept[key] = _scrub_list(item, found)
+        else:
+            kept[key] = _scrub(item, found)
+    return kept
+
+
+def _scrub_list(value: list[Any], found: list[str]) -> list[Any]:
+    items: list[Any] = []
+    for item in value:
+        t = type(item)
+        if t is str or t is int or t is float or t is bool or item is None:
+            items.append(item)
+        elif t is dict:
+            items.append(_scrub_dict(item, found))
+        else:
+            if isinstance(item, list | tuple) and len(item) == 2 and is_secret_name(item[0]):
+                _collect(item[1], found)
+                continue
+            items.append(_scrub(item, found))
+    return items
+
+
 def _collect(value: Any, found: list[str]) -> None:
     """Remember dropped secret strings, so capture can refuse to record text containing them."""
     if isinstance(value, bytes):
@@ -176,7 +228,7 @@ def scrub_collect(mapping: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]
     ({'n': 1}, ['sk-1'])
     """
     found: list[str] = []
-    clean = _scrub(mapping, found)
+    clean = _scrub_dict(mapping, found) if type(mapping) is dict else _scrub(mapping, found)
     return clean, [secret for secret in found if secret]
 
 
