@@ -210,3 +210,39 @@ def test_changing_any_leaf_changes_the_id_or_is_rejected(name: str, data: st.Dat
     diverged = [c for c in COMPONENTS if after.components[c] != base.components[c]]
     assert diverged == [path[0]]
     assert (after.declaration_id, dict(after.components)) == reference_identity(decl)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(EXAMPLE_NAMES), st.randoms(use_true_random=False), st.data())
+def test_canonical_bytes_from_the_identity_equal_canonicalize(
+    name: str, rnd: Any, data: st.DataObject
+) -> None:
+    # Capture stores the declaration's bytes as put together from its components' bytes.
+    from runid.canonical import canonicalize
+    from runid.identity import _identity_and_canonical
+
+    class Text(str):
+        pass
+
+    decl = shuffled(example(name), rnd)
+    for p in data.draw(st.lists(st.sampled_from([p for p in paths(decl) if p]), max_size=3)):
+        if type(get(decl, p)) is int:
+            put(decl, p, float(get(decl, p)))
+    if isinstance(decl["instructions"].get("template"), dict):
+        decl["instructions"]["template"]["variables"] = {
+            "\ue000": [1e21, 1e-7, 0.1, -0.0, 1.0, 2**53 - 1],
+            "\U0001f600": {"é": Text("x"), "b": (1, None, True)},
+            "k": '\u2028\x00"\\',
+        }
+    assert _identity_and_canonical(decl) == (compute_identity(decl), canonicalize(decl))
+
+
+@pytest.mark.parametrize("name", EXAMPLE_NAMES)
+def test_canonical_bytes_from_the_identity_of_each_example(name: str) -> None:
+    from runid.canonical import canonicalize
+    from runid.identity import _identity_and_canonical
+
+    decl = example(name)
+    assert _identity_and_canonical(decl) == (compute_identity(decl), canonicalize(decl))
+    with pytest.raises(DeclarationError):
+        _identity_and_canonical({**decl, "extra": 1})

@@ -86,7 +86,7 @@ from .digest import ContentRef, content_ref
 from .envelope import envelope_bytes, sign_record
 from .errors import InputError, RunidError
 from .home import Home, resolve_home
-from .identity import Identity, compute_identity
+from .identity import Identity, _identity_and_canonical
 from .keys import SigningKey
 from .log import Log
 from .privacy import Mode, Privacy, append_keyed_index, contains_secret, scrub_collect
@@ -749,6 +749,7 @@ class Run:
         self._secrets: list[str] = []
         self.declaration: dict[str, Any] | None = None
         self.identity: Identity | None = None
+        self._declaration_jcs = b""
         self.outputs: list[ContentRef] = []
         self._output_bytes: list[bytes] = []
         self._observed: dict[str, Any] = {}
@@ -892,7 +893,9 @@ class Run:
                     ),
                     stacklevel=3,
                 )
-            self.identity = compute_identity(declaration)
+            # The canonical bytes stored as the declaration's blob come with the id, from the
+            # same serialisation: no second walk of the declaration when the run ends.
+            self.identity, self._declaration_jcs = _identity_and_canonical(declaration)
             self.declaration = declaration
         except Exception as exc:
             # No valid declaration, no record; the call itself still runs.
@@ -963,7 +966,7 @@ class Run:
         if privacy.stores_content:
             item.blobs = [raw for raw, _media in texts]
         if privacy.stores_declaration:
-            item.blobs.append(canonical.canonicalize(self.declaration))
+            item.blobs.append(self._declaration_jcs)
         if privacy.mode == "keyed":
             item.keyed = privacy.index_entries(texts)
         return item

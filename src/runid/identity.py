@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 
 from ._internal.schema import INVALID
 from .canonical import Unrepresentable, canonicalize, dumps_prepared
-from .declaration import ABSENCE_REASONS, COMPONENTS, normalize, problems
+from .declaration import ABSENCE_REASONS, COMPONENTS, SPEC_VERSION, normalize, problems
 from .digest import DIGEST_PATTERN, tagged_digest
 from .errors import CanonicalizationError, DeclarationError, Problem
 
@@ -46,8 +46,9 @@ _TAGS = {name: COMPONENT_TAG_PREFIX + name for name in COMPONENTS}
 # the absence markers, which are constants.
 _sha256 = hashlib.sha256
 _PREFIXES = {name: tag.encode("ascii") + b"\x00" for name, tag in _TAGS.items()}
+_ABSENT_JCS = {reason: b'{"absent":"' + reason.encode() + b'"}' for reason in ABSENCE_REASONS}
 _ABSENT_DIGESTS = {
-    (name, reason): tagged_digest(_TAGS[name], b'{"absent":"' + reason.encode() + b'"}')
+    (name, reason): tagged_digest(_TAGS[name], _ABSENT_JCS[reason])
     for name in COMPONENTS
     for reason in ABSENCE_REASONS
 }
@@ -101,6 +102,27 @@ def compute_identity(declaration: object) -> Identity:
     :class:`CanonicalizationError` (a value JSON cannot carry canonically, with its pointer);
     an invalid declaration gets no identity.
     """
+    return _compute(declaration, None)
+
+
+# A valid declaration has exactly these members (the schema rejects others and requires all),
+# and "spec" is the constant SPEC_VERSION: its JCS form is the members' JCS forms in this order.
+_MEMBERS = tuple(sorted((*COMPONENTS, "spec")))
+_MEMBER_KEYS = {name: b'"' + name.encode("ascii") + b'":' for name in _MEMBERS}
+_SPEC_JCS = canonicalize(SPEC_VERSION)
+
+
+def _identity_and_canonical(declaration: object) -> tuple[Identity, bytes]:
+    """:func:`compute_identity`, plus the declaration's canonical bytes (``canonicalize``'s
+    result), put together from the components' bytes the id was computed from: no second walk
+    or serialisation. For capture, which stores those bytes as the declaration's blob."""
+    parts: dict[str, bytes] = {"spec": _SPEC_JCS}
+    identity = _compute(declaration, parts)
+    return identity, b"{" + b",".join([_MEMBER_KEYS[n] + parts[n] for n in _MEMBERS]) + b"}"
+
+
+def _compute(declaration: object, parts: dict[str, bytes] | None) -> Identity:
+    """The identity; with ``parts``, each component's JCS bytes are put there by name."""
     prepared = normalize(declaration)  # validated, floats in JCS form, in one generated pass
     digests: dict[str, str] = {}
     if prepared is not INVALID:
@@ -108,11 +130,15 @@ def compute_identity(declaration: object) -> Identity:
             for name in _SORTED:
                 value = prepared[name]
                 if len(value) == 1 and "absent" in value:  # every component is a dict here
-                    digests[name] = _ABSENT_DIGESTS[name, value["absent"]]
+                    reason = value["absent"]
+                    digests[name] = _ABSENT_DIGESTS[name, reason]
+                    if parts is not None:
+                        parts[name] = _ABSENT_JCS[reason]
                     continue
-                digests[name] = (
-                    "sha256:" + _sha256(_PREFIXES[name] + dumps_prepared(value)).hexdigest()
-                )
+                data = dumps_prepared(value)
+                if parts is not None:
+                    parts[name] = data
+                digests[name] = "sha256:" + _sha256(_PREFIXES[name] + data).hexdigest()
             return Identity(declaration_id=_id_of(digests), components=digests)
         except Unrepresentable:
             pass  # a lone surrogate, found by orjson: the slow path below names it
