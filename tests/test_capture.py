@@ -512,3 +512,16 @@ def test_canary_secret_appears_nowhere(
         for needle in needles:
             assert (needle if isinstance(needle, bytes) else needle.encode()) not in data
     assert error_record["outcome"]["error"]["message"] == {"absent": "not_recorded"}
+
+
+def test_capture_formats_timestamps_as_the_record_module_does() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from runid.capture import _stamp
+    from runid.record import format_timestamp
+
+    moment = datetime(2025, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
+    for step in (timedelta(0), timedelta(days=400, microseconds=999_993), timedelta(hours=23)):
+        assert _stamp(moment + step) == format_timestamp(moment + step)
+    now = datetime.now(UTC)
+    assert _stamp(now) == format_timestamp(now)
