@@ -21,14 +21,16 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from functools import lru_cache
 from typing import TypedDict
 
-from .errors import InputError
+from .errors import InputError, VerificationError
 
 __all__ = [
     "DIGEST_PATTERN",
     "ContentRef",
+    "checked_fetch",
     "content_digest",
     "content_ref",
     "digest_bytes",
@@ -50,6 +52,26 @@ class ContentRef(TypedDict):
 def content_digest(data: bytes) -> str:
     """Artifact digest: ``sha256:`` + hex SHA-256 of the bytes themselves."""
     return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def checked_fetch(fetch: Callable[[str], bytes], digest: str) -> bytes:
+    """``fetch(digest)``, refused unless the bytes have that artifact digest.
+
+    A replay runs exactly what was recorded, so content from any store is checked rather than
+    trusted: a mismatch is a :class:`~runid.errors.VerificationError` (``E_CONTENT_DIGEST``).
+
+    >>> checked_fetch({content_digest(b"hi"): b"hi"}.__getitem__, content_digest(b"hi"))
+    b'hi'
+    """
+    data = fetch(digest)
+    found = content_digest(data)
+    if found != digest:
+        raise VerificationError(
+            f"fetched content for {digest} has digest {found}",
+            hint="the content store was altered or mixed up; run 'runid log audit'",
+            code="E_CONTENT_DIGEST",
+        )
+    return data
 
 
 def content_ref(data: bytes | str, media_type: str = "text/plain; charset=utf-8") -> ContentRef:

@@ -59,8 +59,8 @@ from typing import Any
 from ..canonical import canonicalize
 from ..capture import Recorder, Run
 from ..declaration import validate
-from ..digest import content_digest, content_ref
-from ..errors import InputError, VerificationError
+from ..digest import checked_fetch, content_ref
+from ..errors import InputError
 from ..filedigest import file_digest
 from ..runtime import hardware_class, library_versions, platform_facts
 from . import openai as _openai
@@ -488,18 +488,8 @@ def create_chat(
 
 def _checked(fetch: Callable[[str], bytes]) -> Callable[[str], bytes]:
     """``fetch`` that refuses content whose digest is not the one asked for: a replay must run
-    exactly what was recorded (``E_CONTENT_DIGEST``, as the OpenAI adapter)."""
-
-    def checked(digest: str) -> bytes:
-        raw = fetch(digest)
-        if content_digest(raw) != digest:
-            raise VerificationError(
-                f"fetched content for {digest} has digest {content_digest(raw)}",
-                code="E_CONTENT_DIGEST",
-            )
-        return raw
-
-    return checked
+    exactly what was recorded (``E_CONTENT_DIGEST``)."""
+    return lambda digest: checked_fetch(fetch, digest)
 
 
 def _text(ref: Any, fetch: Callable[[str], bytes]) -> Any:

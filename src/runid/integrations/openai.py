@@ -57,8 +57,8 @@ from .. import capture as _capture_module
 from ..canonical import canonicalize
 from ..capture import Recorder, Run, usage_fields
 from ..declaration import validate
-from ..digest import ContentRef, content_digest, content_ref
-from ..errors import InputError, VerificationError
+from ..digest import ContentRef, checked_fetch, content_ref
+from ..errors import InputError
 from ..privacy import is_secret_name
 from ..runtime import library_versions, platform_facts
 
@@ -1296,13 +1296,7 @@ def _absent(value: object) -> bool:
 
 
 def _fetched(ref: Mapping[str, Any], fetch: Callable[[str], bytes]) -> bytes:
-    raw = fetch(str(ref["digest"]))
-    if content_digest(raw) != ref["digest"]:
-        raise VerificationError(
-            f"fetched content for {ref['digest']} has digest {content_digest(raw)}",
-            code="E_CONTENT_DIGEST",
-        )
-    return raw
+    return checked_fetch(fetch, str(ref["digest"]))
 
 
 def _content_value(ref: Any, fetch: Callable[[str], bytes]) -> Any:

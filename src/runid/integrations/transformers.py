@@ -53,7 +53,7 @@ from typing import Any
 
 from ..canonical import canonicalize
 from ..capture import Recorder, Run
-from ..digest import content_digest, content_ref
+from ..digest import checked_fetch, content_digest, content_ref
 from ..errors import InputError
 from ..filedigest import FileDigestCache, file_digest, shared_cache
 from ..runtime import code_revision, hardware_class, library_versions, platform_facts
@@ -841,14 +841,7 @@ def pipeline_call(
 
 
 def _fetch_text(fetch: Callable[[str], bytes], ref: Mapping[str, Any]) -> bytes:
-    data = fetch(ref["digest"])
-    if content_digest(data) != ref["digest"]:
-        raise InputError(
-            f"fetched content does not match its digest {ref['digest']}",
-            hint="the blob store was altered; run 'runid log audit'",
-            code="E_CONTENT_MISSING",
-        )
-    return data
+    return checked_fetch(fetch, ref["digest"])
 
 
 def replay(
