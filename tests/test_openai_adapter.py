@@ -642,18 +642,29 @@ def test_stream_closed_early_still_records(llama_server: LlamaServer, tmp_path: 
     _no_canary(recorder.home.path)
 
 
+def _http_library() -> Any:
+    """The HTTP library the installed openai client is built on (``httpx`` or, in openai 3,
+    ``httpx2``: same API), so that a custom transport plugs into the real client."""
+    import importlib
+
+    import openai
+
+    base = openai.DefaultHttpxClient.__mro__[1]
+    return importlib.import_module(base.__module__.split(".")[0])
+
+
 class _CutAfter:
     """A real HTTP transport that lets ``limit`` body bytes through, then drops the
     connection (httpx.ReadError), as a network failure mid-stream would."""
 
     def __init__(self, limit: int) -> None:
-        import httpx
+        httpx = _http_library()
 
         self.inner = httpx.HTTPTransport()
         self.limit = limit
 
     def handle_request(self, request: Any) -> Any:
-        import httpx
+        httpx = _http_library()
 
         response = self.inner.handle_request(request)
         limit = self.limit
@@ -681,7 +692,7 @@ class _CutAfter:
 def test_stream_failing_midway_records_error_and_what_was_received(
     llama_server: LlamaServer, tmp_path: Path
 ) -> None:
-    import httpx
+    httpx = _http_library()
     import openai
 
     from runid.integrations.openai import create_chat
@@ -827,7 +838,7 @@ def test_replay_a_recorded_call(llama_server: LlamaServer, tmp_path: Path) -> No
 
 
 def _responses_transport(events: bool) -> Any:
-    import httpx
+    httpx = _http_library()
 
     body = {
         "id": "resp_1",
@@ -886,8 +897,8 @@ def _responses_transport(events: bool) -> Any:
 def test_create_response_over_a_canned_http_exchange(tmp_path: Path, stream: bool) -> None:
     """No local server implements /v1/responses: the real client talks HTTP to a canned
     Responses API answer (the exchange is a stand-in; the capture under test is real)."""
-    httpx = pytest.importorskip("httpx")
     openai = pytest.importorskip("openai")
+    httpx = _http_library()
     from runid.integrations.openai import RESPONSES_ENGINE, create_response
 
     transport, seen = _responses_transport(stream)
@@ -990,8 +1001,8 @@ def test_replayed_request_declares_the_same(
 def test_acreate_response_over_a_canned_http_exchange(tmp_path: Path, stream: bool) -> None:
     import asyncio
 
-    httpx = pytest.importorskip("httpx")
     openai = pytest.importorskip("openai")
+    httpx = _http_library()
     from runid.integrations.openai import acreate_response
 
     transport, _seen = _responses_transport(stream)
