@@ -276,6 +276,28 @@ class _Pending:
     keyed: list[dict[str, Any]] = field(default_factory=list)
 
 
+class _Done:
+    """A one-shot ``threading.Event`` (``set`` once, ``wait`` by anyone), built on one lock
+    held until set: every captured call makes one, and an Event (a Condition) costs more."""
+
+    __slots__ = ("_lock",)
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lock.acquire()
+
+    def set(self) -> None:
+        with contextlib.suppress(RuntimeError):  # already set
+            self._lock.release()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if not self._lock.acquire(timeout=-1 if timeout is None else max(timeout, 0)):
+            return False
+        with contextlib.suppress(RuntimeError):
+            self._lock.release()  # let the other waiters through too
+        return True
+
+
 @dataclass(eq=False)
 class _Job:
     """One finished run handed to the writer; ``done`` is set once it is in the log or failed."""
@@ -283,7 +305,7 @@ class _Job:
     item: _Pending
     run: Run | None = None
     background: bool = False
-    done: threading.Event = field(default_factory=threading.Event)
+    done: _Done = field(default_factory=_Done)
     index: int | None = None
     error: BaseException | None = None
 
