@@ -173,10 +173,12 @@ def _scrub_dict(value: dict[Any, Any], found: list[str]) -> dict[Any, Any]:
             _collect(item, found)
             continue
         t = type(item)
-        if t is str or t is int or t is float or t is bool or item is None:
+        if t is str:
             kept[key] = item
         elif t is dict:
             kept[key] = _scrub_dict(item, found)
+        elif t is int or t is float or t is bool or item is None:
+            kept[key] = item
         elif t is list:
             kept[key] = _scrub_list(item, found)
         else:
