@@ -243,3 +243,12 @@ def test_rotated_keys_verify_old_receipts(log: Log, home: Home) -> None:
     assert verify_receipt(receipt, Keyring([new, old])).index == 0
     with pytest.raises(VerificationError):
         verify_receipt(receipt, Keyring([new]))
+
+
+def test_entry_number_out_of_range_names_the_valid_range(log: Log, home: Home) -> None:
+    with pytest.raises(InputError, match=r"no entry 5: the log has entries 0\.\.2"):
+        log.entry(5)
+    empty = Home(home.path.parent / "empty")
+    empty.init_keys("runid.test/empty")
+    with Log.open(empty) as fresh, pytest.raises(InputError, match="has no entries yet"):
+        fresh.entry(0)

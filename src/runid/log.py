@@ -183,7 +183,8 @@ class Log:
         if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
             index = int(ref)
             if not 0 <= index < size:
-                raise InputError(f"no entry {index}: the log has {size} entries (0..{size - 1})")
+                span = f"entries 0..{size - 1}" if size else "no entries yet"
+                raise InputError(f"no entry {index}: the log has {span}")
             return index
         if not _DIGEST.fullmatch(ref):
             raise InputError(
