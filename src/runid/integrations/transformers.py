@@ -64,6 +64,7 @@ __all__ = [
     "PROVIDER",
     "declaration_from_generate",
     "generate",
+    "gguf_file_type",
     "model_component",
     "pipeline_call",
     "replay",
@@ -242,6 +243,9 @@ def model_component(
     hub snapshot (``version``: its commit), else to the directory's name: a path is a machine
     detail and never enters the id.
     """
+    gguf = _gguf_file(model_path)
+    if gguf is not None:
+        return _gguf_model_component(model, gguf, tokenizer_path, name=name, cache=cache)
     directory, repo_id, revision = _resolve(model_path)
     if directory is None:
         directory, repo_id, revision = _resolve(getattr(model, "name_or_path", None))
@@ -269,6 +273,59 @@ def model_component(
         "dtype": _dtype(model),
         "quantization": _quantization(model),
         "adapters": adapters,
+    }
+
+
+def _gguf_file(value: object) -> Path | None:
+    """``value`` as a GGUF file (a model loaded with ``from_pretrained(DIR, gguf_file=NAME)``)."""
+    if isinstance(value, str | Path) and str(value).endswith(".gguf") and Path(value).is_file():
+        return Path(value)
+    return None
+
+
+def gguf_file_type(path: str | Path) -> str | None:
+    """The quantization a GGUF file's weights are stored in (``general.file_type``, e.g.
+    ``Q4_1``), read with the ``gguf`` package; None when it cannot be read."""
+    try:
+        import gguf
+
+        reader = gguf.GGUFReader(os.fspath(path), "r")
+        field = reader.fields.get("general.file_type")
+        if field is None:
+            return None
+        value = int(field.parts[field.data[0]][0])
+        return str(gguf.LlamaFileType(value).name).removeprefix("MOSTLY_")
+    except Exception:  # no gguf package, or a file it cannot read: not recorded
+        return None
+
+
+def _gguf_model_component(
+    model: Any,
+    gguf: Path,
+    tokenizer_path: str | Path | None,
+    *,
+    name: str | None,
+    cache: FileDigestCache | None,
+) -> dict[str, Any]:
+    """A model loaded from one GGUF file: the file is the weights and, unless a tokenizer
+    directory is given, the tokenizer (a GGUF file carries its vocabulary). transformers
+    dequantizes the tensors on load: ``quantization`` is the file's storage type and ``dtype``
+    the type computed in."""
+    artifact = [
+        {"name": gguf.name, "digest": file_digest(gguf, cache=cache), "size": os.stat(gguf).st_size}
+    ]
+    tok_dir = _resolve(tokenizer_path)[0]
+    quantization = gguf_file_type(gguf)
+    return {
+        "provider": PROVIDER,
+        "name": name if name is not None else gguf.name,
+        "version": dict(NA),  # a local file: its digest identifies it
+        "endpoint": dict(NA),  # in-process
+        "weights": artifact,
+        "tokenizer": _artifacts(tok_dir, _TOKENIZER_FILE, cache) if tok_dir else list(artifact),
+        "dtype": _dtype(model),
+        "quantization": quantization if quantization else dict(NOT_RECORDED),
+        "adapters": [],
     }
 
 
@@ -514,6 +571,7 @@ def declaration_from_generate(
     name: str | None = None,
     code: Mapping[str, Any] | None = None,
     cache: FileDigestCache | None = None,
+    context: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], list[bytes]]:
     """The declaration of ``model.generate(input_ids, **generate_kwargs)`` and its contents.
 
@@ -521,7 +579,10 @@ def declaration_from_generate(
     field in ``generate_kwargs``, and those a given ``generation_config`` sets); ``texts`` are
     candidate prompt texts with their ``add_special_tokens`` flag (None: try both) — the first
     that tokenizes to exactly ``input_ids`` is recorded as text; ``system`` and
-    ``template_variables`` describe a chat's system messages and template call.
+    ``template_variables`` describe a chat's system messages and template call; ``context`` is
+    the retrieval context the prompt was built from (a ``context`` component, e.g. from
+    :func:`runid.integrations.retrieval.context_component`), else ``not_applicable``: a bare
+    ``generate`` call retrieves nothing.
     """
     for name_ in _UNDESCRIBABLE:
         if generate_kwargs.get(name_) is not None:
@@ -559,7 +620,7 @@ def declaration_from_generate(
             "truncation": dict(NA),
             "upstream": [],
         },
-        "context": dict(NA),
+        "context": dict(context) if context is not None else dict(NA),
         "tools": dict(NA),
         "runtime": runtime_component(model, seed=seed, code=code),
         "constraints": dict(NA),
@@ -607,8 +668,10 @@ def _run(
     parent: str | None,
     step: int | None,
     describe: Mapping[str, Any],
+    extra_contents: Sequence[bytes] = (),
 ) -> tuple[Any, Run]:
-    """Run ``call(*args, **kwargs)`` (the real ``generate``) under capture."""
+    """Run ``call(*args, **kwargs)`` (the real ``generate``) under capture; ``extra_contents``
+    are the bytes of content references the caller's ``context`` holds."""
     input_ids = kwargs.get("input_ids", args[0] if args else kwargs.get("inputs"))
     if describe.get("cache") is None:
         # File digests are cached next to the log the run goes to.
@@ -620,6 +683,7 @@ def _run(
         declaration, contents = declaration_from_generate(
             model, tokenizer, input_ids, kwargs, seed=seed, **describe
         )
+        contents = [*contents, *extra_contents]
         effective = {name: entry.get("value") for name, entry in declaration["parameters"].items()}
         source = declaration
     except Exception as exc:
@@ -658,6 +722,8 @@ def generate(
     cache: FileDigestCache | None = None,
     parent: str | None = None,
     step: int | None = None,
+    context: Mapping[str, Any] | None = None,
+    contents: Sequence[bytes] = (),
     **generate_kwargs: Any,
 ) -> tuple[str, Run]:
     """Tokenize ``prompt`` (or render ``messages`` with the chat template), call
@@ -665,7 +731,11 @@ def generate(
 
     ``generate_kwargs`` go to ``generate`` as given (``max_new_tokens=8``, ``do_sample=...``)
     and are the declared parameters; everything else is the model's generation config, recorded
-    as defaults. ``seed`` seeds torch just before the call and is declared.
+    as defaults. ``seed`` seeds torch just before the call and is declared. ``context`` (with
+    ``contents``, the bytes its content references point at) declares the retrieval the
+    prompt was built from; without it the ``context`` component is ``not_applicable``.
+    ``model_path`` may name the GGUF file a model was loaded from
+    (``from_pretrained(DIR, gguf_file=NAME)``).
     """
     if (prompt is None) == (messages is None):
         raise InputError("give a prompt or messages, not both and not neither")
@@ -696,6 +766,7 @@ def generate(
         "name": name,
         "code": code,
         "cache": cache,
+        "context": context,
     }
     output, run = _run(
         model.generate,
@@ -708,6 +779,7 @@ def generate(
         parent=parent,
         step=step,
         describe=describe,
+        extra_contents=contents,
     )
     prompt_len = int(encoded["input_ids"].shape[-1])
     sequences = getattr(output, "sequences", output)
@@ -856,12 +928,13 @@ def replay(
     """Re-run a recorded transformers ``generate`` call from its declaration.
 
     Options: ``model_path`` (required unless ``model`` and ``tokenizer`` are given: the local
-    directory to load), ``tokenizer_path``, ``model``/``tokenizer`` (already loaded objects),
-    ``cache`` (a :class:`~runid.filedigest.FileDigestCache`). The input is fetched by digest,
-    the declared parameters are passed again, defaults are left to the model's generation
-    config (so a changed default shows as a changed ``parameters`` component), and the model
-    component is recomputed from the files (so changed weights change the id and name the
-    ``model`` component). When nothing changed, the declaration id is the original's.
+    directory to load, or the GGUF file), ``tokenizer_path``, ``model``/``tokenizer`` (already
+    loaded objects), ``cache`` (a :class:`~runid.filedigest.FileDigestCache`). The input is
+    fetched by digest, the declared parameters are passed again, defaults are left to the
+    model's generation config (so a changed default shows as a changed ``parameters``
+    component), and the model component is recomputed from the files (so changed weights change
+    the id and name the ``model`` component). The retrieval context is declared as recorded.
+    When nothing changed, the declaration id is the original's.
     """
     engine = declaration.get("runtime", {}).get("engine")
     if not isinstance(engine, Mapping) or engine.get("name") != ENGINE:
@@ -890,10 +963,17 @@ def replay(
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         dtype = declaration["model"].get("dtype")
+        gguf = _gguf_file(model_path)
+        where = {"gguf_file": gguf.name} if gguf is not None else {}
+        directory = gguf.parent if gguf is not None else model_path
         model = model or AutoModelForCausalLM.from_pretrained(
-            model_path, dtype=dtype if isinstance(dtype, str) else "auto"
+            directory, dtype=dtype if isinstance(dtype, str) else "auto", **where
         )
-        tokenizer = tokenizer or AutoTokenizer.from_pretrained(tokenizer_path or model_path)
+        tokenizer = tokenizer or (
+            AutoTokenizer.from_pretrained(tokenizer_path)
+            if tokenizer_path is not None
+            else AutoTokenizer.from_pretrained(directory, **where)
+        )
     params: Mapping[str, Any] = declaration["parameters"]
     message = declaration["inputs"]["messages"][0]
     raw = _fetch_text(fetch, message["content"])
@@ -934,6 +1014,9 @@ def replay(
         # Measured again, never copied: a changed checkout must show as a changed runtime.
         "code": code_revision() if isinstance(code, Mapping) and "absent" not in code else None,
         "cache": options.get("cache"),
+        # The retrieval context is a recorded input condition: the replay feeds the same
+        # prompt, so it declares the same context (its contents are in the log already).
+        "context": declaration["context"],
     }
     call_kwargs = {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids), **kwargs}
     _output, run = _run(
