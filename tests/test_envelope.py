@@ -251,6 +251,35 @@ def test_key_ids_and_keys() -> None:
     assert code_of(ENVELOPE, lying) == "E_UNKNOWN_KEY"
 
 
+def failure(envelope: object, keyring: Any) -> VerificationError:
+    with pytest.raises(VerificationError) as info:
+        verify_envelope(envelope, keyring)
+    return info.value
+
+
+def test_an_untrusted_key_is_named_with_the_trusted_ones_and_not_called_tampering() -> None:
+    # The verifier was given another key: say which key signed and which are trusted.
+    error = failure(ENVELOPE, Keyring([OTHER.public_key]))
+    assert error.code == "E_UNKNOWN_KEY"
+    assert f"signed by key id {KEY.public_key.key_id}" in error.message
+    assert f"trusted: {OTHER.public_key.key_id} ({OTHER.public_key.name})" in error.message
+    assert error.hint is not None and "--key" in error.hint
+    assert "altered" not in f"{error.message} {error.hint}"
+    # Several trusted keys are all named; none at all says so.
+    error = failure(ENVELOPE, Keyring([OTHER.public_key, SigningKey("c", bytes(32)).public_key]))
+    assert error.message.count("sha256:") == 3
+    assert failure(ENVELOPE, Keyring()).message.endswith("trusted: none")
+
+
+def test_a_trusted_keys_failing_signature_is_called_tampering() -> None:
+    signature = bytearray(base64.b64decode(ENVELOPE["signatures"][0]["sig"]))
+    signature[0] ^= 1
+    error = failure(with_entry(sig=b64(bytes(signature))), RING)
+    assert error.code == "E_SIGNATURE"
+    assert KEY.public_key.key_id in error.message
+    assert error.hint is not None and "altered" in error.hint
+
+
 def test_a_record_re_signed_by_another_trusted_key_is_rejected() -> None:
     forged = signed(payload_of(ENVELOPE), OTHER)
     assert code_of(forged, BOTH) == "E_ISSUER"

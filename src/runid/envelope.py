@@ -26,8 +26,8 @@ True
 >>> verify_envelope(envelope, Keyring())  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-runid.errors.VerificationError: key: the envelope is signed by sha256:..., which is not a \
-trusted key
+runid.errors.VerificationError: key: the envelope is signed by key id sha256:..., which is \
+not a trusted key; trusted: none
 """
 
 from __future__ import annotations
@@ -203,12 +203,36 @@ def _key(keyring: Mapping[str, PublicKey], key_id: str) -> PublicKey:
     except (KeyError, VerificationError):
         key = None
     if not isinstance(key, PublicKey) or key.key_id != key_id:
-        raise _fail(
-            "E_UNKNOWN_KEY",
-            "key",
-            f"the envelope is signed by {key_id}, which is not a trusted key",
+        # Not a sign of tampering: the verifier was not given the signer's key. Say which key
+        # signed and which keys are trusted, so the right one can be found and passed.
+        raise VerificationError(
+            f"key: the envelope is signed by key id {key_id}, which is not a trusted key; "
+            f"trusted: {_trusted_keys(keyring)}",
+            hint="pass the issuer's public key (runid verify --key; repeat for rotated keys); "
+            "'runid keys show' on the issuer's home prints it",
+            code="E_UNKNOWN_KEY",
         )
     return key
+
+
+def _trusted_keys(keyring: Mapping[str, PublicKey]) -> str:
+    """The trusted keys of ``keyring`` for a message: ``key id (name)``, comma-separated.
+
+    >>> from runid.keys import Keyring, SigningKey
+    >>> _trusted_keys(Keyring())
+    'none'
+    >>> _trusted_keys(Keyring([SigningKey("a.example/log", bytes(32)).public_key]))[-15:]
+    '(a.example/log)'
+    """
+    named = []
+    for key_id in keyring:
+        try:
+            key = keyring[key_id]
+        except (KeyError, VerificationError):  # pragma: no cover - a mapping that lies
+            continue
+        name = key.name if isinstance(key, PublicKey) else "?"
+        named.append(f"{key_id} ({name})")
+    return ", ".join(named) or "none"
 
 
 def verify_envelope(envelope: object, keyring: Mapping[str, PublicKey]) -> dict[str, Any]:

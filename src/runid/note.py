@@ -199,7 +199,7 @@ def open_note(data: bytes, keyring: Keyring) -> Note:
     >>> open_note(sign_note("hi\\n", [key]), Keyring())  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    runid.errors.VerificationError: signed note: no signature from a trusted key ...
+    runid.errors.VerificationError: signed note: no signature from a trusted key; signed by ...
     """
     text, signatures = _split_note(data)
     trusted: dict[tuple[str, bytes], list[PublicKey]] = {}
@@ -244,10 +244,18 @@ def open_note(data: bytes, keyring: Keyring) -> Note:
         checked.add(sig)
         verified.setdefault(key)
     if not verified:
-        names = sorted({sig.name for sig in signatures})
+        # Not a sign of tampering: no signature is by a key the verifier was given. Name the
+        # keys that signed (name+key hash, all a signature line says) and the trusted ones.
+        signers = list(dict.fromkeys(f"{sig.name}+{sig.key_hash.hex()}" for sig in signatures))
+        noun = "key" if len(signers) == 1 else "keys"
+        known = ", ".join(
+            f"{key.name}+{key.note_hash.hex()} ({key.key_id})" for key in keyring.values()
+        )
         raise VerificationError(
-            f"signed note: no signature from a trusted key (signed by: {', '.join(names)})",
-            hint="pass the signer's public key (name+hash+base64) to trust it",
+            f"signed note: no signature from a trusted key; signed by {noun} {', '.join(signers)}; "
+            f"trusted: {known or 'none'}",
+            hint="pass the signer's public key (name+hash+base64, e.g. runid verify --key); "
+            "'runid keys show' on the log's home prints it",
             code="E_NOTE_UNTRUSTED",
         )
     return Note(text, tuple(verified), tuple(unverified))
