@@ -8,7 +8,9 @@ import json
 import logging
 import os
 import sqlite3
+import subprocess
 import sys
+import time
 import types
 import warnings
 from pathlib import Path
@@ -289,14 +291,114 @@ def test_on_error_warn_returns_the_result(home: Home, monkeypatch: pytest.Monkey
         assert answer() == ANSWER
 
 
-def test_on_error_warn_without_keys(tmp_path: Path) -> None:
-    recorder = Recorder(tmp_path / "empty")
+def key_messages(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "created a signing key" in r.getMessage()]
+
+
+def test_a_home_without_a_key_gets_one_and_says_so_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    home = Home(tmp_path / "empty")
+    caplog.set_level(logging.WARNING, logger="runid")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a log message, not a Python warning
+        with Recorder(home.path).capture(example("absent-components")) as run:
+            run.set_output(ANSWER)
+    assert run.recorded and run.execution_id is not None
+    assert home.signing_key_path.stat().st_mode & 0o777 == 0o600
+    assert home.public_key_path.read_text().strip() == home.public_key().vkey
+    assert home.public_key().name == "runid.local/log"
+    [message] = key_messages(caplog)
+    assert str(home.signing_key_path) in message and "mode 0600" in message
+    assert f"runid --home {home.path} keys show" in message
+    assert home.public_key().key_id in message
+    assert [r.name for r in caplog.records if "created" in r.getMessage()] == ["runid"]
+    # A second recorder (and the second run) use the same key and say nothing.
+    caplog.clear()
+    with Recorder(home.path).capture(example("absent-components")) as again:
+        again.set_output(ANSWER)
+    assert again.recorded and key_messages(caplog) == []
+    with Log.open(home) as log:
+        assert log.size() == 2 and log.audit() == []
+
+
+def test_a_public_key_only_home_is_not_given_a_new_key(tmp_path: Path) -> None:
+    source = Home(tmp_path / "issuer")
+    source.init_keys("runid.test/issuer")
+    copy = Home(tmp_path / "verifier")
+    copy.create()
+    copy.public_key_path.write_text(source.public_key().vkey + "\n")
     with (
-        pytest.warns(CaptureWarning, match="no runid keys"),
-        recorder.capture(example("absent-components")) as run,
+        pytest.warns(CaptureWarning, match="public key only.*hint: record into the home"),
+        Recorder(copy).capture(example("absent-components")) as run,
     ):
         run.set_output(ANSWER)
-    assert not run.recorded and run.declaration_id is not None
+    assert not run.recorded and not copy.signing_key_path.exists()
+
+
+def test_a_log_whose_key_is_missing_is_not_given_a_new_key(home: Home) -> None:
+    with Recorder(home).capture(example("absent-components")) as run:
+        run.set_output(ANSWER)
+    home.signing_key_path.unlink()
+    home.public_key_path.unlink()
+    recorder = Recorder(home, on_error="raise")
+    with (
+        pytest.raises(CaptureError, match="log holds 1 entries") as caught,
+        recorder.capture(example("absent-components")) as again,
+    ):
+        again.set_output(ANSWER)
+    assert caught.value.code == "E_NO_SIGNING_KEY"
+    assert not home.signing_key_path.exists()
+
+
+def test_threads_of_one_recorder_create_one_key(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import concurrent.futures
+
+    caplog.set_level(logging.WARNING, logger="runid")
+    recorder = Recorder(tmp_path / "threads")
+
+    def one(_: int) -> str | None:
+        with recorder.capture(example("absent-components")) as run:
+            run.set_output(ANSWER)
+        return run.record["issuer"]["key_id"] if run.recorded and run.record else None
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        key_ids = set(pool.map(one, range(16)))
+    assert key_ids == {recorder.home.public_key().key_id}
+    assert len(key_messages(caplog)) == 1
+
+
+_CREATE = """
+import os, sys, time
+from pathlib import Path
+from runid.home import Home
+go = Path(sys.argv[2])
+while not go.exists():
+    time.sleep(0.001)
+key, created = Home(Path(sys.argv[1])).ensure_signing_key("runid.test/race")
+print(key.public_key.key_id, created)
+"""
+
+
+def test_processes_racing_to_create_the_key_all_use_one_key(tmp_path: Path) -> None:
+    home = tmp_path / "race"
+    go = tmp_path / "go"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _CREATE, str(home), str(go)], stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(6)
+    ]
+    time.sleep(1.0)  # let every process import and wait at the line
+    go.touch()
+    results = [proc.communicate(timeout=120)[0].split() for proc in procs]
+    assert all(proc.returncode == 0 for proc in procs)
+    assert {key_id for key_id, _ in results} == {Home(home).public_key().key_id}
+    assert [created for _, created in results].count("True") == 1
+    assert Home(home).signing_key_path.stat().st_mode & 0o777 == 0o600
+    assert sorted(p.name for p in (home / "keys").iterdir()) == ["signing.key", "signing.pub"]
 
 
 def test_issuer_creates_keys_on_first_use(tmp_path: Path) -> None:

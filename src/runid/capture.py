@@ -67,7 +67,9 @@ import contextlib
 import contextvars
 import functools
 import inspect
+import logging
 import os
+import shlex
 import sys
 import threading
 import warnings
@@ -85,7 +87,7 @@ from .checkpoint import Checkpoint, sign_checkpoint
 from .digest import ContentRef, content_ref
 from .envelope import envelope_bytes, sign_record
 from .errors import InputError, RunidError
-from .home import Home, resolve_home
+from .home import DEFAULT_KEY_NAME, Home, resolve_home
 from .identity import Identity, _identity_and_canonical
 from .keys import SigningKey
 from .log import Log
@@ -135,6 +137,8 @@ P = ParamSpec("P")
 R = TypeVar("R")
 DeclarationSource = Mapping[str, Any] | Callable[..., Mapping[str, Any]]
 
+_log = logging.getLogger("runid")
+
 _current: contextvars.ContextVar[Run | None] = contextvars.ContextVar("runid_run", default=None)
 
 
@@ -162,8 +166,11 @@ def current_run() -> Run | None:
 
 
 def _describe(exc: BaseException) -> str:
-    # runid errors carry a message written for users; others get their type for context.
-    return exc.message if isinstance(exc, RunidError) else f"{type(exc).__name__}: {exc}"
+    # runid errors carry a message written for users (and a hint: what to do); others get
+    # their type for context.
+    if isinstance(exc, RunidError):
+        return f"{exc.message} (hint: {exc.hint})" if exc.hint else exc.message
+    return f"{type(exc).__name__}: {exc}"
 
 
 @functools.cache
@@ -522,8 +529,10 @@ class Recorder:
     """Captures runs into the log of one runid home, with one error policy and privacy mode.
 
     ``home`` is a directory or :class:`~runid.home.Home` (default: ``$RUNID_HOME``, else the
-    default home). The home needs keys (``runid keys init``); ``issuer`` creates them under
-    that name when missing. ``privacy`` is a :class:`~runid.privacy.Privacy` or a mode name.
+    default home). A home without keys gets a signing key on the first run (named ``issuer``,
+    default ``runid.local/log``; private file mode 0600), and the recorder says once, on the
+    ``runid`` logger, where it is and how to publish its public key (``runid --home DIR keys
+    show``). ``privacy`` is a :class:`~runid.privacy.Privacy` or a mode name.
 
     ``durability`` says when a captured call returns: ``"sync"`` (default) once its record is
     committed to the log, ``"background"`` at once, the record being committed within one
@@ -555,6 +564,7 @@ class Recorder:
         # Set only by runid.replay: every record this recorder writes is a replay of that run.
         self.replay_of = replay_of
         self._key: SigningKey | None = None
+        self._key_lock = threading.Lock()
         self._pending: list[_Pending] = []
         self._lock = threading.Lock()
         self._writer = _Writer(self)
@@ -732,16 +742,19 @@ class Recorder:
     # --- internals -------------------------------------------------------------------------
 
     def _signing_key(self) -> SigningKey:
-        if self._key is None:
-            if self.issuer and not self.home.signing_key_path.exists():
-                self.home.init_keys(self.issuer)
-            if not self.home.signing_key_path.exists():
-                raise InputError(
-                    f"{self.home.path}: no runid keys here",
-                    hint="create them with 'runid keys init' or pass issuer= to the Recorder",
-                )
-            self._key = self.home.signing_key()
-        return self._key
+        key = self._key
+        if key is None:
+            with self._key_lock:
+                key = self._key
+                if key is None:
+                    # A home without a key gets one on first use (no separate step); of
+                    # several threads or processes, one creates it and the others load it.
+                    name = self.issuer or DEFAULT_KEY_NAME
+                    key, created = self.home.ensure_signing_key(name)
+                    if created:
+                        _announce_key(self.home, key)
+                    self._key = key
+        return key
 
     def _queue(self, item: _Pending) -> None:
         if item.envelope is None:
@@ -751,6 +764,25 @@ class Recorder:
                 item.envelope = sign_record(item.record, self._signing_key())
         with self._lock:
             self._pending.append(item)
+
+
+def _announce_key(home: Home, key: SigningKey) -> None:
+    """Say once, when a recorder created a home's key, where it is and how to publish it.
+
+    A log message (logger ``runid``, level WARNING: shown on standard error unless logging is
+    configured otherwise), not a Python warning: nothing went wrong.
+    """
+    command = f"runid --home {shlex.quote(str(home.path))} keys show"
+    _log.warning(
+        "runid: created a signing key for the runid home %s: %s (private, mode 0600), "
+        "named %s, key id %s. Records are signed with it; publish its public key so others "
+        "can verify them (print it with: %s)",
+        home.path,
+        home.signing_key_path,
+        key.public_key.name,
+        key.public_key.key_id,
+        command,
+    )
 
 
 def _home_path(home: str | PathLike[str] | None) -> Path:

@@ -17,14 +17,19 @@ PosixPath('/tmp/x/keys/signing.key')
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import FileAccessError
+from .errors import FileAccessError, InputError
 from .keys import PublicKey, SigningKey
-from .store import default_home
+from .store import default_home, open_store
+from .store.sqlite import LOG_FILE
 
-__all__ = ["Home", "resolve_home"]
+__all__ = ["DEFAULT_KEY_NAME", "Home", "resolve_home"]
+
+DEFAULT_KEY_NAME = "runid.local/log"
+"""The name of a key created without one (``runid keys init``, a recorder's first run)."""
 
 
 def resolve_home(explicit: str | Path | None = None) -> Path:
@@ -62,12 +67,77 @@ class Home:
             ) from None
 
     def init_keys(self, name: str) -> SigningKey:
-        """Generate and store a new signing key; refuses to replace an existing one."""
+        """Generate and store a new signing key; refuses to replace an existing one
+        (:class:`~runid.errors.FileAccessError`, code ``E_KEY_EXISTS``)."""
         self.create()
         key = SigningKey.generate(name)
         key.save(self.signing_key_path)
-        self.public_key_path.write_text(key.public_key.vkey + "\n", "ascii")
+        self._write_public(key)
         return key
+
+    def ensure_signing_key(self, name: str = DEFAULT_KEY_NAME) -> tuple[SigningKey, bool]:
+        """The home's signing key, created (named ``name``) if the home has none yet.
+
+        Returns ``(key, created)``. Safe when several threads or processes call it at once:
+        the key file is created exclusively and appears complete, so exactly one caller
+        creates it and every other one loads that same key.
+
+        A key is only created in a home that has no key at all and no log entries: a home
+        holding only the public key (a verifier's copy) or a log whose key file is missing
+        raises :class:`~runid.errors.InputError` (``E_NO_SIGNING_KEY``) instead, since a new
+        key would not be the key of the records already there.
+        """
+        if not self.signing_key_path.exists():
+            try:
+                self._check_no_key_expected()
+            except InputError:
+                # The key file is written before the public key and before any entry: if it
+                # exists now, another process created it since we looked.
+                if not self.signing_key_path.exists():
+                    raise
+            else:
+                try:
+                    return self.init_keys(name), True
+                except FileAccessError as exc:
+                    if exc.code != "E_KEY_EXISTS":
+                        raise
+                    # Another process created it first: use that key.
+        key = self.signing_key()
+        if not self.public_key_path.exists():
+            self._write_public(key)  # its creator stopped before writing it
+        return key, False
+
+    def _check_no_key_expected(self) -> None:
+        if self.public_key_path.exists():
+            raise InputError(
+                f"{self.path}: this home has the public key only ({self.public_key_path}), "
+                "no private signing key",
+                hint="record into the home that holds keys/signing.key (--home or RUNID_HOME), "
+                "or into a new, empty home",
+                code="E_NO_SIGNING_KEY",
+            )
+        if not (self.path / LOG_FILE).exists():
+            return
+        with open_store(self.path, create=False) as store:
+            size = store.size()
+        if size:
+            raise InputError(
+                f"{self.path}: the log holds {size} entries but {self.signing_key_path} is missing",
+                hint="restore keys/signing.key from a backup (a new key would not be the key of "
+                "those records), or record into a new, empty home",
+                code="E_NO_SIGNING_KEY",
+            )
+
+    def _write_public(self, key: SigningKey) -> None:
+        """Write the verifier key file atomically (same bytes whoever writes it)."""
+        path = self.public_key_path
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+        try:
+            tmp.write_text(key.public_key.vkey + "\n", "ascii")
+            os.replace(tmp, path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise FileAccessError(f"{path}: cannot write the public key ({exc.strerror})") from None
 
     def signing_key(self) -> SigningKey:
         return SigningKey.load(self.signing_key_path)

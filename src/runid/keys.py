@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import os
 import re
@@ -151,19 +152,37 @@ class SigningKey:
         return f"PRIVATE+KEY+{pub.name}+{pub.note_hash.hex()}+{body}"
 
     def save(self, path: Path) -> None:
-        """Write the private key to a new file created with mode 0600; never overwrites."""
+        """Write the private key to a new file with mode 0600; never overwrites.
+
+        The file appears complete or not at all: the key is written and synced to a private
+        temporary file in the same directory, which is then hard-linked to ``path`` (the link
+        fails if ``path`` exists, like ``O_EXCL``). Of several processes saving at once,
+        exactly one succeeds; the others get ``E_KEY_EXISTS`` and can load the winner's key,
+        never a half-written one. Where hard links are not supported, the file is created
+        with ``O_EXCL`` and written in place.
+        """
+        data = (self._skey() + "\n").encode("ascii")
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            _write_new(tmp, data)
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                raise
+            except OSError:  # no hard links on this file system: create in place
+                _write_new(path, data)
+            _fsync_dir(path.parent)
         except FileExistsError:
             raise FileAccessError(
-                f"{path}: a key already exists", hint="remove it first, or use another --home"
+                f"{path}: a key already exists",
+                hint="remove it first, or use another --home",
+                code="E_KEY_EXISTS",
             ) from None
         except OSError as exc:
             raise FileAccessError(f"{path}: cannot create ({exc.strerror})") from None
-        with os.fdopen(fd, "w", encoding="ascii") as handle:
-            handle.write(self._skey() + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        finally:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
 
     @classmethod
     def load(cls, path: Path) -> SigningKey:
@@ -188,6 +207,26 @@ class SigningKey:
 
     def __repr__(self) -> str:
         return f"SigningKey(public={self.public_key.vkey!r})"
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    """Create ``path`` (mode 0600, failing if it exists), write ``data`` and sync it."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make a new directory entry durable (best effort: not every platform can)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 class Keyring(Mapping[str, PublicKey]):
