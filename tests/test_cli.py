@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
@@ -137,3 +138,142 @@ def test_usage_errors_exit_2() -> None:
 def test_schema_command_prints_the_shipped_schema() -> None:
     shipped = json.loads((ROOT / "docs" / "schema" / "declaration-v1.schema.json").read_text())
     assert json.loads(invoke("schema").output) == shipped
+
+
+# --- log prove / log declaration / verify ------------------------------------------------------
+
+DECLARATION = ROOT / "examples" / "declarations" / "chat-hosted-model.json"
+ANSWER = b"Duplicate charges are refunded within 5 business days."
+
+
+@pytest.fixture
+def logged(tmp_path: Path) -> dict[str, Any]:
+    """A home with entry 0 recorded by `runid log append` (the log holds its declaration) and
+    entry 1 appended without its declaration."""
+    from runid.home import Home
+    from runid.log import Log
+    from runid.record import new_record
+
+    home = Home(tmp_path / "home")
+    home.init_keys("runid.test/log")
+    answer = tmp_path / "answer.txt"
+    answer.write_bytes(ANSWER)
+    appended = invoke(
+        "--home", str(home.path), "log", "append", str(DECLARATION), "--output", str(answer)
+    )
+    assert appended.exit_code == 0, appended.output
+    record = new_record(
+        "sha256:" + "ab" * 32,
+        issuer=home.signing_key(),
+        started_at="2025-03-01T12:00:00Z",
+        ended_at="2025-03-01T12:00:01Z",
+    )
+    with Log.open(home) as log:
+        log.append_record(record)
+    pub = home.public_key().vkey
+    return {"home": str(home.path), "answer": str(answer), "pub": pub, "tmp": tmp_path}
+
+
+def test_prove_includes_the_declaration_the_log_holds(logged: dict[str, Any]) -> None:
+    home, tmp = logged["home"], logged["tmp"]
+    receipt = tmp / "receipt.json"
+    proved = invoke("--home", home, "log", "prove", "0", "-o", str(receipt))
+    assert proved.exit_code == 0, proved.output
+    assert json.loads(receipt.read_bytes())["declaration"] == example("chat-hosted-model")
+    verified = invoke("verify", str(receipt), "--key", logged["pub"], "--output", logged["answer"])
+    assert verified.exit_code == 0, verified.output
+    assert "ok  declaration: id sha256:" in verified.stdout
+    # --no-declaration withholds it; --declaration FILE still supplies one.
+    withheld = invoke("--home", home, "log", "prove", "0", "--no-declaration")
+    assert json.loads(withheld.stdout)["declaration"] == {"absent": "withheld"}
+    given = invoke("--home", home, "log", "prove", "0", "--declaration", str(DECLARATION))
+    assert json.loads(given.stdout)["declaration"] == example("chat-hosted-model")
+
+
+def test_prove_without_a_stored_declaration_withholds_it_and_says_so(
+    logged: dict[str, Any],
+) -> None:
+    proved = invoke("--home", logged["home"], "log", "prove", "1")
+    assert proved.exit_code == 0
+    assert json.loads(proved.stdout)["declaration"] == {"absent": "withheld"}
+    assert "does not hold the declaration of entry 1" in proved.stderr
+    assert "--declaration FILE" in proved.stderr
+
+
+def test_prove_refuses_both_declaration_options_and_writes_nothing(
+    logged: dict[str, Any],
+) -> None:
+    out = logged["tmp"] / "receipt.json"
+    both = ("--declaration", str(DECLARATION), "--no-declaration")
+    result = invoke("--home", logged["home"], "log", "prove", "0", *both, "-o", str(out))
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: --declaration and --no-declaration")
+    assert "hint: " in result.stderr
+    assert not out.exists()
+
+
+def test_log_declaration_writes_the_stored_canonical_bytes(logged: dict[str, Any]) -> None:
+    home, tmp = logged["home"], logged["tmp"]
+    canonical_bytes = invoke("canon", str(DECLARATION)).stdout_bytes
+    by_index = invoke("--home", home, "log", "declaration", "0")
+    assert by_index.exit_code == 0
+    assert by_index.stdout_bytes == canonical_bytes
+    record = json.loads(invoke("--home", home, "log", "show", "0").stdout)["record"]
+    for ref in (record["execution_id"], record["declaration_id"]):
+        assert invoke("--home", home, "log", "declaration", ref).stdout_bytes == canonical_bytes
+    out = tmp / "decl.json"
+    written = invoke("--home", home, "log", "declaration", "0", "-o", str(out))
+    assert written.exit_code == 0 and out.read_bytes() == canonical_bytes
+    assert invoke("id", str(out)).stdout.strip() == record["declaration_id"]
+
+
+def test_log_declaration_not_held_is_a_clear_error_and_writes_nothing(
+    logged: dict[str, Any],
+) -> None:
+    out = logged["tmp"] / "decl.json"
+    result = run("--home", logged["home"], "log", "declaration", "1", "-o", str(out))
+    assert result.returncode == 2
+    err = result.stderr.decode()
+    assert err.startswith("error: this log does not hold declaration sha256:abab")
+    assert "entry 1" in err and "\nhint: " in err and "Traceback" not in err
+    assert result.stdout == b"" and not out.exists()
+    unknown = invoke("--home", logged["home"], "log", "declaration", "sha256:" + "0" * 64)
+    assert (
+        unknown.exit_code == 2 and "no entry with execution id or declaration id" in unknown.stderr
+    )
+
+
+def test_verify_with_the_wrong_key_names_the_signer_and_the_trusted_keys(
+    logged: dict[str, Any],
+) -> None:
+    from runid.keys import SigningKey
+
+    receipt = logged["tmp"] / "receipt.json"
+    assert invoke("--home", logged["home"], "log", "prove", "0", "-o", str(receipt)).exit_code == 0
+    signer = json.loads(receipt.read_bytes())["envelope"]["signatures"][0]["keyid"]
+    other = SigningKey.generate("runid.test/other").public_key
+    result = run("verify", str(receipt), "--key", other.vkey)
+    assert result.returncode == 7
+    err = result.stderr.decode()
+    assert f"signed by key id {signer}" in err
+    assert f"trusted: {other.key_id} (runid.test/other)" in err
+    assert "hint: pass the issuer's public key" in err and "--key" in err
+    assert "altered" not in err and "Traceback" not in err
+
+
+def test_verify_calls_it_tampering_only_when_a_trusted_signature_fails(
+    logged: dict[str, Any],
+) -> None:
+    receipt = logged["tmp"] / "receipt.json"
+    assert invoke("--home", logged["home"], "log", "prove", "0", "-o", str(receipt)).exit_code == 0
+    body = json.loads(receipt.read_bytes())
+    entry = body["envelope"]["signatures"][0]
+    sig = bytearray(base64.b64decode(entry["sig"]))
+    sig[0] ^= 1
+    entry["sig"] = base64.b64encode(bytes(sig)).decode()
+    receipt.write_text(json.dumps(body))
+    result = run("verify", str(receipt), "--key", logged["pub"])
+    assert result.returncode == 7
+    err = result.stderr.decode()
+    assert err.startswith("error: signature: the signature does not verify with key runid.test/log")
+    assert "altered" in err

@@ -14,12 +14,15 @@ import pytest
 
 from runid import canonical
 from runid.checkpoint import Checkpoint, sign_checkpoint
+from runid.envelope import leaf_hash, sign_record
 from runid.errors import InputError, VerificationError
 from runid.examples import example
 from runid.home import Home
 from runid.keys import Keyring, SigningKey
 from runid.log import Log
-from runid.receipt import verify_receipt
+from runid.proof import format_proof
+from runid.receipt import make_receipt, verify_receipt
+from runid.record import new_record
 
 OUTPUT = b"Duplicate charges are refunded within 5 business days."
 
@@ -252,3 +255,96 @@ def test_entry_number_out_of_range_names_the_valid_range(log: Log, home: Home) -
     empty.init_keys("runid.test/empty")
     with Log.open(empty) as fresh, pytest.raises(InputError, match="has no entries yet"):
         fresh.entry(0)
+
+
+# --- stored declarations in receipts (log prove, log declaration) -----------------------------
+
+
+def test_a_receipt_can_include_the_declaration_the_log_holds(log: Log, home: Home) -> None:
+    withheld = json.loads(log.receipt(1))
+    assert withheld["declaration"] == {"absent": "withheld"}  # the library default: explicit
+    receipt = log.receipt(1, include_stored=True)
+    assert json.loads(receipt)["declaration"] == example("rag-retrieved-chunks")
+    result = verify_receipt(receipt, keyring(home))
+    assert any(check.startswith("declaration: id") for check in result.checks)
+
+
+def test_stored_declaration_by_index_execution_id_or_declaration_id(log: Log) -> None:
+    entry = log.entry(2)
+    declaration_id = entry.record["declaration_id"]
+    for ref in (2, "2", entry.record["execution_id"], declaration_id):
+        found_id, found = log.stored_declaration(ref)
+        assert (found_id, found) == (declaration_id, example("agent-step-with-tools"))
+    with pytest.raises(InputError) as info:
+        log.stored_declaration("sha256:" + "0" * 64)
+    assert info.value.code == "E_NOT_IN_LOG"
+
+
+def test_a_declaration_the_log_does_not_hold_is_a_clear_error(home: Home) -> None:
+    with Log.open(home) as opened:
+        record = new_record(
+            "sha256:" + "ab" * 32,
+            issuer=home.signing_key(),
+            started_at="2025-03-01T12:00:00Z",
+            ended_at="2025-03-01T12:00:01Z",
+        )
+        entry = opened.append_record(record)  # a record appended without its declaration
+        with pytest.raises(InputError) as info:
+            opened.stored_declaration(entry.index)
+        assert info.value.code == "E_DECLARATION_NOT_STORED" and info.value.exit_code == 2
+        assert f"entry {entry.index}" in info.value.message and info.value.hint
+        # A receipt asked to include it withholds it instead.
+        receipt = opened.receipt(entry.index, include_stored=True)
+        assert json.loads(receipt)["declaration"] == {"absent": "withheld"}
+
+
+# --- verification names the keys when no trusted key signed -----------------------------------
+
+
+def split_log_receipt(issuer: SigningKey, log_key: SigningKey) -> bytes:
+    """A one-entry receipt whose record is signed by ``issuer`` and checkpoint by ``log_key``."""
+    record = new_record(
+        "sha256:" + "ab" * 32,
+        issuer=issuer,
+        started_at="2025-03-01T12:00:00Z",
+        ended_at="2025-03-01T12:00:01Z",
+    )
+    envelope = sign_record(record, issuer)
+    cp = Checkpoint(log_key.public_key.name, 1, leaf_hash(envelope))
+    return make_receipt(envelope, format_proof(0, [], sign_checkpoint(cp, log_key)))
+
+
+ISSUER = SigningKey("runid.test/worker", bytes(range(32)))
+LOG_KEY = SigningKey("runid.test/log", bytes(range(1, 33)))
+
+
+def test_a_checkpoint_signed_by_an_untrusted_key_names_signer_and_trusted_keys() -> None:
+    receipt = split_log_receipt(ISSUER, LOG_KEY)
+    assert verify_receipt(receipt, Keyring([ISSUER.public_key, LOG_KEY.public_key])).index == 0
+    # Another key of the same name (a rotated or mistaken key) is not the signer either.
+    impostor = SigningKey("runid.test/log", bytes(range(2, 34))).public_key
+    with pytest.raises(VerificationError) as info:
+        verify_receipt(receipt, Keyring([ISSUER.public_key, impostor]))
+    error = info.value
+    assert error.code == "E_NOTE_UNTRUSTED"
+    assert f"signed by key runid.test/log+{LOG_KEY.public_key.note_hash.hex()}" in error.message
+    assert f"runid.test/log+{impostor.note_hash.hex()} ({impostor.key_id})" in error.message
+    assert ISSUER.public_key.key_id in error.message
+    assert error.hint is not None and "--key" in error.hint
+    assert "altered" not in f"{error.message} {error.hint}"
+
+
+def test_a_trusted_checkpoint_signature_that_fails_is_called_tampering() -> None:
+    receipt = json.loads(split_log_receipt(ISSUER, LOG_KEY))
+    proof = receipt["proof"]
+    line = proof.rstrip("\n").rsplit("\n", 1)[1]
+    name, sig = line.rsplit(" ", 1)
+    raw = bytearray(base64.b64decode(sig))
+    raw[10] ^= 1  # a byte of the signature, not of the key hash
+    receipt["proof"] = proof.replace(line, f"{name} {base64.b64encode(bytes(raw)).decode()}")
+    with pytest.raises(VerificationError) as info:
+        verify_receipt(
+            canonical.canonicalize(receipt), Keyring([ISSUER.public_key, LOG_KEY.public_key])
+        )
+    assert info.value.code == "E_NOTE_BAD_SIGNATURE"
+    assert info.value.hint is not None and "altered" in info.value.hint

@@ -17,8 +17,8 @@ import click
 from . import canonical
 from ._internal.files import read_input, write_output
 from .declaration import json_schema, problems
-from .errors import DeclarationError, RunidError, VerificationError
-from .home import Home, resolve_home
+from .errors import DeclarationError, InputError, RunidError, VerificationError
+from .home import DEFAULT_KEY_NAME, Home, resolve_home
 from .identity import compute_identity
 from .keys import Keyring
 from .log import Log
@@ -157,7 +157,7 @@ def keys(home: str | None) -> None:
 @keys.command(name="init")
 @click.option(
     "--name",
-    default="runid.local/log",
+    default=DEFAULT_KEY_NAME,
     show_default=True,
     help="Key (and log origin) name: printable ASCII, no spaces or '+'.",
 )
@@ -183,7 +183,7 @@ def keys_show(ctx: click.Context) -> None:
 @main.group(cls=_Group)
 @click.option("--home", type=click.Path(file_okay=False), help=_HOME_HELP)
 def log(home: str | None) -> None:
-    """The transparency log: append, show, checkpoint, prove, check consistency, audit."""
+    """The log: append, show, checkpoint, prove, declaration, consistency, audit."""
 
 
 @log.command(name="append")
@@ -222,19 +222,74 @@ def log_checkpoint(ctx: click.Context) -> None:
 
 @log.command(name="prove")
 @click.argument("ref", metavar="N|EXECUTION_ID")
-@click.option("--declaration", metavar="FILE", help="Include this declaration in the receipt.")
+@click.option(
+    "--declaration",
+    metavar="FILE",
+    help="Include this declaration (for a log that does not hold it; its id must match).",
+)
+@click.option(
+    "--no-declaration",
+    "withhold",
+    is_flag=True,
+    help="Withhold the declaration: the receipt carries its id only (in the signed record).",
+)
 @click.option("-o", "--out", metavar="FILE", help="Write the receipt here (default: stdout).")
 @click.pass_context
-def log_prove(ctx: click.Context, ref: str, declaration: str | None, out: str | None) -> None:
-    """Write an offline-verifiable receipt for an entry."""
+def log_prove(
+    ctx: click.Context, ref: str, declaration: str | None, withhold: bool, out: str | None
+) -> None:
+    """Write an offline-verifiable receipt for an entry.
+
+    The receipt includes the run's declaration when the log holds it (as capture and
+    'runid log append' store it), so a verifier can recompute its id and see every condition;
+    --no-declaration withholds it, --declaration FILE supplies it.
+    """
+    if declaration and withhold:
+        raise InputError(
+            "--declaration and --no-declaration exclude each other",
+            hint="pass --declaration FILE to include a declaration, --no-declaration to "
+            "withhold it",
+        )
     decl = _load(declaration) if declaration else None
     with Log.open(_home(ctx)) as opened:
-        receipt = opened.receipt(ref, decl)
+        entry = opened.entry(ref)
+        if decl is None and not withhold:
+            decl = opened.declaration(entry.record["declaration_id"])
+            if decl is None:
+                click.echo(
+                    f"note: this log does not hold the declaration of entry {entry.index}; "
+                    "the receipt withholds it (pass --declaration FILE to include it)",
+                    err=True,
+                )
+        receipt = opened.receipt(entry.index, decl)
     if out:
         write_output(out, receipt)
         click.echo(f"wrote {out}", err=True)
     else:
         sys.stdout.buffer.write(receipt + b"\n")
+
+
+@log.command(name="declaration")
+@click.argument("ref", metavar="N|EXECUTION_ID|DECLARATION_ID")
+@click.option("-o", "--out", metavar="FILE", help="Write it here (default: stdout).")
+@click.pass_context
+def log_declaration(ctx: click.Context, ref: str, out: str | None) -> None:
+    """Write the declaration the log stores for an entry (its canonical JSON bytes).
+
+    The entry is named by its number, its execution id or its declaration id. The id is
+    recomputed before it is written. Standard output gets the bytes exactly, with no
+    trailing newline (as 'runid canon'). Fails (exit 2, E_DECLARATION_NOT_STORED) when the
+    log does not hold it: withheld by the recorder's privacy mode, or recorded elsewhere.
+    """
+    with Log.open(_home(ctx), need_key=False) as opened:
+        declaration_id, declaration = opened.stored_declaration(ref)
+    data = canonical.canonicalize(declaration)
+    if out:
+        write_output(out, data)
+        click.echo(f"wrote {out} (declaration {declaration_id})", err=True)
+    else:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
 
 
 @log.command(name="consistency")

@@ -272,8 +272,55 @@ class Log:
         _check_id(digest, "content digest")
         return self.store.get_blob(digest)
 
-    def receipt(self, ref: str | int, declaration: Mapping[str, Any] | None = None) -> bytes:
-        """An offline-verifiable receipt for entry ``ref`` against the latest checkpoint."""
+    def stored_declaration(self, ref: str | int) -> tuple[str, dict[str, Any]]:
+        """The declaration this log stores for ``ref``: ``(declaration id, declaration)``.
+
+        ``ref`` is an entry number, an execution id, or a declaration id. Raises
+        :class:`~runid.errors.InputError`: ``E_NOT_IN_LOG`` when ``ref`` names nothing in this
+        log, ``E_DECLARATION_NOT_STORED`` when the log does not hold that declaration (it was
+        withheld by the recorder's privacy mode, or recorded elsewhere).
+        """
+        where = ""
+        if isinstance(ref, str) and _DIGEST.fullmatch(ref):
+            self.refresh_lookups()
+            if self.store.find_execution(ref) is not None:
+                declaration_id = self.entry(ref).record["declaration_id"]
+                where = f" (the declaration of execution {ref})"
+            elif self.store.find_records(ref) or self.store.find_declaration(ref) is not None:
+                declaration_id = ref
+            else:
+                raise InputError(
+                    f"no entry with execution id or declaration id {ref} in this log",
+                    code="E_NOT_IN_LOG",
+                    hint="check the id, or --home / RUNID_HOME: it may be another log's run",
+                )
+        else:
+            entry = self.entry(ref)
+            declaration_id = entry.record["declaration_id"]
+            where = f" (the declaration of entry {entry.index})"
+        declaration = self.declaration(declaration_id)
+        if declaration is None:
+            raise InputError(
+                f"this log does not hold declaration {declaration_id}{where}",
+                code="E_DECLARATION_NOT_STORED",
+                hint="it was withheld when the run was recorded (privacy mode), erased, or "
+                "recorded in another home; ask its issuer for the declaration file",
+            )
+        return declaration_id, declaration
+
+    def receipt(
+        self,
+        ref: str | int,
+        declaration: Mapping[str, Any] | None = None,
+        *,
+        include_stored: bool = False,
+    ) -> bytes:
+        """An offline-verifiable receipt for entry ``ref`` against the latest checkpoint.
+
+        ``declaration`` is included (its id must be the recorded one). Without it, and with
+        ``include_stored``, the declaration this log stores for the entry is included when it
+        holds it; otherwise the receipt withholds the declaration (``{"absent": "withheld"}``).
+        """
         entry = self.entry(ref)
         if declaration is not None:
             computed = compute_identity(declaration).declaration_id
@@ -282,6 +329,8 @@ class Log:
                     f"the declaration's id {computed} is not the one recorded in entry "
                     f"{entry.index} ({entry.record['declaration_id']})"
                 )
+        elif include_stored:
+            declaration = self.declaration(entry.record["declaration_id"])
         note = self.checkpoint()
         checkpoint = verify_checkpoint(note, self.keyring, self.origin)
         hashes = self.store.inclusion_proof(entry.index, checkpoint.size)
