@@ -909,6 +909,32 @@ class Run:
         if usage is not None:
             self._observed["usage"] = usage_fields(usage)
 
+    def mark_not_applicable(self, *names: str) -> None:
+        """Record observed facts that do not exist for this run (a tool step calls no model) as
+        ``{"absent": "not_applicable"}``, which differs from ``not_recorded`` (not seen; spec
+        §12.3). No names: all five (``served_model``, ``system_fingerprint``, ``response_id``,
+        ``usage``, ``finish_reason``)."""
+        known = ("served_model", "system_fingerprint", "response_id", "usage", "finish_reason")
+        unknown = sorted(set(names) - set(known))
+        if unknown:
+            raise InputError(
+                f"not an observed fact: {', '.join(unknown)} (known: {', '.join(known)})"
+            )
+        for name in names or known:
+            self._observed[name] = {"absent": "not_applicable"}
+
+    def detach(self) -> None:
+        """Stop being this context's :func:`current_run`; the run stays open until it ends.
+
+        For a run that outlives the call that entered it (a stream consumed later, perhaps in
+        another task): the caller's unrelated code does not see it as current, and it can be
+        ended from any context. Nothing happens when it is not current.
+        """
+        if self._token is not None:
+            with contextlib.suppress(ValueError):  # entered in another context
+                _current.reset(self._token)
+            self._token = None
+
     # --- the context manager ---------------------------------------------------------------
 
     def __enter__(self) -> Self:
