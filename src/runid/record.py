@@ -40,7 +40,7 @@ True
 from __future__ import annotations
 
 import calendar
-import os
+import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -524,7 +524,7 @@ def new_record(
         "issuer": {"name": public.name, "key_id": public.key_id},
         "started_at": _timestamp(started_at),
         "ended_at": _timestamp(ended_at),
-        "nonce": os.urandom(16).hex() if nonce is None else nonce,
+        "nonce": secrets.token_hex(16) if nonce is None else nonce,
         "observed": _observed(observed),
         "parent": NOT_APPLICABLE if parent is None else {"execution_id": parent, "step": step},
         "outcome": outcome,
