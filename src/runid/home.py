@@ -17,6 +17,7 @@ PosixPath('/tmp/x/keys/signing.key')
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,7 @@ from .keys import PublicKey, SigningKey
 from .store import default_home, open_store
 from .store.sqlite import LOG_FILE
 
-__all__ = ["DEFAULT_KEY_NAME", "Home", "resolve_home"]
+__all__ = ["DEFAULT_KEY_NAME", "Home", "load_signing_key", "resolve_home", "save_signing_key"]
 
 DEFAULT_KEY_NAME = "runid.local/log"
 """The name of a key created without one (``runid keys init``, a recorder's first run)."""
@@ -71,7 +72,7 @@ class Home:
         (:class:`~runid.errors.FileAccessError`, code ``E_KEY_EXISTS``)."""
         self.create()
         key = SigningKey.generate(name)
-        key.save(self.signing_key_path)
+        save_signing_key(key, self.signing_key_path)
         self._write_public(key)
         return key
 
@@ -140,7 +141,76 @@ class Home:
             raise FileAccessError(f"{path}: cannot write the public key ({exc.strerror})") from None
 
     def signing_key(self) -> SigningKey:
-        return SigningKey.load(self.signing_key_path)
+        return load_signing_key(self.signing_key_path)
 
     def public_key(self) -> PublicKey:
         return self.signing_key().public_key
+
+
+def save_signing_key(key: SigningKey, path: Path) -> None:
+    """Write a private key to a new file with mode 0600; never overwrites.
+
+    The file appears complete or not at all: the key is written and synced to a private
+    temporary file in the same directory, which is then hard-linked to ``path`` (the link
+    fails if ``path`` exists, like ``O_EXCL``). Of several processes saving at once, exactly
+    one succeeds; the others get :class:`~runid.errors.FileAccessError` ``E_KEY_EXISTS`` and
+    can load the winner's key, never a half-written one. Where hard links are not supported,
+    the file is created with ``O_EXCL`` and written in place.
+    """
+    data = (key.private_text() + "\n").encode("ascii")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    try:
+        _write_new(tmp, data)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            raise
+        except OSError:  # no hard links on this file system: create in place
+            _write_new(path, data)
+        _fsync_dir(path.parent)
+    except FileExistsError:
+        raise FileAccessError(
+            f"{path}: a key already exists",
+            hint="remove it first, or use another --home",
+            code="E_KEY_EXISTS",
+        ) from None
+    except OSError as exc:
+        raise FileAccessError(f"{path}: cannot create ({exc.strerror})") from None
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+
+
+def load_signing_key(path: Path) -> SigningKey:
+    """Read a private key file written by :func:`save_signing_key`."""
+    try:
+        text = path.read_text("ascii")
+    except FileNotFoundError:
+        raise FileAccessError(
+            f"{path}: no signing key", hint="create one with 'runid keys init'"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FileAccessError(f"{path}: cannot read the signing key ({exc})") from None
+    return SigningKey.from_private_text(text, str(path))
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    """Create ``path`` (mode 0600, failing if it exists), write ``data`` and sync it."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make a new directory entry durable (best effort: not every platform can)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

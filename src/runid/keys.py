@@ -1,6 +1,7 @@
-"""Ed25519 keys: generation, files, key ids and a keyring of trusted public keys.
+"""Ed25519 keys: generation, key texts, key ids and a keyring of trusted public keys.
 
-Keys are stored in the C2SP signed-note key formats, so transparency-log tooling reads them:
+Keys are written in the C2SP signed-note key formats, so transparency-log tooling reads them
+(the key files of a runid home are read and written by :mod:`runid.home`):
 
 * private key file: ``PRIVATE+KEY+<name>+<hash>+<base64(0x01 || 32-byte seed)>`` (mode 0600);
 * public key (verifier key): ``<name>+<hash>+<base64(0x01 || 32-byte public key)>``;
@@ -21,18 +22,16 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import hashlib
-import os
 import re
+import secrets
 from collections.abc import Iterable, Iterator, Mapping
-from pathlib import Path
 
 import nacl.exceptions
 import nacl.signing
 
 from .digest import tagged_digest
-from .errors import FileAccessError, InputError, VerificationError
+from .errors import InputError, VerificationError
 
 __all__ = ["Keyring", "PublicKey", "SigningKey", "note_key_hash"]
 
@@ -140,93 +139,36 @@ class SigningKey:
 
     @classmethod
     def generate(cls, name: str) -> SigningKey:
-        return cls(name, os.urandom(32))
+        return cls(name, secrets.token_bytes(32))
 
     def sign(self, message: bytes) -> bytes:
         return bytes(self._signer.sign(message).signature)
 
-    def _skey(self) -> str:
+    def private_text(self) -> str:
+        """The private key in the C2SP note format ``PRIVATE+KEY+name+hash+base64`` (what the
+        key file holds). It is the secret: write it only to a private file."""
         seed = bytes(self._signer)
         body = base64.b64encode(ED25519 + seed).decode()
         pub = self.public_key
         return f"PRIVATE+KEY+{pub.name}+{pub.note_hash.hex()}+{body}"
 
-    def save(self, path: Path) -> None:
-        """Write the private key to a new file with mode 0600; never overwrites.
-
-        The file appears complete or not at all: the key is written and synced to a private
-        temporary file in the same directory, which is then hard-linked to ``path`` (the link
-        fails if ``path`` exists, like ``O_EXCL``). Of several processes saving at once,
-        exactly one succeeds; the others get ``E_KEY_EXISTS`` and can load the winner's key,
-        never a half-written one. Where hard links are not supported, the file is created
-        with ``O_EXCL`` and written in place.
-        """
-        data = (self._skey() + "\n").encode("ascii")
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-        try:
-            _write_new(tmp, data)
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                raise
-            except OSError:  # no hard links on this file system: create in place
-                _write_new(path, data)
-            _fsync_dir(path.parent)
-        except FileExistsError:
-            raise FileAccessError(
-                f"{path}: a key already exists",
-                hint="remove it first, or use another --home",
-                code="E_KEY_EXISTS",
-            ) from None
-        except OSError as exc:
-            raise FileAccessError(f"{path}: cannot create ({exc.strerror})") from None
-        finally:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-
     @classmethod
-    def load(cls, path: Path) -> SigningKey:
-        try:
-            text = path.read_text("ascii").strip()
-        except FileNotFoundError:
-            raise FileAccessError(
-                f"{path}: no signing key", hint="create one with 'runid keys init'"
-            ) from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise FileAccessError(f"{path}: cannot read the signing key ({exc})") from None
-        parts = text.split("+", 4)
+    def from_private_text(cls, text: str, source: str = "private key") -> SigningKey:
+        """Parse :meth:`private_text` (surrounding white space ignored); ``source`` names it in
+        errors (:class:`~runid.errors.InputError`)."""
+        parts = text.strip().split("+", 4)
         if len(parts) != 5 or parts[:2] != ["PRIVATE", "KEY"]:
-            raise InputError(f"{path}: not a runid/C2SP private key file")
-        raw = _b64decode(parts[4], f"{path}")
+            raise InputError(f"{source}: not a runid/C2SP private key file")
+        raw = _b64decode(parts[4], source)
         if len(raw) != 33 or raw[:1] != ED25519:
-            raise InputError(f"{path}: not an Ed25519 private key")
+            raise InputError(f"{source}: not an Ed25519 private key")
         key = cls(parts[2], raw[1:])
         if key.public_key.note_hash.hex() != parts[3].lower():
-            raise InputError(f"{path}: the key hash does not match the key (file damaged?)")
+            raise InputError(f"{source}: the key hash does not match the key (file damaged?)")
         return key
 
     def __repr__(self) -> str:
         return f"SigningKey(public={self.public_key.vkey!r})"
-
-
-def _write_new(path: Path, data: bytes) -> None:
-    """Create ``path`` (mode 0600, failing if it exists), write ``data`` and sync it."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    """Make a new directory entry durable (best effort: not every platform can)."""
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 class Keyring(Mapping[str, PublicKey]):
