@@ -16,6 +16,7 @@ from runid.declaration import is_valid
 from runid.diff import (
     MISSING,
     Change,
+    align,
     compare,
     diff_declarations,
     diff_values,
@@ -409,14 +410,12 @@ def lcs_length(a: list[int], b: list[int]) -> int:
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.integers(0, 5), max_size=25), st.lists(st.integers(0, 5), max_size=25))
 def test_alignment_is_a_shortest_edit_script_and_symmetric(a: list[int], b: list[int]) -> None:
-    from runid.diff import _align
-
-    blocks = _align(a, b)
+    blocks = align(a, b)
     kept_a = [i for i in range(len(a)) if not any(i1 <= i < i2 for i1, i2, _, _ in blocks)]
     kept_b = [j for j in range(len(b)) if not any(j1 <= j < j2 for _, _, j1, j2 in blocks)]
     assert [a[i] for i in kept_a] == [b[j] for j in kept_b]
     assert len(kept_a) == lcs_length(a, b)
-    assert _align(b, a) == [(j1, j2, i1, i2) for i1, i2, j1, j2 in blocks]
+    assert align(b, a) == [(j1, j2, i1, i2) for i1, i2, j1, j2 in blocks]
 
 
 def test_true_is_not_taken_for_one_inside_lists() -> None:
