@@ -552,12 +552,12 @@ def test_a_model_loaded_by_repo_id_from_the_local_hub_cache(
     revision = "0123456789abcdef0123456789abcdef01234567"
     hub = _hub_cache(model_dir, tmp_path / "hub", revision)
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(hub))
-    tf._hub_snapshot.cache_clear()
+    tf.hub_snapshot.cache_clear()
     try:
         by_id = _load("runid/tiny-gpt2")
         text, run = _gen(by_id, recorder, cache, max_new_tokens=4)
     finally:
-        tf._hub_snapshot.cache_clear()
+        tf.hub_snapshot.cache_clear()
     local_text, local = _gen(_load(model_dir), recorder, cache, max_new_tokens=4)
     assert text == local_text
     assert run.declaration is not None and local.declaration is not None
