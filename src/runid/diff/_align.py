@@ -13,10 +13,10 @@ from typing import Any, Final
 
 import orjson
 
-__all__ = ["Block", "align", "common_ends", "key", "moves", "pair"]
+__all__ = ["Block", "align", "common_ends", "item_key", "moves", "pair"]
 
 
-def key(value: Any) -> bytes:
+def item_key(value: Any) -> bytes:
     """A JSON value's bytes with sorted keys: equal exactly when the values are the same JSON."""
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
 
@@ -35,8 +35,8 @@ def align(a: list[Any], b: list[Any]) -> list[Block]:
     """
     # The lists' first items differ (the common head was skipped), so they usually decide;
     # the whole lists only when they do not.
-    first_a, first_b = key(a[:1]), key(b[:1])
-    swap = first_b < first_a if first_a != first_b else key(b) < key(a)
+    first_a, first_b = item_key(a[:1]), item_key(b[:1])
+    swap = first_b < first_a if first_a != first_b else item_key(b) < item_key(a)
     first, second = (b, a) if swap else (a, b)
     blocks = _myers(first, second)
     if blocks is None:
@@ -86,7 +86,7 @@ def _snakes(trace: list[dict[int, int]], n: int, m: int) -> list[tuple[int, int]
 def _blocks(
     matched: list[tuple[int, int]], n: int, m: int, a: list[Any], b: list[Any]
 ) -> list[Block] | None:
-    if key([a[i] for i, _ in matched]) != key([b[j] for _, j in matched]):
+    if item_key([a[i] for i, _ in matched]) != item_key([b[j] for _, j in matched]):
         return None  # == matched True with 1 somewhere: let the keyed alignment decide
     blocks: list[Block] = []
     pi = pj = 0
@@ -100,7 +100,7 @@ def _blocks(
 def _keyed_blocks(a: list[Any], b: list[Any]) -> list[Block]:
     """The differing blocks by difflib's longest-matching-block alignment of item keys."""
     matcher = difflib.SequenceMatcher(
-        None, [key(x) for x in a], [key(y) for y in b], autojunk=False
+        None, [item_key(x) for x in a], [item_key(y) for y in b], autojunk=False
     )
     return [(i1, i2, j1, j2) for tag, i1, i2, j1, j2 in matcher.get_opcodes() if tag != "equal"]
 
@@ -114,10 +114,10 @@ def common_ends(a: list[Any], b: list[Any]) -> tuple[int, int]:
         return 0, 0
     # Python's == takes True for 1; confirm the skipped items are the same JSON, in one
     # serialisation per side (one call is ~20x cheaper than one per item).
-    same = key(a[:head] + a[len(a) - tail :]) == key(b[:head] + b[len(b) - tail :])
+    same = item_key(a[:head] + a[len(a) - tail :]) == item_key(b[:head] + b[len(b) - tail :])
     if same:
         return head, tail
-    keys_a, keys_b = [key(x) for x in a], [key(y) for y in b]
+    keys_a, keys_b = [item_key(x) for x in a], [item_key(y) for y in b]
     head = 0
     while head < limit and keys_a[head] == keys_b[head]:
         head += 1
@@ -155,11 +155,11 @@ def moves(
     for i, j in events:
         if i is None and j is not None:
             added.setdefault(kb[j], []).append(j)
-    moves: dict[int, int] = {}
+    found: dict[int, int] = {}
     for i, j in events:
         if j is None and i is not None and added.get(ka[i]):
-            moves[i] = added[ka[i]].pop(0)
-    return moves
+            found[i] = added[ka[i]].pop(0)
+    return found
 
 
 _IDENTITY_FIELDS: Final = (("source", "chunk"), ("name",), ("id",), ("execution_id",))
@@ -171,7 +171,7 @@ def _identity(item: Any) -> tuple[Any, ...] | None:
         return None
     for fields in _IDENTITY_FIELDS:
         if all(f in item for f in fields):
-            return (fields, *(key(item[f]) for f in fields))
+            return (fields, *(item_key(item[f]) for f in fields))
     return None
 
 

@@ -12,7 +12,7 @@ from typing import Any, Final, Literal, Protocol
 
 from ..declaration import COMPONENTS
 from ..identity import compute_identity
-from ._align import align, common_ends, key, moves, pair
+from ._align import align, common_ends, item_key, moves, pair
 
 __all__ = [
     "MISSING",
@@ -381,8 +381,8 @@ def _walk_list(a: list[Any], b: list[Any], pa: Path, pb: Path) -> Iterator[Chang
     events: list[tuple[int | None, int | None]] = []
     for i1, i2, j1, j2 in align(a[head : len(a) - tail], b[head : len(b) - tail]):
         events.extend(pair(a, b, range(i1 + head, i2 + head), range(j1 + head, j2 + head)))
-    ka = {i: key(a[i]) for i, j in events if i is not None and j is None}
-    kb = {j: key(b[j]) for i, j in events if j is not None and i is None}
+    ka = {i: item_key(a[i]) for i, j in events if i is not None and j is None}
+    kb = {j: item_key(b[j]) for i, j in events if j is not None and i is None}
     moved = moves(events, ka, kb)
     moved_to = set(moved.values())
     for i, j in events:
