@@ -34,8 +34,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Final, Protocol, Self
 
-from ..errors import VerificationError
 from ..merkle import EMPTY_ROOT, CompactRange, leaf_hash, node_hash
+from ._checks import corrupt
 
 __all__ = [
     "DECLARATION_BLOB_PREFIX",
@@ -92,7 +92,7 @@ class AuditReport:
         """Raise :class:`~runid.errors.VerificationError` (``E_STORE_CORRUPT``) unless ok."""
         if self.problems:
             more = f" (and {len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
-            raise _corrupt(f"log audit: {self.problems[0]}{more}")
+            raise corrupt(f"log audit: {self.problems[0]}{more}")
 
 
 DECLARATION_BLOB_PREFIX: Final = b'{"constraints":'
@@ -340,15 +340,6 @@ def fold(hashes: Sequence[bytes]) -> bytes:
     for left in reversed(hashes[:-1]):
         h = node_hash(left, h)
     return h
-
-
-def _corrupt(message: str) -> VerificationError:
-    return VerificationError(
-        message,
-        code="E_STORE_CORRUPT",
-        hint="the log database was altered or damaged; restore it from a backup and compare "
-        "with the last signed checkpoint",
-    )
 
 
 class Problems:

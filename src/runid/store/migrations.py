@@ -1,7 +1,7 @@
 """Schema migrations of the SQLite log store: named, ordered, applied once each.
 
 Each :class:`Migration` has a number (its position: ``0001``, ``0002``, ...) and a name; the runner
-in :mod:`runid.store.sqlite` applies the ones a database lacks, in order, each inside its own
+in :mod:`runid.store._sqlite_open` applies the ones a database lacks, in order, each inside its own
 ``BEGIN IMMEDIATE`` transaction together with the row that records it in ``schema_migrations``.
 So a migration is applied completely or not at all, even under ``kill -9``, and two processes
 opening a new database at once cannot both apply it.
