@@ -1,9 +1,10 @@
 """The contract every :class:`runid.store.LogStore` backend passes.
 
-A backend's test module subclasses :class:`StoreContract` and provides one fixture, ``open_log``:
-a callable ``open_log(name="log") -> LogStore`` that opens the log called ``name`` of the current
+A test module subclasses :class:`StoreContract` and provides one fixture, ``open_log``: a
+callable ``open_log(name="log") -> LogStore`` that opens the log called ``name`` of the current
 test, creating it empty on first use; calling it again with the same name reopens the same log
-(as another process would), a new name gives an independent log. See ``test_store_sqlite.py``.
+(as another process would), a new name gives an independent log. ``test_store_contract.py``
+runs the contract against every backend (the fixture is parametrized: SQLite and memory).
 
 The reference for every root and proof is the pure :mod:`runid.merkle` (itself checked against a
 naive RFC 9162 oracle in ``test_merkle.py``): the store must give the same bytes from its stored

@@ -1,30 +1,22 @@
-"""The SQLite log store: the store contract, plus what is SQLite's own (file, pragmas, schema
-migrations, locking, and detection of a database altered behind runid's back)."""
+"""The SQLite log store: what is SQLite's own (file, pragmas, schema migrations, locking, and
+detection of a database altered behind runid's back). The store contract runs against it in
+``test_store_contract.py``."""
 
 from __future__ import annotations
 
 import sqlite3
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from runid.errors import FileAccessError, InputError, VerificationError
 from runid.merkle import leaf_hash
-from runid.store import MAX_PROBLEMS, LogStore, default_home, open_store
+from runid.store import MAX_PROBLEMS, default_home, open_store
 from runid.store.migrations import APPLICATION_ID, MIGRATIONS, Migration
 from runid.store.sqlite import LOG_FILE, SQLiteStore
-from store_contract import StoreContract, leaves
-
-
-class TestSQLiteStore(StoreContract):
-    @pytest.fixture
-    def open_log(self, tmp_path: Path) -> Callable[..., LogStore]:
-        def open_log(name: str = "log") -> LogStore:
-            return open_store(tmp_path / name)
-
-        return open_log
+from store_contract import leaves
 
 
 @pytest.fixture

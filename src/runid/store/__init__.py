@@ -1,8 +1,10 @@
 """Storage of the transparency log and of content blobs, behind one small interface.
 
 :class:`LogStore` is everything the rest of runid may assume about storage. The embedded default
-is SQLite (:mod:`runid.store.sqlite`); a PostgreSQL backend shared by several writer processes
-implements the same protocol and passes the same contract tests (``tests/store_contract.py``).
+is SQLite (:mod:`runid.store.sqlite`); :mod:`runid.store.memory` keeps a log in memory, for tests
+that are not about SQLite. Every backend passes the same contract tests
+(``tests/store_contract.py``); a PostgreSQL backend shared by several writer processes would
+implement the same protocol and pass them too.
 
 What every backend guarantees:
 
