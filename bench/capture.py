@@ -57,7 +57,7 @@ from runid.digest import content_ref
 from runid.envelope import envelope_bytes, sign_record
 from runid.examples import example, local_transformers
 from runid.home import Home
-from runid.identity import _identity_and_canonical, compute_identity  # what capture calls
+from runid.identity import compute_identity, identity_and_canonical  # what capture calls
 from runid.log import Log
 from runid.privacy import scrub_collect
 from runid.record import new_record
@@ -384,7 +384,7 @@ def main() -> int:
     parts: list[tuple[str, Callable[[], object], int]] = [
         (
             "hashing: scrub + validate + JCS + SHA-256 of the declaration (and its JCS bytes)",
-            lambda: _identity_and_canonical(scrub_collect(decl)[0]),
+            lambda: identity_and_canonical(scrub_collect(decl)[0]),
             500,
         ),
         (

@@ -88,7 +88,7 @@ from .digest import ContentRef, content_ref
 from .envelope import envelope_bytes, sign_record
 from .errors import InputError, RunidError
 from .home import DEFAULT_KEY_NAME, Home, resolve_home
-from .identity import Identity, _identity_and_canonical
+from .identity import Identity, identity_and_canonical
 from .keys import SigningKey
 from .log import Log
 from .privacy import Mode, Privacy, append_keyed_index, contains_secret, scrub_collect
@@ -992,7 +992,7 @@ class Run:
                 )
             # The canonical bytes stored as the declaration's blob come with the id, from the
             # same serialisation: no second walk of the declaration when the run ends.
-            self.identity, self._declaration_jcs = _identity_and_canonical(declaration)
+            self.identity, self._declaration_jcs = identity_and_canonical(declaration)
             self.declaration = declaration
         except Exception as exc:
             # No valid declaration, no record; the call itself still runs.

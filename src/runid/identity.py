@@ -34,6 +34,7 @@ __all__ = [
     "component_digest",
     "compute_identity",
     "declaration_id_from_components",
+    "identity_and_canonical",
 ]
 
 DECLARATION_TAG = "runid:v1:declaration"
@@ -112,10 +113,18 @@ _MEMBER_KEYS = {name: b'"' + name.encode("ascii") + b'":' for name in _MEMBERS}
 _SPEC_JCS = canonicalize(SPEC_VERSION)
 
 
-def _identity_and_canonical(declaration: object) -> tuple[Identity, bytes]:
+def identity_and_canonical(declaration: object) -> tuple[Identity, bytes]:
     """:func:`compute_identity`, plus the declaration's canonical bytes (``canonicalize``'s
     result), put together from the components' bytes the id was computed from: no second walk
-    or serialisation. For capture, which stores those bytes as the declaration's blob."""
+    or serialisation. For capture, which stores those bytes as the declaration's blob.
+
+    >>> from runid.canonical import canonicalize
+    >>> from runid.examples import minimal_declaration
+    >>> declaration = minimal_declaration()
+    >>> ident, data = identity_and_canonical(declaration)
+    >>> ident == compute_identity(declaration), data == canonicalize(declaration)
+    (True, True)
+    """
     parts: dict[str, bytes] = {"spec": _SPEC_JCS}
     identity = _compute(declaration, parts)
     return identity, b"{" + b",".join([_MEMBER_KEYS[n] + parts[n] for n in _MEMBERS]) + b"}"
