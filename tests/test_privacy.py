@@ -163,8 +163,10 @@ def test_keyed_mode_withholds_everything_and_keeps_a_private_index(home: Home) -
     privacy = Privacy("keyed", hmac_key=KEY, hmac_key_id="org-1")
     run_once(home, privacy)
     assert blobs(home) == set()
-    index = home.path / "keyed" / "index.jsonl"
+    index = home.keyed_index_path  # written by the shell (runid.home), not by runid.privacy
+    assert index == home.path / "keyed" / "index.jsonl"
     assert stat.S_IMODE(index.stat().st_mode) == 0o600
+    assert stat.S_IMODE(index.parent.stat().st_mode) == 0o700
     lines = [json.loads(line) for line in index.read_text().splitlines()]
     assert [line["keyed_digest"] for line in lines] == [
         privacy.keyed_digest(b"Hi, charged twice."),

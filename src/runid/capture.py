@@ -91,7 +91,7 @@ from .home import DEFAULT_KEY_NAME, Home, resolve_home
 from .identity import Identity, identity_and_canonical
 from .keys import SigningKey
 from .log import Log
-from .privacy import Mode, Privacy, append_keyed_index, contains_secret, scrub_collect
+from .privacy import Mode, Privacy, contains_secret, scrub_collect
 from .record import new_record
 
 __all__ = [
@@ -411,7 +411,7 @@ class _Writer:
                     ready.append(job)
                 except Exception as exc:  # this run only; the others still land
                     job.error = exc
-            indices = _append(log, key, [job.item for job in ready], recorder.home.path)
+            indices = _append(log, key, [job.item for job in ready], recorder.home)
         except Exception as exc:
             for job in batch:
                 job.error = job.error or exc
@@ -436,7 +436,7 @@ class _Writer:
         try:
             for item in queued:
                 _sign(item, key)
-            _append(log, key, queued, recorder.home.path)
+            _append(log, key, queued, recorder.home)
         except Exception:  # still failing: they stay queued, in order
             with recorder._lock:
                 recorder._pending[:0] = queued
@@ -459,7 +459,7 @@ def _sign(item: _Pending, key: SigningKey) -> None:
         item.envelope = sign_record(item.record, key)
 
 
-def _append(log: Log, key: SigningKey, items: list[_Pending], home: Path) -> list[int]:
+def _append(log: Log, key: SigningKey, items: list[_Pending], home: Home) -> list[int]:
     """Append signed ``items`` and their content in one transaction: one durable commit and one
     checkpoint signature for all of them."""
     if not items:
@@ -470,7 +470,7 @@ def _append(log: Log, key: SigningKey, items: list[_Pending], home: Path) -> lis
         return sign_checkpoint(Checkpoint(origin, size, root), key)
 
     keyed = [entry for item in items for entry in item.keyed]
-    append_keyed_index(home, keyed)
+    home.append_keyed_index(keyed)
     for item in items:
         item.keyed = []  # written once: a retry must not index the same content twice
     leaves = [envelope_bytes(item.envelope) for item in items if item.envelope is not None]

@@ -9,6 +9,7 @@ Layout::
     <home>/log.sqlite3        the transparency log and blob store (SQLite, WAL)
     <home>/keys/signing.key   the issuer's Ed25519 private key (mode 0600)
     <home>/keys/signing.pub   its verifier key (C2SP vkey), safe to publish
+    <home>/keyed/index.jsonl  keyed privacy mode: HMAC digests of the content used (0600)
 
 >>> from pathlib import Path
 >>> Home(Path("/tmp/x")).signing_key_path
@@ -18,9 +19,12 @@ PosixPath('/tmp/x/keys/signing.key')
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .errors import FileAccessError, InputError
 from .keys import PublicKey, SigningKey
@@ -55,6 +59,22 @@ class Home:
     @property
     def public_key_path(self) -> Path:
         return self.keys_dir / "signing.pub"
+
+    @property
+    def keyed_index_path(self) -> Path:
+        return self.path / "keyed" / "index.jsonl"
+
+    def append_keyed_index(self, entries: Sequence[Mapping[str, Any]]) -> None:
+        """Append keyed-index lines (:meth:`runid.privacy.Privacy.index_entries`) to
+        :attr:`keyed_index_path`, one JSON object a line (directory 0700, file 0600)."""
+        if not entries:
+            return
+        path = self.keyed_index_path
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8") as handle:
+            for entry in entries:
+                handle.write(json.dumps(entry, sort_keys=True, separators=(",", ":")) + "\n")
 
     def create(self) -> None:
         """Create the home and key directories, private to the user (0700)."""

@@ -22,7 +22,8 @@ records (docs/spec.md §4.2); what happens to the bytes is a :class:`Privacy` mo
   skeleton (digests, parameters) are all that is kept.
 * ``keyed``: no content is stored either, and the declaration is not kept in the blob store
   (its plain SHA-256 digests of short texts can be guessed by hashing candidates). Instead a
-  local index (``<home>/keyed/index.jsonl``, mode 0600) lists, for every content, its
+  local index (``<home>/keyed/index.jsonl``, mode 0600, written by
+  :meth:`runid.home.Home.append_keyed_index`) lists, for every content, its
   ``hmac-sha256:<key id>:<hex>`` digest under an organisation key, its size and media type.
   Only the key holder can test whether a candidate text was used. The v1 declaration and
   record formats accept only ``sha256:<hex>`` digests, so the plain digests inside the signed
@@ -41,11 +42,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
-import json
-import os
 import re
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, Literal, get_args
 
 from .digest import ContentRef, content_ref
@@ -306,16 +304,3 @@ class Privacy:
                 }
             )
         return entries
-
-
-def append_keyed_index(home: Path, entries: list[dict[str, Any]]) -> None:
-    """Append keyed-index lines to ``<home>/keyed/index.jsonl`` (created 0700/0600)."""
-    if not entries:
-        return
-    directory = home / "keyed"
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    path = directory / "index.jsonl"
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    with os.fdopen(fd, "a", encoding="utf-8") as handle:
-        for entry in entries:
-            handle.write(json.dumps(entry, sort_keys=True, separators=(",", ":")) + "\n")
