@@ -32,7 +32,7 @@ from runid.checkpoint import (
 from runid.errors import InputError, VerificationError
 from runid.keys import Keyring, PublicKey, SigningKey
 from runid.merkle import EMPTY_ROOT, leaf_hash
-from runid.note import _split_note, open_note, sign_note
+from runid.note import open_note, sign_note, split_note
 
 C2SP_EXAMPLE = (
     "example.com/behind-the-sofa\n"
@@ -81,7 +81,7 @@ def _parse_fails(text: str) -> VerificationError:
 
 
 def test_c2sp_example_body_parses() -> None:
-    text, signatures = _split_note(C2SP_EXAMPLE.encode())
+    text, signatures = split_note(C2SP_EXAMPLE.encode())
     cp = parse_checkpoint(text)
     assert cp.origin == "example.com/behind-the-sofa"
     assert cp.size == 20852163

@@ -31,9 +31,9 @@ from runid.note import (
     MAX_SIGNATURES,
     Note,
     NoteSignature,
-    _split_note,
     open_note,
     sign_note,
+    split_note,
 )
 
 # --- vectors -----------------------------------------------------------------------------------
@@ -166,7 +166,7 @@ def test_go_malformed_messages_are_malformed(message: bytes) -> None:
 
 
 def test_c2sp_example_splits_at_the_last_blank_line() -> None:
-    text, signatures = _split_note(C2SP_EXAMPLE.encode())
+    text, signatures = split_note(C2SP_EXAMPLE.encode())
     assert text == (
         "Ognuno sta solo sul cuor della terra\ntrafitto da un raggio di sole:\n\n"
         "ed è subito sera.\n"
@@ -207,7 +207,7 @@ def test_texts_with_blank_lines_and_dash_lines_round_trip(text: str) -> None:
 
 def test_the_signed_bytes_are_the_text_with_its_newline_without_the_blank_line() -> None:
     data = sign_note("hello\n", [ALICE])
-    _text, signatures = _split_note(data)
+    _text, signatures = split_note(data)
     ALICE.public_key.verify(b"hello\n", signatures[0].signature)
     assert signatures[0].key_hash == ALICE.public_key.note_hash
 

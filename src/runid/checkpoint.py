@@ -40,7 +40,7 @@ from typing import Final
 from .errors import InputError, VerificationError
 from .keys import Keyring, SigningKey
 from .merkle import EMPTY_ROOT, HASH_SIZE
-from .note import MAX_NOTE_SIZE, _b64decode_canonical, _text_problem, open_note, sign_note
+from .note import MAX_NOTE_SIZE, b64decode_canonical, open_note, sign_note, text_problem
 
 __all__ = [
     "MAX_TREE_SIZE",
@@ -67,7 +67,7 @@ def _line_problem(what: str, line: object) -> str | None:
         return f"{what} is empty"
     if "\n" in line:
         return f"{what} holds a newline"
-    problem = _text_problem(line)
+    problem = text_problem(line)
     return None if problem is None else f"{what}: {problem}"
 
 
@@ -157,7 +157,7 @@ def parse_checkpoint(text: str) -> Checkpoint:
         )
     if not text.endswith("\n"):
         raise _malformed("the text does not end with a newline")
-    problem = _text_problem(text)
+    problem = text_problem(text)
     if problem is not None:
         raise _malformed(problem)
     lines = text[:-1].split("\n")
@@ -175,7 +175,7 @@ def parse_checkpoint(text: str) -> Checkpoint:
     size = int(size_text)
     if size > MAX_TREE_SIZE:
         raise _malformed(f"line 2: tree size {size} is larger than 2^63 - 1")
-    root = _b64decode_canonical(root_text)
+    root = b64decode_canonical(root_text)
     if root is None or len(root) != HASH_SIZE:
         raise _malformed(f"line 3: root hash is not canonical base64 of {HASH_SIZE} bytes")
     problem = _problem(origin, size, root, tuple(extensions))

@@ -42,7 +42,7 @@ from .canonical import Unrepresentable, canonicalize, dumps_prepared, loads
 from .errors import InputError, RunidError, VerificationError
 from .keys import PublicKey, SigningKey
 from .merkle import leaf_hash as _merkle_leaf_hash
-from .record import _prepare, record_problems
+from .record import prepare_record, record_problems
 
 __all__ = [
     "PAYLOAD_TYPE",
@@ -103,7 +103,7 @@ def _statement(prepared: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _valid(record: object) -> Any:
-    prepared = _prepare(record)
+    prepared = prepare_record(record)
     if prepared is None:
         found = record_problems(record)
         more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
@@ -292,7 +292,7 @@ def _check_statement(payload: bytes, key_id: str, key: PublicKey) -> dict[str, A
         stmt = orjson.loads(payload)
         if type(stmt) is dict:
             record = stmt.get("predicate")
-            prepared = _prepare(record)
+            prepared = prepare_record(record)
             if (
                 prepared is not None
                 and prepared["issuer"]["key_id"] == key_id
@@ -324,7 +324,7 @@ def _check_statement_slowly(payload: bytes, key_id: str, key: PublicKey) -> dict
     if stmt["predicateType"] != PREDICATE_TYPE:
         raise _fail("E_STATEMENT", "statement", f"predicateType is not {PREDICATE_TYPE!r}")
     record: Any = stmt["predicate"]
-    if _prepare(record) is None:
+    if prepare_record(record) is None:
         found = record_problems(record)
         first = f"/predicate{found[0].pointer}: {found[0].code} {found[0].message}" if found else ""
         if found and all(problem.code == "E_EXECUTION_ID" for problem in found):

@@ -94,7 +94,7 @@ class Note:
     unverified: tuple[NoteSignature, ...] = ()
 
 
-def _text_problem(text: str) -> str | None:
+def text_problem(text: str) -> str | None:
     """What makes ``text`` unfit to appear in a note (control characters, lone surrogates)."""
     match = _CONTROL.search(text)
     if match is not None:
@@ -114,7 +114,7 @@ def _name_problem(name: str) -> str | None:
     return None
 
 
-def _b64decode_canonical(text: str) -> bytes | None:
+def b64decode_canonical(text: str) -> bytes | None:
     """Standard base64 (RFC 4648 section 4) in its one canonical spelling, else ``None``.
 
     Non-zero padding bits, missing padding, whitespace and the URL alphabet are all refused, so
@@ -133,7 +133,7 @@ def _malformed(message: str, code: str = _MALFORMED) -> VerificationError:
     return VerificationError(f"signed note: {message}", hint=_HINT, code=code)
 
 
-def _split_note(data: object) -> tuple[str, list[NoteSignature]]:
+def split_note(data: object) -> tuple[str, list[NoteSignature]]:
     """Check the syntax of a signed note and split it into text and signatures; no crypto.
 
     Raises :class:`~runid.errors.VerificationError` (``E_NOTE_MALFORMED``, ``E_NOTE_TOO_LARGE``).
@@ -176,7 +176,7 @@ def _split_note(data: object) -> tuple[str, list[NoteSignature]]:
         problem = _name_problem(name)
         if problem is not None:
             raise _malformed(f"{where}: {problem}")
-        raw = _b64decode_canonical(encoded)
+        raw = b64decode_canonical(encoded)
         if raw is None:
             raise _malformed(f"{where}: the signature is not canonical standard base64")
         if len(raw) < 5:
@@ -201,7 +201,7 @@ def open_note(data: bytes, keyring: Keyring) -> Note:
     ...
     runid.errors.VerificationError: signed note: no signature from a trusted key; signed by ...
     """
-    text, signatures = _split_note(data)
+    text, signatures = split_note(data)
     trusted: dict[tuple[str, bytes], list[PublicKey]] = {}
     for key in keyring.values():
         trusted.setdefault((key.name, key.note_hash), []).append(key)
@@ -282,7 +282,7 @@ def sign_note(text: str, keys: Sequence[SigningKey]) -> bytes:
         )
     if not text.endswith("\n"):
         raise InputError("note text must end with a newline", code="E_NOTE_TEXT")
-    problem = _text_problem(text)
+    problem = text_problem(text)
     if problem is not None:
         raise InputError(f"note text: {problem}", code="E_NOTE_TEXT")
     if isinstance(keys, SigningKey) or not isinstance(keys, Sequence):

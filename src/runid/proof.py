@@ -50,7 +50,7 @@ from .checkpoint import MAX_TREE_SIZE, Checkpoint, parse_checkpoint, verify_chec
 from .errors import InputError, LimitExceededError, VerificationError
 from .keys import Keyring
 from .merkle import HASH_SIZE, inclusion_proof_ranges, verify_inclusion
-from .note import MAX_NOTE_SIZE, _b64decode_canonical, _split_note
+from .note import MAX_NOTE_SIZE, b64decode_canonical, split_note
 
 __all__ = [
     "HEADER",
@@ -152,7 +152,7 @@ def format_proof(
     if problem is not None:
         raise InputError(f"invalid tlog-proof: {problem}", code="E_PROOF_FIELD")
     try:
-        text, _signatures = _split_note(signed_checkpoint)
+        text, _signatures = split_note(signed_checkpoint)
         cp = parse_checkpoint(text)
     except VerificationError as exc:
         raise InputError(
@@ -235,7 +235,7 @@ def parse_proof(data: bytes) -> TlogProof:
     line = lines.next()
     extra = None
     if line.startswith("extra "):
-        extra = _b64decode_canonical(line[len("extra ") :])
+        extra = b64decode_canonical(line[len("extra ") :])
         if extra is None:
             raise _malformed(f"line {lines.number}: extra data is not canonical standard base64")
         line = lines.next()
@@ -255,7 +255,7 @@ def parse_proof(data: bytes) -> TlogProof:
                 f"more than {MAX_PROOF_HASHES} inclusion proof hashes (or no empty line before "
                 "the checkpoint)"
             )
-        h = _b64decode_canonical(line)
+        h = b64decode_canonical(line)
         if h is None or len(h) != HASH_SIZE:
             raise _malformed(
                 f"line {lines.number} is not canonical base64 of a {HASH_SIZE}-byte hash (or the "
@@ -264,7 +264,7 @@ def parse_proof(data: bytes) -> TlogProof:
         hashes.append(h)
     checkpoint = data[lines.pos :]
     try:
-        text, _signatures = _split_note(checkpoint)
+        text, _signatures = split_note(checkpoint)
         parse_checkpoint(text)
     except VerificationError as exc:
         raise VerificationError(

@@ -393,7 +393,7 @@ def record_problems(record: object) -> list[Problem]:
     return found
 
 
-def _prepare(record: object) -> Any:
+def prepare_record(record: object) -> Any:
     """The normalised (JCS-ready) form of a valid record, or None if it has any problem.
 
     For :mod:`runid.envelope`, which serialises the prepared form with
@@ -412,7 +412,7 @@ def _prepare(record: object) -> Any:
 
 def is_valid_record(record: object) -> bool:
     """True when :func:`record_problems` finds nothing (fast for a valid record)."""
-    return _prepare(record) is not None
+    return prepare_record(record) is not None
 
 
 def _invalid(found: Sequence[Problem]) -> InputError:
