@@ -31,7 +31,7 @@ from runid.merkle import (
     verify_consistency,
     verify_inclusion,
 )
-from runid.store import Checkpoint, LogStore
+from runid.store import LogStore, StoredCheckpoint
 
 OpenLog = Callable[..., LogStore]
 
@@ -231,14 +231,14 @@ class StoreContract:
     def test_a_saved_checkpoint_records_the_root_of_its_size(self, store: LogStore) -> None:
         store.append(leaves(6))
         saved = store.save_checkpoint(4, b"note 4")
-        assert saved == Checkpoint(4, root(hashes_of(store)[:4]), b"note 4")
+        assert saved == StoredCheckpoint(4, root(hashes_of(store)[:4]), b"note 4")
         assert store.checkpoint_at(4) == saved
         assert store.checkpoint_at(5) is None
         assert store.latest_checkpoint() == saved
         store.save_checkpoint(2, b"note 2")
         assert store.latest_checkpoint() == saved  # the largest size, not the newest row
         store.save_checkpoint(6, b"note 6")
-        assert store.latest_checkpoint() == Checkpoint(6, store.root(), b"note 6")
+        assert store.latest_checkpoint() == StoredCheckpoint(6, store.root(), b"note 6")
 
     def test_a_checkpoint_is_never_replaced(self, store: LogStore) -> None:
         store.append(leaves(2))
@@ -250,7 +250,7 @@ class StoreContract:
         assert store.checkpoint_at(2) == first
 
     def test_the_empty_tree_can_have_a_checkpoint(self, store: LogStore) -> None:
-        assert store.save_checkpoint(0, b"empty") == Checkpoint(0, EMPTY_ROOT, b"empty")
+        assert store.save_checkpoint(0, b"empty") == StoredCheckpoint(0, EMPTY_ROOT, b"empty")
 
     def test_append_can_sign_a_checkpoint_in_the_same_transaction(self, store: LogStore) -> None:
         seen: list[tuple[int, bytes]] = []
@@ -263,7 +263,9 @@ class StoreContract:
         store.append([b"x"], sign)
         hashes = hashes_of(store)
         assert seen == [(3, root(hashes[:3])), (4, root(hashes))]
-        assert store.latest_checkpoint() == Checkpoint(4, root(hashes), fake_note(4, root(hashes)))
+        assert store.latest_checkpoint() == StoredCheckpoint(
+            4, root(hashes), fake_note(4, root(hashes))
+        )
         # Nothing new: the current size already has a checkpoint, so nothing is signed.
         store.append([b"x"], sign)
         assert len(seen) == 2

@@ -43,10 +43,10 @@ __all__ = [
     "DECLARATION_BLOB_PREFIX",
     "MAX_PROBLEMS",
     "AuditReport",
-    "Checkpoint",
     "CheckpointSigner",
     "LogStore",
     "Problems",
+    "StoredCheckpoint",
     "audit_tree",
     "default_home",
     "fold",
@@ -60,7 +60,7 @@ CheckpointSigner = Callable[[int, bytes], bytes]
 
 
 @dataclass(frozen=True, slots=True)
-class Checkpoint:
+class StoredCheckpoint:
     """A saved checkpoint: the tree ``size``, the ``root`` the store computed for that size, and
     the signed ``note`` (a C2SP signed note; opaque to the store)."""
 
@@ -165,7 +165,7 @@ class LogStore(Protocol):
         """The RFC 9162 consistency proof from ``size1`` to ``size2`` leaves (``0 < size1``)."""
         ...
 
-    def save_checkpoint(self, size: int, note: bytes) -> Checkpoint:
+    def save_checkpoint(self, size: int, note: bytes) -> StoredCheckpoint:
         """Save the signed ``note`` for tree ``size`` (at most the current size), durably.
 
         Saving the same note again is a no-op; a different note for a size that already has
@@ -173,11 +173,11 @@ class LogStore(Protocol):
         """
         ...
 
-    def latest_checkpoint(self) -> Checkpoint | None:
+    def latest_checkpoint(self) -> StoredCheckpoint | None:
         """The checkpoint with the largest size, or ``None`` if there is none."""
         ...
 
-    def checkpoint_at(self, size: int) -> Checkpoint | None:
+    def checkpoint_at(self, size: int) -> StoredCheckpoint | None:
         """The checkpoint saved for exactly ``size``, or ``None``."""
         ...
 

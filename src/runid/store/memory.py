@@ -23,9 +23,9 @@ from ..merkle import CompactRange, consistency_proof_ranges, inclusion_proof_ran
 from . import (
     DECLARATION_BLOB_PREFIX,
     AuditReport,
-    Checkpoint,
     CheckpointSigner,
     Problems,
+    StoredCheckpoint,
     audit_tree,
     fold,
     node_count,
@@ -61,7 +61,7 @@ class _Log:
         self.index: dict[bytes, int] = {}  # leaf hash -> index
         self.nodes: dict[tuple[int, int], bytes] = {}  # (level >= 1, index) -> subtree hash
         self.tree = CompactRange()
-        self.checkpoints: dict[int, Checkpoint] = {}
+        self.checkpoints: dict[int, StoredCheckpoint] = {}
         self.blobs: dict[bytes, bytes] = {}  # raw SHA-256 -> data
         self.blob_order: list[bytes] = []  # raw SHA-256 by sequence number - 1
         self.records: dict[int, tuple[bytes, bytes]] = {}  # index -> (execution, declaration)
@@ -175,7 +175,7 @@ class MemoryStore:
             # size has no checkpoint yet.
             if sign_checkpoint is not None and (rows or tree.size not in log.checkpoints):
                 root = tree.root()
-                checkpoint = Checkpoint(
+                checkpoint = StoredCheckpoint(
                     tree.size, root, check_note(sign_checkpoint(tree.size, root))
                 )
             for blob in blobs:
@@ -236,7 +236,7 @@ class MemoryStore:
 
     # --- checkpoints -----------------------------------------------------------------------
 
-    def save_checkpoint(self, size: int, note: bytes) -> Checkpoint:
+    def save_checkpoint(self, size: int, note: bytes) -> StoredCheckpoint:
         """See :meth:`runid.store.LogStore.save_checkpoint`."""
         note = check_note(note)
         log = self._data()
@@ -247,16 +247,18 @@ class MemoryStore:
                 if existing.note == note:
                     return existing
                 raise checkpoint_conflict(size)
-            checkpoint = log.checkpoints[size] = Checkpoint(size, log.range_hash(0, size), note)
+            checkpoint = log.checkpoints[size] = StoredCheckpoint(
+                size, log.range_hash(0, size), note
+            )
         return checkpoint
 
-    def latest_checkpoint(self) -> Checkpoint | None:
+    def latest_checkpoint(self) -> StoredCheckpoint | None:
         """See :meth:`runid.store.LogStore.latest_checkpoint`."""
         log = self._data()
         with log.lock:
             return log.checkpoints[max(log.checkpoints)] if log.checkpoints else None
 
-    def checkpoint_at(self, size: int) -> Checkpoint | None:
+    def checkpoint_at(self, size: int) -> StoredCheckpoint | None:
         """See :meth:`runid.store.LogStore.checkpoint_at`."""
         check_int(size, "size")
         return self._data().checkpoints.get(size)

@@ -34,9 +34,9 @@ from ..merkle import (
 from . import (
     DECLARATION_BLOB_PREFIX,
     AuditReport,
-    Checkpoint,
     CheckpointSigner,
     Problems,
+    StoredCheckpoint,
     audit_tree,
     fold,
     node_count,
@@ -334,7 +334,7 @@ class SQLiteStore:
 
     # --- checkpoints -----------------------------------------------------------------------
 
-    def save_checkpoint(self, size: int, note: bytes) -> Checkpoint:
+    def save_checkpoint(self, size: int, note: bytes) -> StoredCheckpoint:
         """See :meth:`runid.store.LogStore.save_checkpoint`."""
         note = check_note(note)
         with self._errors("save a checkpoint"), self._transaction():
@@ -344,28 +344,28 @@ class SQLiteStore:
                 if existing.note == note:
                     return existing
                 raise checkpoint_conflict(size)
-            checkpoint = Checkpoint(size, self._range_hash(0, size), note)
+            checkpoint = StoredCheckpoint(size, self._range_hash(0, size), note)
             self._conn.execute(
                 "INSERT INTO checkpoints (size, root, note) VALUES (?, ?, ?)",
                 (checkpoint.size, checkpoint.root, checkpoint.note),
             )
         return checkpoint
 
-    def latest_checkpoint(self) -> Checkpoint | None:
+    def latest_checkpoint(self) -> StoredCheckpoint | None:
         """See :meth:`runid.store.LogStore.latest_checkpoint`."""
         with self._errors("read the checkpoints"):
             return self._checkpoint("ORDER BY size DESC LIMIT 1", ())
 
-    def checkpoint_at(self, size: int) -> Checkpoint | None:
+    def checkpoint_at(self, size: int) -> StoredCheckpoint | None:
         """See :meth:`runid.store.LogStore.checkpoint_at`."""
         check_int(size, "size")
         with self._errors("read the checkpoints"):
             return self._checkpoint("WHERE size = ?", (size,))
 
-    def _checkpoint(self, where: str, args: tuple[int, ...]) -> Checkpoint | None:
+    def _checkpoint(self, where: str, args: tuple[int, ...]) -> StoredCheckpoint | None:
         sql = f"SELECT size, root, note FROM checkpoints {where}"
         row = self._conn.execute(sql, args).fetchone()
-        return None if row is None else Checkpoint(*row)
+        return None if row is None else StoredCheckpoint(*row)
 
     # --- blobs -----------------------------------------------------------------------------
 
