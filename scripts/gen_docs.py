@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from runid import diff, policy, record
+from runid._internal.wiregen import wire_text
 from runid.cli import main as cli_main
 from runid.declaration import json_schema, reference_markdown
 from runid.examples import EXAMPLES, example
@@ -25,6 +26,7 @@ DIFF_SCHEMA = ROOT / "docs" / "schema" / "diff-v1.schema.json"
 CLI_DOC = ROOT / "docs" / "cli.md"
 SPEC = ROOT / "docs" / "spec.md"
 EXAMPLES_DIR = ROOT / "examples" / "declarations"
+WIRE = ROOT / "src" / "runid" / "wire.py"
 
 
 def schema_text(schema: object) -> str:
@@ -69,6 +71,7 @@ def main(argv: list[str]) -> int:
         (DIFF_SCHEMA, schema_text(diff.json_schema())),
         (SPEC, spec_text(SPEC.read_text("utf-8"))),
         (CLI_DOC, cli_text()),
+        (WIRE, wire_text(WIRE.read_text("utf-8"))),
     ]
     outputs += [
         (EXAMPLES_DIR / f"{name}.json", json.dumps(example(name), indent=2) + "\n")
