@@ -93,7 +93,6 @@ class Artifact(TypedDict):
 
     #: File name relative to the model directory.
     name: str
-
     digest: Digest
     size: int
 
@@ -106,25 +105,18 @@ class Model(TypedDict):
 
     #: Who serves the model: 'openai', 'llama.cpp', 'transformers'.
     provider: str
-
     #: The model name as requested (may be an alias).
     name: str
-
     #: The resolved version / snapshot fixed before the call.
     version: str | Absent
-
     #: Base URL of the serving endpoint, without credentials.
     endpoint: str | Absent
-
     weights: list[Artifact] | Absent
     tokenizer: list[Artifact] | Absent
-
     #: Compute dtype, e.g. 'float32', 'bfloat16'.
     dtype: str | Absent
-
     #: Quantization scheme, e.g. 'Q4_1'.
     quantization: str | Absent
-
     adapters: list[Artifact] | Absent
 
 
@@ -147,10 +139,8 @@ class ContentRef(TypedDict):
     """
 
     digest: Digest
-
     #: Length of the content in bytes.
     size: int
-
     media_type: str
 
 
@@ -159,10 +149,8 @@ class InstructionsTemplate(TypedDict):
 
     #: A non-empty string.
     id: str
-
     version: str | Absent
     digest: Digest
-
     #: Template variables by name.
     variables: dict[str, Any]
 
@@ -174,10 +162,8 @@ class Instructions(TypedDict):
 
     #: The leading system/developer prompt(s) as sent, in order.
     system: list[ContentRef]
-
     #: The template the prompt was rendered from.
     template: InstructionsTemplate | Absent
-
     #: Where the instructions came from (registry, file, ...).
     source: str | Absent
 
@@ -187,10 +173,8 @@ class ToolCall(TypedDict):
 
     #: A non-empty string.
     id: str
-
     #: A non-empty string.
     name: str
-
     arguments: ContentRef
 
 
@@ -199,13 +183,10 @@ class Message(TypedDict):
 
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: ContentRef | Absent
-
     #: A non-empty string.
     name: NotRequired[str]
-
     #: A non-empty string.
     tool_call_id: NotRequired[str]
-
     tool_calls: NotRequired[list[ToolCall]]
 
 
@@ -214,7 +195,6 @@ class InputsTruncation(TypedDict):
 
     #: A non-empty string.
     strategy: str
-
     original_count: int
     kept_count: int
 
@@ -223,7 +203,6 @@ class UpstreamRun(TypedDict):
     """The object at ``inputs.upstream[]`` in a declaration."""
 
     execution_id: Digest
-
     #: A non-empty string.
     relation: str
 
@@ -235,10 +214,8 @@ class Inputs(TypedDict):
 
     #: Messages as sent, after truncation.
     messages: list[Message]
-
     #: How the history was cut; not_applicable when nothing was cut.
     truncation: InputsTruncation | Absent
-
     #: Runs whose outputs feed this one; [] when none.
     upstream: list[UpstreamRun]
 
@@ -248,9 +225,7 @@ class ContextRetriever(TypedDict):
 
     #: A non-empty string.
     name: str
-
     version: str | Absent
-
     #: A non-empty string.
     kind: str
 
@@ -260,7 +235,6 @@ class ContextEmbeddingModel(TypedDict):
 
     #: A non-empty string.
     name: str
-
     version: str | Absent
     digest: Digest | Absent
 
@@ -270,7 +244,6 @@ class ContextIndex(TypedDict):
 
     #: A non-empty string.
     id: str
-
     #: Digest of the index state (a Merkle root of its items).
     snapshot: Digest | Absent
 
@@ -280,7 +253,6 @@ class ContextReranker(TypedDict):
 
     #: A non-empty string.
     name: str
-
     version: str | Absent
 
 
@@ -289,7 +261,6 @@ class RetrievedItem(TypedDict):
 
     #: Document id, e.g. 'kb/refunds.md'.
     source: str
-
     chunk: int | str
     content: ContentRef
     score: float | Absent
@@ -306,12 +277,9 @@ class Context(TypedDict):
     index: ContextIndex
     top_k: int | Absent
     threshold: float | Absent
-
     #: Retrieval filters; {} when none.
     filters: dict[str, Any]
-
     reranker: ContextReranker | Absent
-
     #: Items in injection order; [] when none.
     retrieved: list[RetrievedItem]
 
@@ -321,10 +289,8 @@ class ToolDefinition(TypedDict):
 
     #: A non-empty string.
     name: str
-
     #: A non-empty string.
     kind: str
-
     definition: ContentRef
 
 
@@ -340,7 +306,6 @@ class Tools(TypedDict):
 
     #: Tool definitions in the order sent; each definition as canonical JSON.
     definitions: list[ToolDefinition]
-
     #: tool_choice as sent; absent when the request left it to the provider.
     choice: Literal["auto", "none", "required"] | ToolChoice | Absent
 
@@ -350,7 +315,6 @@ class RuntimeEngine(TypedDict):
 
     #: A non-empty string.
     name: str
-
     version: str | Absent
 
 
@@ -359,10 +323,8 @@ class RuntimePlatform(TypedDict):
 
     #: A non-empty string.
     os: str
-
     #: A non-empty string.
     arch: str
-
     python: str | Absent
 
 
@@ -370,10 +332,8 @@ class RuntimeCode(TypedDict):
     """The object at ``runtime.code`` in a declaration."""
 
     repository: str | Absent
-
     #: A non-empty string.
     revision: str
-
     #: Digest of uncommitted changes; not_applicable if clean.
     dirty: Digest | Absent
 
@@ -385,17 +345,12 @@ class Runtime(TypedDict):
 
     #: Inference engine, e.g. llama.cpp, vllm, transformers.
     engine: RuntimeEngine | Absent
-
     #: Library name → version; {} when none.
     libraries: dict[str, str]
-
     platform: RuntimePlatform | Absent
-
     #: Hardware class, e.g. 'cpu-x86_64', 'nvidia-a100-80gb'.
     hardware: str | Absent
-
     code: RuntimeCode | Absent
-
     #: Determinism flags; {} when none.
     determinism: dict[str, Any]
 
@@ -405,7 +360,6 @@ class Guardrail(TypedDict):
 
     #: A non-empty string.
     name: str
-
     version: str | Absent
     config: ContentRef | Absent
 
@@ -414,10 +368,8 @@ class Constraints(TypedDict):
     """Output schema, guardrails and budgets that bound the run."""
 
     output_schema: ContentRef | Absent
-
     #: Guardrails applied; [] when none.
     guardrails: list[Guardrail]
-
     #: Budgets (tokens, steps, seconds); {} when none.
     budgets: dict[str, float]
 
@@ -427,7 +379,6 @@ class Declaration(TypedDict):
 
     #: The spec version; v1 is frozen.
     spec: Literal["runid/v1"]
-
     model: Model | Absent
     parameters: dict[str, ParameterValue | ParameterProviderDefault] | Absent
     instructions: Instructions | Absent
@@ -443,7 +394,6 @@ class Issuer(TypedDict):
 
     #: The name of the issuer's signing key.
     name: str
-
     key_id: Digest
 
 
@@ -457,10 +407,8 @@ class Usage(TypedDict):
 
     #: Tokens read (prompt), as the serving side reported.
     input_tokens: int | Absent
-
     #: Tokens written (completion), as reported.
     output_tokens: int | Absent
-
     #: Further counts by name (cached_input_tokens, reasoning_tokens, total_tokens, ...); {}
     #: when none.
     other: dict[str, int]
@@ -471,16 +419,12 @@ class Observed(TypedDict):
 
     #: The model id the serving side says it used.
     served_model: str | Absent
-
     #: The provider's fingerprint of its serving configuration.
     system_fingerprint: str | Absent
-
     #: The provider's id of the response, for its own logs.
     response_id: str | Absent
-
     #: Token usage as reported by the serving side.
     usage: Usage | Absent
-
     #: Why generation stopped, as reported: 'stop', 'length'.
     finish_reason: str | Absent
 
@@ -489,7 +433,6 @@ class Parent(TypedDict):
     """The earlier record this one is a step of."""
 
     execution_id: Digest
-
     #: 0-based index of this step within the parent.
     step: int
 
@@ -499,7 +442,6 @@ class OutcomeOk(TypedDict):
 
     #: The run completed.
     status: Literal["ok"]
-
     #: Outputs in the order produced; [] when none.
     outputs: list[ContentRef]
 
@@ -509,7 +451,6 @@ class RunError(TypedDict):
 
     #: Kind of failure, e.g. 'timeout', 'RateLimitError'.
     type: str
-
     #: The error message, by reference.
     message: ContentRef | Absent
 
@@ -519,10 +460,8 @@ class OutcomeError(TypedDict):
 
     #: The run failed.
     status: Literal["error"]
-
     #: Outputs in the order produced; [] when none.
     outputs: list[ContentRef]
-
     #: What went wrong.
     error: RunError
 
@@ -532,27 +471,19 @@ class Record(TypedDict):
 
     #: The record format version; v1 is frozen.
     spec: Literal["runid/record/v1"]
-
     declaration_id: Digest
     execution_id: Digest
-
     #: Who ran it and signs the record: the name and key id of its Ed25519 key.
     issuer: Issuer
-
     started_at: Timestamp
     ended_at: Timestamp
-
     #: 128 random bits, new for every occurrence.
     nonce: str
-
     #: Facts observed during or after the run; never declared before it.
     observed: Observed
-
     #: The record this one is a step of; not_applicable for a top run.
     parent: Parent | Absent
-
     replay_of: NotRequired[Digest]
-
     #: How the run ended and what it produced.
     outcome: OutcomeOk | OutcomeError
 

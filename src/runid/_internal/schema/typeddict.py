@@ -169,13 +169,9 @@ class TypedDicts:
             lines = [f"{name} = TypedDict({json.dumps(name)}, {{{members}}})"]
         else:
             lines += [*_docstring(schema.get("description") or _where(path), "    "), ""]
-            apart = False
             for key, kind, description in fields:
-                if (description or apart) and lines[-1]:
-                    lines.append("")  # a described field stands apart from its neighbours
                 lines += _comment(description, "    ") if description else []
                 lines.append(f"    {key}: {kind}")
-                apart = bool(description)
         # Move the definition after the ones it uses (they were added while walking it).
         del self.definitions[name]
         self.definitions[name] = _Definition(name, lines)
