@@ -14,7 +14,8 @@ import pytest
 
 from runid import canonical
 from runid.checkpoint import Checkpoint, sign_checkpoint
-from runid.envelope import leaf_hash, sign_record
+from runid.digest import content_digest
+from runid.envelope import leaf_hash, sign_record, verify_envelope
 from runid.errors import InputError, VerificationError
 from runid.examples import example
 from runid.home import Home
@@ -23,6 +24,7 @@ from runid.log import Log
 from runid.proof import format_proof
 from runid.receipt import make_receipt, verify_receipt
 from runid.record import new_record
+from runid.store.memory import MemoryStore
 
 OUTPUT = b"Duplicate charges are refunded within 5 business days."
 
@@ -296,6 +298,91 @@ def test_a_declaration_the_log_does_not_hold_is_a_clear_error(home: Home) -> Non
         # A receipt asked to include it withholds it instead.
         receipt = opened.receipt(entry.index, include_stored=True)
         assert json.loads(receipt)["declaration"] == {"absent": "withheld"}
+
+
+# --- the one write path: Log.append --------------------------------------------------------------
+
+
+def a_record(home: Home, second: int = 0, issuer: SigningKey | None = None) -> dict[str, Any]:
+    return new_record(
+        "sha256:" + "ab" * 32,
+        issuer=issuer or home.signing_key(),
+        started_at="2025-03-01T12:00:00Z",
+        ended_at=f"2025-03-01T12:00:{second:02d}Z",
+    )
+
+
+def test_record_run_appends_its_record_and_content_in_one_transaction(
+    home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    declaration = example("chat-hosted-model")
+    with Log.open(home) as opened:
+        calls: list[tuple[int, list[bytes]]] = []
+        append = opened.store.append
+
+        def spy(leaves: Any, sign_checkpoint: Any = None, *, blobs: Any = ()) -> list[int]:
+            calls.append((len(leaves), list(blobs)))
+            return append(leaves, sign_checkpoint, blobs=blobs)
+
+        monkeypatch.setattr(opened.store, "append", spy)
+        monkeypatch.setattr(opened.store, "put_blob", lambda data: pytest.fail("own transaction"))
+        opened.record_run(declaration, output=b"kept")
+        assert calls == [(1, [b"kept", canonical.canonicalize(declaration)])]
+        assert opened.content(content_digest(b"kept")) == b"kept"
+
+
+def test_a_failed_append_stores_no_content(home: Home, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(checkpoint: Checkpoint, key: SigningKey) -> bytes:
+        raise InputError("no checkpoint today")
+
+    # The checkpoint is signed inside the transaction: its failure takes the blobs with it.
+    monkeypatch.setattr("runid.log.sign_checkpoint", refuse)
+    with Log.open(home) as opened:
+        with pytest.raises(InputError, match="no checkpoint today"):
+            opened.record_run(example("chat-hosted-model"), output=b"never stored")
+        assert opened.size() == 0
+        assert opened.store.max_blob_rowid() == 0
+
+
+def test_append_verifies_envelopes_it_did_not_sign(
+    home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    verified: list[object] = []
+
+    def counting(envelope: Any, keyring: Keyring) -> dict[str, Any]:
+        verified.append(envelope)
+        return verify_envelope(envelope, keyring)
+
+    monkeypatch.setattr("runid.log.verify_envelope", counting)
+    with Log.open(home) as opened:
+        own = opened.sign(a_record(home, 1))
+        assert opened.append([own]) == [0]
+        assert verified == []  # signed by this log: valid by construction
+        outside = sign_record(a_record(home, 2), home.signing_key())
+        assert opened.append([outside]) == [1]
+        assert verified == [outside]
+        changed = opened.sign(a_record(home, 3))
+        changed["payloadType"] = "application/x-other"
+        with pytest.raises(VerificationError):
+            opened.append([changed])  # changed after signing: verified, and refused
+        other = SigningKey.generate("runid.test/other")
+        stranger = sign_record(a_record(home, 4, issuer=other), other)
+        with pytest.raises(VerificationError):
+            opened.append([stranger])
+        assert opened.size() == 2
+        assert opened.append([own]) == [0]  # already there: its index, nothing appended
+
+
+def test_append_writes_keyed_index_lines_with_the_records(home: Home) -> None:
+    lines = [{"keyed_digest": "hmac-sha256:org:00", "media_type": "text/plain", "size": 1}]
+    with Log.open(home) as opened:
+        opened.append([opened.sign(a_record(home))], keyed=lines)
+    assert [json.loads(line) for line in home.keyed_index_path.read_text().splitlines()] == lines
+    # A log built on a bare store has no home to keep the index in: nothing is appended.
+    with Log(MemoryStore(), home.signing_key(), home.public_key()) as bare:
+        with pytest.raises(InputError, match="keyed-index lines need"):
+            bare.append([bare.sign(a_record(home, 5))], keyed=lines)
+        assert bare.size() == 0
 
 
 # --- verification names the keys when no trusted key signed -----------------------------------

@@ -83,9 +83,8 @@ from types import TracebackType
 from typing import Any, Literal, ParamSpec, Self, TypeVar, cast, get_args
 
 from . import canonical
-from .checkpoint import Checkpoint, sign_checkpoint
 from .digest import ContentRef, content_ref
-from .envelope import envelope_bytes, sign_record
+from .envelope import sign_record
 from .errors import InputError, RunidError
 from .home import DEFAULT_KEY_NAME, Home, resolve_home
 from .identity import Identity, identity_and_canonical
@@ -403,15 +402,14 @@ class _Writer:
         try:
             if log is None:
                 log = Log.open(recorder.home)
-            key = recorder._signing_key()
             ready: list[_Job] = []
             for job in batch:
                 try:
-                    _sign(job.item, key)
+                    _sign(job.item, log)
                     ready.append(job)
                 except Exception as exc:  # this run only; the others still land
                     job.error = exc
-            indices = _append(log, key, [job.item for job in ready], recorder.home)
+            indices = _append(log, [job.item for job in ready])
         except Exception as exc:
             for job in batch:
                 job.error = job.error or exc
@@ -423,10 +421,10 @@ class _Writer:
         self.commits += 1
         for job, index in zip(ready, indices, strict=True):
             job.index = index
-        self._retry_queued(log, key)
+        self._retry_queued(log)
         return log
 
-    def _retry_queued(self, log: Log, key: SigningKey) -> None:
+    def _retry_queued(self, log: Log) -> None:
         """After a commit that worked, append the runs ``on_error="queue"`` kept, if any."""
         recorder = self._recorder
         with recorder._lock:
@@ -435,8 +433,8 @@ class _Writer:
             return
         try:
             for item in queued:
-                _sign(item, key)
-            _append(log, key, queued, recorder.home)
+                _sign(item, log)
+            _append(log, queued)
         except Exception:  # still failing: they stay queued, in order
             with recorder._lock:
                 recorder._pending[:0] = queued
@@ -454,28 +452,21 @@ class _Writer:
             job.done.set()
 
 
-def _sign(item: _Pending, key: SigningKey) -> None:
+def _sign(item: _Pending, log: Log) -> None:
     if item.envelope is None:
-        item.envelope = sign_record(item.record, key)
+        item.envelope = log.sign(item.record)
 
 
-def _append(log: Log, key: SigningKey, items: list[_Pending], home: Home) -> list[int]:
-    """Append signed ``items`` and their content in one transaction: one durable commit and one
-    checkpoint signature for all of them."""
+def _append(log: Log, items: list[_Pending]) -> list[int]:
+    """Append signed ``items`` and their content through :meth:`Log.append`: one transaction,
+    one durable commit and one checkpoint signature for all of them."""
     if not items:
         return []
-    origin = log.origin
-
-    def signer(size: int, root: bytes) -> bytes:
-        return sign_checkpoint(Checkpoint(origin, size, root), key)
-
-    keyed = [entry for item in items for entry in item.keyed]
-    home.append_keyed_index(keyed)
-    for item in items:
-        item.keyed = []  # written once: a retry must not index the same content twice
-    leaves = [envelope_bytes(item.envelope) for item in items if item.envelope is not None]
-    blobs = [blob for item in items for blob in item.blobs]
-    return log.store.append(leaves, sign_checkpoint=signer, blobs=blobs)
+    return log.append(
+        [item.envelope for item in items if item.envelope is not None],
+        blobs=[blob for item in items for blob in item.blobs],
+        keyed=[entry for item in items for entry in item.keyed],
+    )
 
 
 _writers: weakref.WeakSet[_Writer] = weakref.WeakSet()

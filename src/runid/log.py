@@ -1,9 +1,12 @@
 """The transparency log: signed execution records in an RFC 9162 Merkle log with checkpoints.
 
+
 :class:`Log` joins a :class:`~runid.store.LogStore` (sequencing and durability) with the
-issuer's signing key (envelopes and checkpoints). Every append signs a new checkpoint inside
-the store's transaction, so the stored tree always matches its latest signed checkpoint, even
-after a crash.
+issuer's signing key (envelopes and checkpoints). :meth:`Log.append` is the one way in: signed
+envelopes, their content blobs and a newly signed checkpoint in one store transaction (one
+durable commit however many runs it holds), so the stored tree always matches its latest
+signed checkpoint, even after a crash. :meth:`Log.record_run`, :meth:`Log.append_record` and
+capture's writer thread all append through it.
 
 >>> import tempfile, pathlib
 >>> from runid.home import Home
@@ -67,12 +70,24 @@ class AuditFinding:
 class Log:
     """A transparency log in a runid home."""
 
-    def __init__(self, store: LogStore, key: SigningKey | None, public: PublicKey) -> None:
+    def __init__(
+        self,
+        store: LogStore,
+        key: SigningKey | None,
+        public: PublicKey,
+        *,
+        home: Home | None = None,
+    ) -> None:
         self.store = store
         self.key = key
         self.public = public
         self.origin = public.name
         self.keyring = Keyring([public])
+        # Where keyed-index lines go (Log.open sets it; a log built on a bare store has none).
+        self.home = home
+        # Leaves of envelopes this log signed and has not appended yet: they verify by
+        # construction, so append does not verify them again (see sign()).
+        self._signed: set[bytes] = set()
 
     @classmethod
     def open(cls, home: Home, *, need_key: bool = True) -> Log:
@@ -85,7 +100,7 @@ class Log:
             )
         key = home.signing_key() if need_key or home.signing_key_path.exists() else None
         public = key.public_key if key else PublicKey.parse(home.public_key_path.read_text())
-        return cls(open_store(home.path), key, public)
+        return cls(open_store(home.path), key, public, home=home)
 
     def close(self) -> None:
         self.store.close()
@@ -113,19 +128,54 @@ class Log:
     def _sign_checkpoint(self, size: int, root: bytes) -> bytes:
         return sign_checkpoint(Checkpoint(self.origin, size, root), self._signer())
 
-    def append(self, envelopes: Sequence[Mapping[str, Any]]) -> list[int]:
-        """Append signed envelopes (verified first: the log only holds what verifies)."""
-        for envelope in envelopes:
-            verify_envelope(envelope, self.keyring)
+    def sign(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        """The envelope of ``record`` signed with the issuer key, to give to :meth:`append`.
+
+        The log remembers the envelope's bytes until it is appended, and does not verify it
+        again then (an envelope changed since would not match, and is verified).
+        """
+        envelope = sign_record(record, self._signer())
+        if len(self._signed) >= _SIGNED_MAX:
+            self._signed.clear()  # signed but never appended: they would only be verified
+        self._signed.add(envelope_bytes(envelope))
+        return envelope
+
+    def append(
+        self,
+        envelopes: Sequence[Mapping[str, Any]],
+        *,
+        blobs: Sequence[bytes] = (),
+        keyed: Sequence[Mapping[str, Any]] = (),
+    ) -> list[int]:
+        """Append signed envelopes with their content; the index of each, in order.
+
+        The one write path of the log. The envelopes (verified first, unless :meth:`sign`
+        made them: the log only holds what verifies), the content ``blobs`` and a checkpoint
+        signed for the new tree go into one store transaction: one durable commit for any
+        number of runs, all of it or nothing. ``keyed`` are keyed-index lines (privacy mode
+        ``keyed``), appended to the home's index (:meth:`~runid.home.Home.append_keyed_index`)
+        just before the transaction: a file, not part of it, so a line can exist for a run
+        that did not land (or twice, when that run is appended again), never a run without its
+        lines. An envelope already in the log is not appended again (its index is returned),
+        so retrying an append whose acknowledgement was lost is safe.
+        """
         leaves = [envelope_bytes(envelope) for envelope in envelopes]
-        return self.store.append(leaves, sign_checkpoint=self._sign_checkpoint)
+        signed = self._signed
+        for envelope, leaf in zip(envelopes, leaves, strict=True):
+            if leaf not in signed:
+                verify_envelope(envelope, self.keyring)
+        if keyed:
+            if self.home is None:
+                raise InputError("keyed-index lines need a log opened in a home (Log.open)")
+            self.home.append_keyed_index(keyed)
+        indices = self.store.append(leaves, sign_checkpoint=self._sign_checkpoint, blobs=blobs)
+        signed.difference_update(leaves)
+        return indices
 
     def append_record(self, record: Mapping[str, Any]) -> Entry:
         """Sign ``record`` with the issuer key and append it durably."""
-        envelope = sign_record(record, self._signer())
-        leaves = [envelope_bytes(envelope)]
-        index = self.store.append(leaves, sign_checkpoint=self._sign_checkpoint)[0]
-        return Entry(index, envelope, dict(record))
+        envelope = self.sign(record)
+        return Entry(self.append([envelope])[0], envelope, dict(record))
 
     def record_run(
         self,
@@ -137,7 +187,8 @@ class Log:
         observed: Mapping[str, Any] | None = None,
         media_type: str = "text/plain; charset=utf-8",
     ) -> Entry:
-        """Record one run of ``declaration`` that produced ``output``; keep both as blobs."""
+        """Record one run of ``declaration`` that produced ``output``; keep both as blobs, in
+        the transaction that appends the record."""
         identity = compute_identity(declaration)
         now = datetime.now(UTC)
         ref = content_ref(output, media_type)
@@ -149,9 +200,9 @@ class Log:
             outputs=[ref],
             observed=observed,
         )
-        self.store.put_blob(output)
-        self.store.put_blob(canonical.canonicalize(declaration))
-        return self.append_record(record)
+        envelope = self.sign(record)
+        blobs = [output, canonical.canonicalize(declaration)]
+        return Entry(self.append([envelope], blobs=blobs)[0], envelope, record)
 
     def checkpoint(self) -> bytes:
         """The latest signed checkpoint (signing one for the current size if there is none)."""
@@ -206,11 +257,11 @@ class Log:
         """Bring the lookup indexes up to date with the log; cheap when they already are.
 
         The indexes (execution id -> entry, declaration id -> entries and stored declaration)
-        are derived data, filled here at read time rather than on append: every write path is
-        covered (capture, queued envelopes, :meth:`append`), appends pay nothing, and an old
-        log is backfilled on its first lookup. Entries and blobs are read in order from the
-        high-water marks, in batches of :data:`_LOOKUP_BATCH`, each committed on its own.
-        Index rows are hints: every lookup re-verifies what it returns.
+        are derived data, filled here at read time rather than on append: every append is
+        covered (capture's writer, queued envelopes, :meth:`append` called directly), appends
+        pay nothing, and an old log is backfilled on its first lookup. Entries and blobs are read
+        in order from the high-water marks, in batches of :data:`_LOOKUP_BATCH`, each committed
+        on its own. Index rows are hints: every lookup re-verifies what it returns.
         """
         store = self.store
         entries_done, blobs_done = store.lookup_state()
@@ -393,6 +444,9 @@ class Log:
 
 _LOOKUP_BATCH = 10_000
 """Entries indexed per transaction when the lookup indexes catch up."""
+
+_SIGNED_MAX = 4096
+"""Envelopes :meth:`Log.sign` remembers at most (more than capture's writer queue holds)."""
 
 
 def _record_ids(data: bytes) -> tuple[str, str] | None:
