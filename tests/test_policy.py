@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from runid.cli import main
+from runid._cli import main
 from runid.declaration import COMPONENTS
 from runid.errors import (
     CanonicalizationError,

@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 
 import replay_engine
 from runid import replay as replay_mod
+from runid._cli import main
 from runid.capture import Recorder
-from runid.cli import main
 from runid.errors import InputError
 from runid.examples import EXAMPLES, example
 from runid.home import Home

@@ -23,7 +23,7 @@ import pytest
 from click.testing import CliRunner
 
 from runid import diff
-from runid.cli import main
+from runid._cli import main
 from runid.errors import VerificationError
 from runid.home import Home
 from runid.keys import Keyring

@@ -511,7 +511,7 @@ def test_runid_replay_command_takes_the_model_path(
 ) -> None:
     from click.testing import CliRunner
 
-    from runid.cli import main
+    from runid._cli import main
 
     _text, run = _gen(_load(model_dir), recorder, cache, max_new_tokens=3)
     assert run.execution_id is not None

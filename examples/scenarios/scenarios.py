@@ -219,7 +219,7 @@ def _diff_receipts(a: Answer, b: Answer) -> tuple[int | None, str]:
     command is installed in this runid)."""
     from click.testing import CliRunner
 
-    from runid.cli import main as cli
+    from runid._cli import main as cli
 
     if "diff" not in cli.commands:  # type: ignore[attr-defined]
         return None, "runid diff is not available in this runid"

@@ -1,5 +1,5 @@
 """``python -m runid`` is the ``runid`` command."""
 
-from .cli import main
+from ._cli import main
 
 main()

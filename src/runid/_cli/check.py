@@ -1,6 +1,6 @@
 """``runid check``: evaluate a policy against runs from the log, declaration files or receipts.
 
-Registered on the ``runid`` group by :mod:`runid.cli`. This module is the I/O edge of
+Registered on the ``runid`` group by :mod:`runid._cli`. This module is the I/O edge of
 :mod:`runid.policy` (which is pure): it reads the policy file, finds each run's declaration and
 record, and prints the per-rule results. Exit codes, for CI: 0 every rule of every run passed
 (or was not applicable), 1 some rule failed, 2 any error (a malformed policy, an unknown id, a
@@ -10,8 +10,6 @@ receipt that does not verify); on an error nothing is checked.
 from __future__ import annotations
 
 import json
-import os
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,15 +17,15 @@ from typing import Any
 
 import click
 
-from ._internal.files import read_input
-from .cli import _home, _key_text, _report, main
-from .errors import InputError, LimitExceededError, PolicyError, RunidError
-from .keys import Keyring
-from .log import Log
-from .policy import FAIL, NA, PASS, Evaluation, Policy, RuleResult, evaluate, parse_policy
-from .resolve import resolve
+from .._internal.files import read_input
+from ..errors import InputError, LimitExceededError, PolicyError, RunidError
+from ..keys import Keyring
+from ..log import Log
+from ..policy import FAIL, NA, PASS, Evaluation, Policy, RuleResult, evaluate, parse_policy
+from ..resolve import resolve
+from ._common import Command, PolicyFileError, home_of, key_text, wants_color
 
-__all__ = ["CHECK_SPEC", "Checked", "check_command"]
+__all__ = ["CHECK_SPEC", "EXIT_ERROR", "Checked", "check_command", "report_json"]
 
 CHECK_SPEC = "runid/check/v1"
 EXIT_ERROR = 2
@@ -76,7 +74,7 @@ class _Sources:
     def __init__(self, ctx: click.Context, policy: Policy, keys: tuple[str, ...]) -> None:
         self.ctx = ctx
         self.policy = policy
-        self.keyring = Keyring.from_texts(_key_text(k) for k in keys) if keys else None
+        self.keyring = Keyring.from_texts(key_text(k) for k in keys) if keys else None
         self._log: Log | None = None
         # Many runs share one declaration (content-addressed, so one id is one declaration):
         # load each once. Without observed rules the record is never read, so the evaluation of
@@ -87,12 +85,12 @@ class _Sources:
 
     def log(self) -> Log:
         if self._log is None:
-            self._log = Log.open(_home(self.ctx), need_key=False)
+            self._log = Log.open(home_of(self.ctx), need_key=False)
         return self._log
 
     def log_if_any(self) -> Log | None:
         """The home's log when there is one (a file argument does not need it)."""
-        home = _home(self.ctx)
+        home = home_of(self.ctx)
         if self._log is None and not (
             home.public_key_path.exists() or home.signing_key_path.exists()
         ):
@@ -244,17 +242,13 @@ def _read_policy(name: str) -> Policy:
         ) from None
     try:
         return parse_policy(data, fmt="json" if name.endswith(".json") else None)
-    except PolicyError:
-        raise
+    except PolicyError as exc:
+        raise PolicyFileError(name, exc.problems) from None
     except RunidError as exc:  # strict JSON's own errors: name the policy file
         raise InputError(f"{name}: {exc.message}", hint=exc.hint, code=exc.code) from None
 
 
-def _color() -> bool:
-    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
-
-
-@main.command(name="check")
+@click.command(name="check", cls=Command, error_exit_code=EXIT_ERROR)
 @click.argument("runs", nargs=-1, metavar="[EXECUTION|DECLARATION_ID|ENTRY|FILE]...")
 @click.option("--policy", "policy_file", required=True, metavar="FILE", help="Policy (YAML/JSON).")
 @click.option("--all", "check_all", is_flag=True, help="Check every run in the log.")
@@ -288,37 +282,27 @@ def check_command(
 
     Exit codes: 0 all rules pass (or are not applicable), 1 a rule failed, 2 error.
     """
+    if bool(runs) == check_all:
+        raise InputError(
+            "name the runs to check, or pass --all (not both)",
+            code="E_CHECK_INPUT",
+            hint="runid check --all --policy FILE, or runid check EXECUTION... --policy FILE",
+        )
+    policy = _read_policy(policy_file)
+    sources = _Sources(ctx, policy, keys_)
     try:
-        if bool(runs) == check_all:
-            raise InputError(
-                "name the runs to check, or pass --all (not both)",
-                code="E_CHECK_INPUT",
-                hint="runid check --all --policy FILE, or runid check EXECUTION... --policy FILE",
-            )
-        policy = _read_policy(policy_file)
-        sources = _Sources(ctx, policy, keys_)
-        try:
-            checked: list[Checked] = []
-            if check_all:
-                checked.extend(sources.everything())
-            for ref in runs:
-                checked.extend(sources.resolve(ref))
-        finally:
-            sources.close()
-    except PolicyError as exc:
-        for problem in exc.problems:
-            click.echo(f"error: {policy_file}: {problem}", err=True)
-        click.echo(f"error: the policy is invalid ({len(exc.problems)} problem(s))", err=True)
-        click.echo(f"hint: {exc.hint}", err=True)
-        ctx.exit(EXIT_ERROR)
-    except RunidError as exc:
-        _report(exc)
-        ctx.exit(EXIT_ERROR)
+        checked: list[Checked] = []
+        if check_all:
+            checked.extend(sources.everything())
+        for ref in runs:
+            checked.extend(sources.resolve(ref))
+    finally:
+        sources.close()
     report = report_json(policy, checked)
     if as_json:
         click.echo(json.dumps(report, indent=2, ensure_ascii=False))
     else:
-        _render(policy, checked, color=_color(), quiet=quiet)
+        _render(policy, checked, color=wants_color(), quiet=quiet)
     ctx.exit(1 if report["status"] == FAIL else 0)
 
 

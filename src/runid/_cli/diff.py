@@ -1,6 +1,6 @@
 """``runid diff A B``: which conditions of two runs diverged, and how their outcomes relate.
 
-Registered on the ``runid`` group by :mod:`runid.cli`. A and B are each an execution id, a
+Registered on the ``runid`` group by :mod:`runid._cli`. A and B are each an execution id, a
 declaration id, a receipt file or a declaration (or identity) file (:mod:`runid.resolve`).
 Exit codes follow ``diff(1)``: 0 identical, 1 different, 2 any error — unlike the other
 commands, whose error classes have their own codes, so that a script can tell "they differ"
@@ -10,28 +10,32 @@ from "could not compare".
 from __future__ import annotations
 
 import json
-import os
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 
-from .cli import _home, _key_text, _report, main
-from .diff import DIFF_FORMAT, Change, Comparison, compare, format_value, group_runs
-from .errors import RunidError
-from .home import Home
-from .keys import Keyring
-from .log import Log
-from .resolve import Subject, resolve
+from ..diff import DIFF_FORMAT, Change, Comparison, compare, format_value, group_runs
+from ..home import Home
+from ..keys import Keyring
+from ..log import Log
+from ..resolve import Subject, resolve
+from ._common import Command, home_of, key_text, wants_color
 
-__all__ = ["EXIT_DIFFERENT", "EXIT_ERROR", "EXIT_IDENTICAL", "render", "report_json"]
+__all__ = [
+    "EXIT_DIFFERENT",
+    "EXIT_ERROR",
+    "EXIT_IDENTICAL",
+    "diff_command",
+    "render",
+    "report_json",
+]
 
 EXIT_IDENTICAL, EXIT_DIFFERENT, EXIT_ERROR = 0, 1, 2
 
 
-@main.command(name="diff")
+@click.command(name="diff", cls=Command, error_exit_code=EXIT_ERROR)
 @click.argument("a", metavar="A")
 @click.argument("b", metavar="B")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (spec §16).")
@@ -59,33 +63,19 @@ def diff_command(
 
     Exit codes (as diff(1)): 0 identical, 1 different, 2 error.
     """
-    del home  # read through _home(ctx), which also honours the group's --home
-    try:
-        subjects, comparison = _compare(_home(ctx), a, b, keys_)
-    except RunidError as exc:
-        _report(exc)
-        ctx.exit(EXIT_ERROR)
-    except Exception as exc:  # a bug: still exit 2, as diff(1) does for trouble
-        if os.environ.get("RUNID_DEBUG"):
-            raise
-        click.echo(f"error: internal error: {type(exc).__name__}: {exc}", err=True)
-        click.echo("hint: this is a bug in runid; rerun with RUNID_DEBUG=1 and report", err=True)
-        ctx.exit(EXIT_ERROR)
+    del home  # read through home_of(ctx), which also honours the group's --home
+    subjects, comparison = _compare(home_of(ctx), a, b, keys_)
     if as_json:
         click.echo(json.dumps(report_json(*subjects, comparison), indent=2, ensure_ascii=False))
     else:
-        click.echo(render(*subjects, comparison, color=_color()))
+        click.echo(render(*subjects, comparison, color=wants_color()))
     ctx.exit(EXIT_IDENTICAL if comparison.identical else EXIT_DIFFERENT)
-
-
-def _color() -> bool:
-    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
 
 
 def _compare(
     home: Home, a: str, b: str, keys: tuple[str, ...]
 ) -> tuple[tuple[Subject, Subject], Comparison]:
-    keyring = Keyring.from_texts(_key_text(k) for k in keys) if keys else None
+    keyring = Keyring.from_texts(key_text(k) for k in keys) if keys else None
     log = _open_log(home)
     try:
         sa = resolve(a, log, keyring=keyring)

@@ -1,6 +1,6 @@
 """``runid replay``: re-execute a recorded run and say whether anything moved.
 
-Registered on the ``runid`` group by :mod:`runid.cli`. Exit codes follow ``diff(1)``: 0 when the
+Registered on the ``runid`` group by :mod:`runid._cli`. Exit codes follow ``diff(1)``: 0 when the
 declaration and the outcome are identical, 1 when something differs, 2 on any error (so a
 script can tell "the run is not reproducible" from "the replay could not run").
 """
@@ -8,23 +8,19 @@ script can tell "the run is not reproducible" from "the replay could not run").
 from __future__ import annotations
 
 import json
-import os
-import sys
 from typing import Any
 
 import click
 
-from .cli import _home, _report, main
-from .errors import InputError, RunidError
+from ..errors import InputError
+from ._common import Command, home_of, wants_color
+
+__all__ = ["EXIT_ERROR", "replay_command"]
 
 EXIT_ERROR = 2
 
 
-def _color() -> bool:
-    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
-
-
-@main.command(name="replay")
+@click.command(name="replay", cls=Command, error_exit_code=EXIT_ERROR)
 @click.argument("execution", metavar="EXECUTION")
 @click.option(
     "--endpoint",
@@ -66,7 +62,7 @@ def replay_command(
 
     Exit codes: 0 declaration and outcome identical, 1 something differs, 2 error.
     """
-    from .replay import AgentReplayReport, ReplayReport, render, render_agent, replay, replay_agent
+    from ..replay import AgentReplayReport, ReplayReport, render, render_agent, replay, replay_agent
 
     options: dict[str, Any] = {}
     if endpoint:
@@ -74,20 +70,16 @@ def replay_command(
     if model_path:
         options["model_path"] = model_path
     report: ReplayReport | AgentReplayReport
-    try:
-        if agent:
-            if model_path:
-                raise InputError("--agent replays over an OpenAI-compatible endpoint, not a file")
-            report = replay_agent(_home(ctx), execution, **options)
-        else:
-            report = replay(_home(ctx), execution, **options)
-    except RunidError as exc:
-        _report(exc)
-        ctx.exit(EXIT_ERROR)
+    if agent:
+        if model_path:
+            raise InputError("--agent replays over an OpenAI-compatible endpoint, not a file")
+        report = replay_agent(home_of(ctx), execution, **options)
+    else:
+        report = replay(home_of(ctx), execution, **options)
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
     elif isinstance(report, AgentReplayReport):
-        click.echo(render_agent(report, color=_color()))
+        click.echo(render_agent(report, color=wants_color()))
     else:
-        click.echo(render(report, color=_color()))
+        click.echo(render(report, color=wants_color()))
     ctx.exit(report.exit_code)

@@ -26,22 +26,31 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from . import canonical
-from ._internal.files import write_output
-from .capture import Recorder, Run
-from .filedigest import file_digest
-from .home import Home
-from .identity import compute_identity
-from .keys import Keyring
-from .log import Log
-from .receipt import verify_receipt
-from .runtime import library_versions, platform_facts
+from .. import canonical
+from .._internal.files import write_output
+from ..home import Home, resolve_home
+from ..identity import compute_identity
+from ..keys import Keyring
+from ..log import Log
+from ..receipt import verify_receipt
+from ._common import home_of
 
-__all__ = ["DOCUMENTS", "GGUF_NAME", "MODEL_NAME", "QUESTION", "missing_packages", "run_demo"]
+if TYPE_CHECKING:
+    from ..capture import Recorder, Run
+
+__all__ = [
+    "DOCUMENTS",
+    "GGUF_NAME",
+    "MODEL_NAME",
+    "QUESTION",
+    "demo",
+    "missing_packages",
+    "run_demo",
+]
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MODEL_NAME = "SmolLM2-135M-Instruct"
@@ -162,6 +171,8 @@ def _load_models() -> tuple[Any, Any, Any, Any]:
 
 
 def _artifacts(directory: Path, names: Sequence[str], cache: Path) -> list[dict[str, Any]]:
+    from ..filedigest import file_digest
+
     return [
         {
             "name": name,
@@ -176,6 +187,8 @@ def _artifacts(directory: Path, names: Sequence[str], cache: Path) -> list[dict[
 def _retrieval_declaration(package: Any, context: Mapping[str, Any], cache: Path) -> dict[str, Any]:
     """The retrieval run: the embedding model (weights and tokenizer digests) and the
     ``context`` component; it calls no generative model, so no messages or tools."""
+    from ..runtime import library_versions, platform_facts
+
     directory = Path(package.get_model_path())
     libraries, _missing = library_versions(
         ["runid", "sentence-transformers", "torch", "transformers", "numpy"]
@@ -223,7 +236,7 @@ class _Pipeline:
     def __init__(
         self, package: Any, embedder: Any, model: Any, tokenizer: Any, recorder: Recorder
     ) -> None:
-        from .integrations.retrieval import (
+        from ..integrations.retrieval import (
             SimpleIndex,
             embedding_model_identity,
             model_files,
@@ -246,8 +259,8 @@ class _Pipeline:
 
     def ask(self, question: str) -> tuple[Run, Run, bytes, dict[str, Any]]:
         """(retrieval run, answer run, the answer's output bytes, context component)."""
-        from .integrations.retrieval import context_component, embedding_model_id
-        from .integrations.transformers import generate
+        from ..integrations.retrieval import context_component, embedding_model_id
+        from ..integrations.transformers import generate
 
         hits = self.index.search(question, top_k=TOP_K)
         context, contents = context_component(
@@ -311,8 +324,6 @@ def _changed_items(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[
 
 
 def _default_home_path() -> Path:
-    from .home import resolve_home
-
     return resolve_home(None)
 
 
@@ -321,6 +332,13 @@ def _signal_name(returncode: int) -> str:
         return signal.Signals(-returncode).name
     except ValueError:
         return f"signal {-returncode}"
+
+
+@click.command()
+@click.pass_context
+def demo(ctx: click.Context) -> None:
+    """Run a small real RAG pipeline (MiniLM, SmolLM2), record every run, write a receipt."""
+    run_demo(home_of(ctx))
 
 
 def run_demo(home: Home, *, echo_timing: bool = True) -> None:
@@ -362,6 +380,8 @@ def run_demo(home: Home, *, echo_timing: bool = True) -> None:
 
 def _run_models(home: Home, *, echo_timing: bool) -> None:
     """The demo proper (in the child process)."""
+    from ..capture import Recorder
+
     bold: Callable[..., str] = click.style
     click.echo(bold("runid demo: a real RAG pipeline, every run recorded", bold=True))
     key, created = home.ensure_signing_key("runid.demo/log")

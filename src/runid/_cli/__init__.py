@@ -1,0 +1,106 @@
+"""The ``runid`` command line: a thin layer over the library (``runid._cli`` is not an API; the
+command is).
+
+This module holds the click group :func:`main` and the one error handler. The commands live one
+group per module (:mod:`.core`: canon, validate, id, schema; :mod:`.keys`; :mod:`.log`;
+:mod:`.verify`; :mod:`.check`; :mod:`.diff`; :mod:`.replay`; :mod:`.demo`) and share
+:mod:`._common`. They do not import this module: it imports them and registers them, so there is
+no import cycle. Modules a command alone needs (replay and the model adapters) are imported
+inside that command.
+
+Errors are handled in exactly one place (:class:`_Group`): a :class:`runid.errors.RunidError`
+becomes ``error: <message>`` (and ``hint: ...``) on standard error, and the process exits with the
+error's exit code, or with the command's ``error_exit_code`` when it sets one
+(:class:`._common.Command`: ``check``, ``diff`` and ``replay`` exit 2 on every error).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import click
+
+from ..errors import DeclarationError, Problem, RunidError
+from . import check, core, demo, diff, keys, log, replay, verify
+from ._common import Command, PolicyFileError
+
+__all__ = ["main"]
+
+#: The exit code of an error that is a bug in runid, not a user mistake.
+EXIT_INTERNAL = 70
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except RunidError as exc:
+            _report(exc)
+            ctx.exit(self._error_exit_code(ctx, exc.exit_code))
+        except BrokenPipeError:  # e.g. `runid canon big.json | head -c 10`
+            sys.stderr.close()
+            ctx.exit(0)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as exc:  # a bug, not a user mistake: say so, briefly
+            if os.environ.get("RUNID_DEBUG"):
+                raise
+            click.echo(f"error: internal error: {type(exc).__name__}: {exc}", err=True)
+            click.echo(
+                "hint: this is a bug in runid; rerun with RUNID_DEBUG=1 and report", err=True
+            )
+            ctx.exit(self._error_exit_code(ctx, EXIT_INTERNAL))
+
+    def _error_exit_code(self, ctx: click.Context, default: int) -> int:
+        """The exit code of the command that failed: its own for every error, else ``default``."""
+        name = ctx.invoked_subcommand
+        command = self.commands.get(name) if name else None
+        if isinstance(command, Command) and command.error_exit_code is not None:
+            return command.error_exit_code
+        return default
+
+
+def _report(exc: RunidError) -> None:
+    if isinstance(exc, DeclarationError):
+        _problems(exc.problems, "declaration is invalid")
+    elif isinstance(exc, PolicyFileError):
+        _problems(exc.problems, "the policy is invalid", where=f"{exc.path}: ")
+    else:
+        click.echo(f"error: {exc.message}", err=True)
+    if exc.hint:
+        click.echo(f"hint: {exc.hint}", err=True)
+
+
+def _problems(problems: tuple[Problem, ...], what: str, *, where: str = "") -> None:
+    for problem in problems:
+        click.echo(f"error: {where}{problem}", err=True)
+    click.echo(f"error: {what} ({len(problems)} problem(s))", err=True)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="runid")
+@click.option("--home", type=click.Path(file_okay=False), help="runid home directory.")
+def main(home: str | None) -> None:
+    """runid: verifiable identity for AI runs.
+
+    Exit codes: 0 success, 1 invalid declaration, 2 usage error, 3 malformed JSON,
+    4 JSON that cannot be canonicalized, 5 limit exceeded, 6 file error, 7 verification failed.
+    """
+
+
+for _command in (
+    core.canon,
+    core.validate,
+    core.id_,
+    core.schema,
+    demo.demo,
+    keys.keys,
+    log.log,
+    verify.verify,
+    check.check_command,
+    diff.diff_command,
+    replay.replay_command,
+):
+    main.add_command(_command)

@@ -1,0 +1,81 @@
+"""What the command modules share: the home a command works on, ``--key`` values, JSON input,
+colour, and the command class that gives a command one exit code for every error.
+
+The names are public inside the private package: command modules import them from here. This
+module imports no command module and not the group (:mod:`runid._cli`), so there is no cycle.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .. import canonical
+from .._internal.files import read_input
+from ..errors import PolicyError, Problem
+from ..home import Home, resolve_home
+
+__all__ = [
+    "HOME_HELP",
+    "Command",
+    "PolicyFileError",
+    "home_of",
+    "key_text",
+    "load",
+    "wants_color",
+]
+
+HOME_HELP = "runid home directory (default: $RUNID_HOME, else ~/.local/share/runid)."
+
+
+class Command(click.Command):
+    """A command that exits with ``error_exit_code`` on any error, instead of the error's own
+    exit code (``runid diff``, ``check`` and ``replay`` exit 2 on every error, as ``diff(1)``
+    does, so that a script can tell "it differs" from "it could not run").
+
+    The group's one error handler (:mod:`runid._cli`) reads the code; the command raises.
+    """
+
+    def __init__(self, *args: Any, error_exit_code: int | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.error_exit_code = error_exit_code
+
+
+class PolicyFileError(PolicyError):
+    """An invalid policy, named by its file: the error handler prints each problem as
+    ``error: FILE: /pointer: CODE message``."""
+
+    def __init__(self, path: str, problems: Sequence[Problem]) -> None:
+        super().__init__(problems)
+        self.path = path
+
+
+def home_of(ctx: click.Context) -> Home:
+    """The home chosen by the nearest --home (subcommand, group or main), else the default."""
+    chosen = None
+    while ctx is not None and chosen is None:
+        chosen = (ctx.params or {}).get("home")
+        ctx = ctx.parent  # type: ignore[assignment]
+    return Home(resolve_home(chosen))
+
+
+def key_text(value: str) -> str:
+    """A --key value is the key itself, or the path of a file that holds it."""
+    if Path(value).is_file():
+        return read_input(value, 1 << 16).decode("ascii", "replace").strip()
+    return value  # parsed as a key; a bad one gets "not a verifier key" with a hint
+
+
+def load(source: str) -> Any:
+    """The JSON document in file ``source`` (``-``: standard input), read strictly."""
+    return canonical.loads(read_input(source, canonical.MAX_INPUT_BYTES))
+
+
+def wants_color() -> bool:
+    """Colour when standard output is a terminal and ``NO_COLOR`` is not set (no-color.org)."""
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")

@@ -1,0 +1,156 @@
+"""``runid log``: append runs, show entries, write checkpoints, receipts and stored declarations,
+prove consistency, audit."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from .. import canonical
+from .._internal.files import read_input, write_output
+from ..errors import InputError, VerificationError
+from ..log import Log
+from ._common import HOME_HELP, home_of, load
+
+__all__ = ["log"]
+
+
+@click.group()
+@click.option("--home", type=click.Path(file_okay=False), help=HOME_HELP)
+def log(home: str | None) -> None:
+    """The log: append, show, checkpoint, prove, declaration, consistency, audit."""
+
+
+@log.command(name="append")
+@click.argument("declaration", metavar="DECLARATION")
+@click.option("--output", "output", required=True, metavar="FILE", help="The run's output file.")
+@click.option("--media-type", default="text/plain; charset=utf-8", show_default=True)
+@click.pass_context
+def log_append(ctx: click.Context, declaration: str, output: str, media_type: str) -> None:
+    """Record one run of DECLARATION that produced --output: sign it and append it."""
+    decl = load(declaration)
+    data = read_input(output, canonical.MAX_INPUT_BYTES)
+    with Log.open(home_of(ctx)) as opened:
+        entry = opened.record_run(decl, output=data, media_type=media_type)
+    click.echo(f"appended entry {entry.index}")
+    click.echo(f"execution id:   {entry.record['execution_id']}")
+    click.echo(f"declaration id: {entry.record['declaration_id']}")
+
+
+@log.command(name="show")
+@click.argument("ref", metavar="N|EXECUTION_ID")
+@click.pass_context
+def log_show(ctx: click.Context, ref: str) -> None:
+    """Print the verified execution record of an entry."""
+    with Log.open(home_of(ctx), need_key=False) as opened:
+        entry = opened.entry(ref)
+    click.echo(json.dumps({"index": entry.index, "record": entry.record}, indent=2))
+
+
+@log.command(name="checkpoint")
+@click.pass_context
+def log_checkpoint(ctx: click.Context) -> None:
+    """Print the latest signed checkpoint (a C2SP signed note)."""
+    with Log.open(home_of(ctx)) as opened:
+        sys.stdout.write(opened.checkpoint().decode("utf-8"))
+
+
+@log.command(name="prove")
+@click.argument("ref", metavar="N|EXECUTION_ID")
+@click.option(
+    "--declaration",
+    metavar="FILE",
+    help="Include this declaration (for a log that does not hold it; its id must match).",
+)
+@click.option(
+    "--no-declaration",
+    "withhold",
+    is_flag=True,
+    help="Withhold the declaration: the receipt carries its id only (in the signed record).",
+)
+@click.option("-o", "--out", metavar="FILE", help="Write the receipt here (default: stdout).")
+@click.pass_context
+def log_prove(
+    ctx: click.Context, ref: str, declaration: str | None, withhold: bool, out: str | None
+) -> None:
+    """Write an offline-verifiable receipt for an entry.
+
+    The receipt includes the run's declaration when the log holds it (as capture and
+    'runid log append' store it), so a verifier can recompute its id and see every condition;
+    --no-declaration withholds it, --declaration FILE supplies it.
+    """
+    if declaration and withhold:
+        raise InputError(
+            "--declaration and --no-declaration exclude each other",
+            hint="pass --declaration FILE to include a declaration, --no-declaration to "
+            "withhold it",
+        )
+    decl = load(declaration) if declaration else None
+    with Log.open(home_of(ctx)) as opened:
+        entry = opened.entry(ref)
+        if decl is None and not withhold:
+            decl = opened.declaration(entry.record["declaration_id"])
+            if decl is None:
+                click.echo(
+                    f"note: this log does not hold the declaration of entry {entry.index}; "
+                    "the receipt withholds it (pass --declaration FILE to include it)",
+                    err=True,
+                )
+        receipt = opened.receipt(entry.index, decl)
+    if out:
+        write_output(out, receipt)
+        click.echo(f"wrote {out}", err=True)
+    else:
+        sys.stdout.buffer.write(receipt + b"\n")
+
+
+@log.command(name="declaration")
+@click.argument("ref", metavar="N|EXECUTION_ID|DECLARATION_ID")
+@click.option("-o", "--out", metavar="FILE", help="Write it here (default: stdout).")
+@click.pass_context
+def log_declaration(ctx: click.Context, ref: str, out: str | None) -> None:
+    """Write the declaration the log stores for an entry (its canonical JSON bytes).
+
+    The entry is named by its number, its execution id or its declaration id. The id is
+    recomputed before it is written. Standard output gets the bytes exactly, with no
+    trailing newline (as 'runid canon'). Fails (exit 2, E_DECLARATION_NOT_STORED) when the
+    log does not hold it: withheld by the recorder's privacy mode, or recorded elsewhere.
+    """
+    with Log.open(home_of(ctx), need_key=False) as opened:
+        declaration_id, declaration = opened.stored_declaration(ref)
+    data = canonical.canonicalize(declaration)
+    if out:
+        write_output(out, data)
+        click.echo(f"wrote {out} (declaration {declaration_id})", err=True)
+    else:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+
+
+@log.command(name="consistency")
+@click.argument("old_checkpoint", metavar="OLD_CHECKPOINT")
+@click.pass_context
+def log_consistency(ctx: click.Context, old_checkpoint: str) -> None:
+    """Prove the log still extends an earlier signed checkpoint (nothing rewritten)."""
+    note = read_input(old_checkpoint, 1 << 20)
+    with Log.open(home_of(ctx)) as opened:
+        old, new = opened.consistency(note)
+    click.echo(
+        f"consistent: the tree of size {old.size} is a prefix of the tree of size {new.size}"
+    )
+
+
+@log.command(name="audit")
+@click.pass_context
+def log_audit(ctx: click.Context) -> None:
+    """Re-hash every record and node and check them against the latest signed checkpoint."""
+    with Log.open(home_of(ctx), need_key=False) as opened:
+        findings = opened.audit()
+        size = opened.size()
+    if findings:
+        for finding in findings:
+            click.echo(f"error: {finding.where}: {finding.problem}", err=True)
+        raise VerificationError(f"audit failed: {len(findings)} problem(s) in {size} entries")
+    click.echo(f"audit ok: {size} entries, nodes and the latest checkpoint verify")
