@@ -8,19 +8,17 @@ The log is a Merkle tree over leaf hashes, hashed exactly as RFC 9162 section 2.
   node is carried up unchanged, never paired with a copy of itself;
 * the root of the empty tree is ``SHA-256("")`` (:data:`EMPTY_ROOT`), not 32 zero bytes.
 
-Everything here is pure (bytes in, bytes out, no I/O). The module has three parts:
+Everything here is pure (bytes in, bytes out, no I/O), in three parts:
 
-* building: :func:`root`, :func:`inclusion_proof`, :func:`consistency_proof` over a sequence of
-  leaf hashes, and :class:`CompactRange`, which keeps the root of a growing log in O(log n) space;
+* building over leaf hashes: :func:`root`, :func:`inclusion_proof`, :func:`consistency_proof`,
+  and :class:`CompactRange` (the root of a growing log in O(log n) space); wrong arguments raise
+  :class:`~runid.errors.InputError`;
 * planning, for a store that keeps subtree hashes: :func:`inclusion_proof_ranges` and
   :func:`consistency_proof_ranges` name the leaf ranges whose hashes form a proof;
-* verifying, for anyone holding only a proof and roots: :func:`root_from_inclusion_proof` and
-  :func:`roots_from_consistency_proof` compute roots from a proof; :func:`verify_inclusion` and
-  :func:`verify_consistency` also compare them with the roots you trust. Verifiers fail closed:
-  anything wrong (a size, a hash length, the proof length, a root) raises
-  :class:`~runid.errors.VerificationError`, a differing root as :class:`RootMismatchError`.
-
-Wrong arguments to the building functions raise :class:`~runid.errors.InputError`.
+* verifying, from a proof and trusted roots alone: :func:`root_from_inclusion_proof` and
+  :func:`roots_from_consistency_proof` compute roots, :func:`verify_inclusion` and
+  :func:`verify_consistency` compare them. They fail closed: anything wrong raises
+  :class:`~runid.errors.VerificationError`, a differing root :class:`RootMismatchError`.
 
 >>> leaves = [leaf_hash(b"a"), leaf_hash(b"b"), leaf_hash(b"c")]
 >>> root(leaves) == node_hash(node_hash(leaves[0], leaves[1]), leaves[2])
@@ -69,8 +67,8 @@ _sha256 = hashlib.sha256
 class RootMismatchError(VerificationError):
     """A proof leads to a different root than the one trusted.
 
-    ``expected`` is the root the caller trusts (from a checkpoint); ``computed`` is the root the
-    proof leads to. Both are raw bytes; the message shows them in hex.
+    ``expected``: the root the caller trusts (from a checkpoint); ``computed``: the root the
+    proof leads to. Raw bytes (the message shows them in hex).
     """
 
     def __init__(self, what: str, *, expected: bytes, computed: bytes) -> None:
@@ -204,13 +202,11 @@ def inclusion_proof_ranges(index: int, size: int) -> list[tuple[int, int]]:
     """The leaf ranges ``[begin, end)`` whose roots form the inclusion proof of leaf ``index``.
 
     In proof order (from the leaf's sibling up to the root's other child), as RFC 9162 section
-    2.1.3.1 defines PATH(index, D[0:size]). Each range is a node of the tree of ``size`` leaves:
-    ``begin`` is a multiple of a power of two ``2^k`` and the range holds ``2^k`` leaves, or fewer
-    when it ends at ``size``. The hash of such a short range is
-    ``CompactRange(end - begin, hashes).root()``, ``hashes`` being the roots of the perfect
-    subtrees that split the range, largest first (one per set bit of ``end - begin``). So a store
-    that keeps the subtree hashes :meth:`CompactRange.append` reports can answer a proof with
-    O(log n) look-ups.
+    2.1.3.1 defines PATH(index, D[0:size]). Each range is a node of the tree: ``2^k`` leaves from
+    a multiple of ``2^k``, or fewer where it ends at ``size``; the hash of a shorter one is
+    ``CompactRange(end - begin, hashes).root()`` over the roots of its perfect subtrees, largest
+    first. So a store that keeps the subtree hashes :meth:`CompactRange.append` reports can answer
+    a proof with O(log n) look-ups.
 
     >>> inclusion_proof_ranges(2, 5)
     [(3, 4), (0, 2), (4, 5)]
@@ -249,8 +245,7 @@ def consistency_proof_ranges(size1: int, size2: int) -> list[tuple[int, int]]:
     if size1 > size2:
         raise InputError(f"size1 {size1} is larger than size2 {size2}")
     if size1 == 0:
-        # Every tree extends the empty tree, so there is nothing to prove; RFC 9162 defines
-        # PROOF only for 0 < m, and the verifiers reject size1 == 0 rather than accept anything.
+        # RFC 9162 defines PROOF only for 0 < m; the verifiers reject size1 == 0 as well.
         raise InputError(
             "no consistency proof exists from the empty tree",
             hint="every log extends the empty tree: skip the consistency check for size1 = 0",
@@ -471,8 +466,8 @@ def verify_inclusion(
 ) -> None:
     """Check that ``proof`` proves leaf ``index`` with ``leaf_hash`` in the tree with ``root``.
 
-    Returns ``None`` on success; raises :class:`~runid.errors.VerificationError` on any failure
-    (:class:`RootMismatchError` if the proof is well-formed but leads to another root).
+    Raises :class:`~runid.errors.VerificationError` on any failure, :class:`RootMismatchError`
+    if the proof is well-formed but leads to another root.
 
     >>> leaves = [leaf_hash(bytes([i])) for i in range(5)]
     >>> proof = inclusion_proof(leaves, 3, 5)
@@ -498,10 +493,8 @@ def roots_from_consistency_proof(
     RFC 9162 section 2.1.4.2, steps 1-6, except the final comparison with trusted roots (see
     :func:`verify_consistency`). ``root1`` seeds the computation only when ``size1`` is a power of
     two (the proof leaves that subtree out); otherwise the first root comes from the proof alone.
-    As in transparency-dev/merkle: ``size1 == size2`` needs an empty proof and gives
-    ``(root1, root1)``; ``size1 == 0`` is rejected, since every tree extends the empty tree and
-    no root can be computed from nothing. Any failure raises
-    :class:`~runid.errors.VerificationError`.
+    As in transparency-dev/merkle, ``size1 == size2`` needs an empty proof and gives
+    ``(root1, root1)``, and ``size1 == 0`` is rejected: no root can be computed from nothing.
 
     >>> leaves = [leaf_hash(bytes([i])) for i in range(7)]
     >>> proof = consistency_proof(leaves, 3, 7)
@@ -526,21 +519,17 @@ def roots_from_consistency_proof(
                 f"consistency proof between equal sizes must be empty, got {len(path)} hashes"
             )
         return first, first
-    # Step 1.
-    if not path:
+    if not path:  # step 1
         raise _consistency_length_error(size1, size2, 0)
     # Step 2: a power-of-two size1 is one perfect subtree, whose root the verifier already has.
     if size1 & (size1 - 1) == 0:
         path.insert(0, first)
-    # Steps 3-4.
-    fn, sn = size1 - 1, size2 - 1
+    fn, sn = size1 - 1, size2 - 1  # steps 3-4
     while fn & 1:
         fn >>= 1
         sn >>= 1
-    # Step 5.
-    fr = sr = path[0]
-    # Step 6.
-    for c in path[1:]:
+    fr = sr = path[0]  # step 5
+    for c in path[1:]:  # step 6
         if sn == 0:
             raise _consistency_length_error(size1, size2, len(proof))
         if fn & 1 or fn == sn:
@@ -565,9 +554,9 @@ def verify_consistency(
 ) -> None:
     """Check that the tree with ``root2`` and ``size2`` leaves extends the one with ``root1``.
 
-    Returns ``None`` on success; raises :class:`~runid.errors.VerificationError` on any failure
-    (:class:`RootMismatchError` if the proof is well-formed but leads to other roots). Requires
-    ``0 < size1 <= size2``; see :func:`roots_from_consistency_proof`.
+    Raises :class:`~runid.errors.VerificationError` on any failure, :class:`RootMismatchError`
+    if the proof is well-formed but leads to other roots. Requires ``0 < size1 <= size2``; see
+    :func:`roots_from_consistency_proof`.
 
     >>> leaves = [leaf_hash(bytes([i])) for i in range(7)]
     >>> proof = consistency_proof(leaves, 3, 7)
@@ -579,19 +568,14 @@ def verify_consistency(
     """
     expected1 = _verify_hash(root1, "root1")
     expected2 = _verify_hash(root2, "root2")
-    computed1, computed2 = roots_from_consistency_proof(size1, size2, proof, root1)
-    if computed1 != expected1:
-        raise RootMismatchError(
-            f"consistency proof from {size1} to {size2}, old root",
-            expected=expected1,
-            computed=computed1,
-        )
-    if computed2 != expected2:
-        raise RootMismatchError(
-            f"consistency proof from {size1} to {size2}, new root",
-            expected=expected2,
-            computed=computed2,
-        )
+    computed = roots_from_consistency_proof(size1, size2, proof, root1)
+    for which, want, got in zip(("old", "new"), (expected1, expected2), computed, strict=True):
+        if got != want:
+            raise RootMismatchError(
+                f"consistency proof from {size1} to {size2}, {which} root",
+                expected=want,
+                computed=got,
+            )
 
 
 # Only called on failure: the expected length is worked out for the message alone.
