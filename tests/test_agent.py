@@ -286,8 +286,9 @@ def test_unknown_tool_is_a_clear_error(llama_server: LlamaServer, tmp_path: Path
             max_turns=1,
         )
     assert unknown.value.code == "E_TOOL_UNKNOWN"
-    with pytest.raises(InputError):
+    with pytest.raises(InputError, match="max_turns") as turns:
         run_agent(_client(llama_server), _request(llama_server), {}, max_turns=0)
+    assert turns.value.code == "E_INPUT"
 
 
 # --- steps and recorded tools without a model -------------------------------------------------

@@ -335,3 +335,37 @@ def test_every_parameter_is_listed_declared_or_default(
         EngineFacts(**FACTS_KW), dict(request), seed=seed, defaults=DEFAULTS, runtime=RUNTIME
     )
     assert compute_identity(again).declaration_id == compute_identity(decl).declaration_id
+
+
+def test_a_message_role_v1_cannot_carry_is_e_request() -> None:
+    from runid.integrations.llama_cpp import EngineFacts, declaration_from_request
+
+    request = {"messages": [{"role": "robot", "content": "Hi"}]}
+    with pytest.raises(InputError, match="role") as bad:
+        declaration_from_request(
+            EngineFacts(**FACTS_KW), request, seed=1, defaults=DEFAULTS, runtime=RUNTIME
+        )
+    assert bad.value.code == "E_REQUEST" and not isinstance(bad.value, ValueError)
+
+
+def test_the_messages_come_back_from_the_declaration_as_sent() -> None:
+    from runid.integrations.llama_cpp import (
+        EngineFacts,
+        declaration_from_request,
+        request_from_declaration,
+    )
+
+    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": '{"a": 1}'}}
+    messages = [
+        *MESSAGES,
+        {"role": "assistant", "content": "", "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "c1", "content": "2"},
+    ]
+    decl, blobs = declaration_from_request(
+        EngineFacts(**FACTS_KW), {"messages": messages}, seed=1, defaults=DEFAULTS, runtime=RUNTIME
+    )
+    request, seed = request_from_declaration(decl, blobs.__getitem__)
+    # Tool call arguments come back as their canonical JSON text.
+    canonical_call = {**call, "function": {"name": "f", "arguments": '{"a":1}'}}
+    back = [*MESSAGES, {**messages[2], "tool_calls": [canonical_call]}, messages[3]]
+    assert request["messages"] == back and seed == 1

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from llama_server import LlamaServer, llama_server_fixture
 from runid.canonical import canonicalize
+from runid.capture import current_run
 from runid.declaration import problems
 from runid.digest import content_digest
 from runid.errors import InputError
@@ -24,6 +25,7 @@ from runid.integrations.openai import (
     EXAMPLE_RUNTIME,
     RESPONSES_SAMPLING_PARAMETERS,
     StreamAccumulator,
+    chat_components,
     declaration_from_chat_request,
     declaration_from_responses_request,
     default_runtime,
@@ -178,8 +180,20 @@ def test_secrets_never_enter_the_declaration() -> None:
 def test_endpoint_of() -> None:
     assert endpoint_of("http://[::1]:8000/v1/") == "http://[::1]:8000/v1"
     assert endpoint_of("HTTPS://Host.Example") == "https://host.example"
-    with pytest.raises(ValueError):
-        endpoint_of("not a url")
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    ["not a url", "/v1", "http://[::1/v1", f"http://user:{CANARY}@host:port/v1"],
+)
+def test_a_base_url_that_is_not_an_absolute_url_is_e_endpoint(base_url: str) -> None:
+    with pytest.raises(InputError) as bad:
+        endpoint_of(base_url)
+    assert bad.value.code == "E_ENDPOINT" and not isinstance(bad.value, ValueError)
+    assert CANARY not in str(bad.value)  # credentials in the URL stay out of the message
+    with pytest.raises(InputError) as built:
+        _build(_request(), base_url=base_url)
+    assert built.value.code == "E_ENDPOINT"
 
 
 def test_tool_round_trip_in_messages() -> None:
@@ -227,8 +241,49 @@ def test_tool_round_trip_in_messages() -> None:
 def test_no_system_prompt_and_bad_role() -> None:
     decl, _ = _build(_request(messages=[{"role": "user", "content": "Hi"}]))
     assert decl["instructions"] == {"absent": "not_applicable"}
-    with pytest.raises(ValueError, match="role"):
+    with pytest.raises(InputError, match="role") as bad:
         _build(_request(messages=[{"role": "robot", "content": "Hi"}]))
+    assert bad.value.code == "E_REQUEST" and not isinstance(bad.value, ValueError)
+
+
+_UNDECLARABLE = {
+    "role": ({"messages": [{"role": "robot", "content": "Hi"}]}, (), "role"),
+    "no model": ({"model": None}, (), "no model name"),
+    "parameter name": ({"extra_body": {"Top-K": 1}}, (), "not a valid name"),
+    "upstream, no input": (
+        {"messages": [{"role": "system", "content": "Be brief."}]},
+        [{"execution_id": "sha256:" + "ab" * 32, "relation": "previous_call"}],
+        "upstream",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_UNDECLARABLE))
+def test_a_request_v1_cannot_carry_is_e_request(case: str) -> None:
+    overrides, upstream, match = _UNDECLARABLE[case]
+    with pytest.raises(InputError, match=match) as bad:
+        declaration_from_chat_request(
+            _request(**overrides), base_url=BASE, runtime=EXAMPLE_RUNTIME, upstream=upstream
+        )
+    assert bad.value.code == "E_REQUEST" and bad.value.hint
+    assert not isinstance(bad.value, ValueError)
+
+
+def test_the_shared_chat_mapping_raises_e_request() -> None:
+    upstream = [{"execution_id": "sha256:" + "ab" * 32, "relation": "previous_call"}]
+    with pytest.raises(InputError, match="role") as role:
+        chat_components({"messages": [{"role": "robot", "content": "Hi"}]})
+    with pytest.raises(InputError, match="upstream") as feed:
+        chat_components({"messages": []}, upstream=upstream)
+    assert role.value.code == feed.value.code == "E_REQUEST"
+
+
+def test_a_responses_item_v1_cannot_carry_is_e_request() -> None:
+    with pytest.raises(InputError, match="item type") as bad:
+        declaration_from_responses_request(
+            {"model": "m", "input": [{"type": "web_search_call", "id": "ws_1"}]}, base_url=BASE
+        )
+    assert bad.value.code == "E_REQUEST" and not isinstance(bad.value, ValueError)
 
 
 def test_pinned_model_version() -> None:
@@ -806,6 +861,24 @@ def test_request_from_declaration_errors() -> None:
     assert other.value.code == "E_REPLAY_ENGINE"
 
 
+def test_recorded_content_that_is_not_its_media_type_is_e_replay_content() -> None:
+    from runid.integrations.openai import request_from_declaration
+
+    decl, blobs = _build(_request(tools=[WEATHER_TOOL]))
+    ref = decl["tools"]["definitions"][0]["definition"]
+    not_json = b"{not json"
+    ref.update(digest=content_digest(not_json), size=len(not_json))
+    with pytest.raises(InputError) as bad:
+        request_from_declaration(decl, {**blobs, ref["digest"]: not_json}.__getitem__)
+    assert bad.value.code == "E_REPLAY_CONTENT" and not isinstance(bad.value, ValueError)
+    text = decl["inputs"]["messages"][0]["content"]
+    not_utf8 = b"\xff\xfe"
+    text.update(digest=content_digest(not_utf8), size=len(not_utf8))
+    with pytest.raises(InputError) as undecodable:
+        request_from_declaration(decl, {**blobs, text["digest"]: not_utf8}.__getitem__)
+    assert undecodable.value.code == "E_REPLAY_CONTENT"
+
+
 def test_replay_a_recorded_call(llama_server: LlamaServer, tmp_path: Path) -> None:
     from runid.integrations import openai as adapter
     from runid.log import Log
@@ -908,6 +981,7 @@ def test_create_response_over_a_canned_http_exchange(tmp_path: Path, stream: boo
     recorder = _recorder(tmp_path)
     request = {"model": "gpt-4.1-mini", "instructions": "Be terse.", "input": "Capital of France?"}
     response, run = create_response(client, recorder=recorder, stream=stream, **request)
+    assert current_run() is None  # a stream's run is not left current for the caller's code
     if stream:
         assert [event.type for event in response][-1] == "response.completed"
     assert run.recorded and seen[0]["input"] == "Capital of France?"
@@ -1024,6 +1098,30 @@ def test_acreate_response_over_a_canned_http_exchange(tmp_path: Path, stream: bo
     _no_canary(recorder.home.path)
 
 
+def test_an_undeclarable_request_is_reported_with_its_code_and_still_sent(
+    tmp_path: Path,
+) -> None:
+    from runid.capture import CaptureError, CaptureWarning, Recorder
+    from runid.integrations.openai import create_response
+
+    openai = pytest.importorskip("openai")
+    httpx = _http_library()
+    transport, seen = _responses_transport(False)
+    client = openai.OpenAI(
+        base_url=BASE, api_key=CANARY, max_retries=0, http_client=httpx.Client(transport=transport)
+    )
+    strict = _recorder(tmp_path)
+    lenient = Recorder(home=strict.home, on_error="warn")
+    request = {"model": "m", "input": [{"type": "web_search_call", "id": "ws_1"}]}
+    with pytest.warns(CaptureWarning, match="item type"):
+        _response, run = create_response(client, recorder=lenient, **request)
+    assert len(seen) == 1 and not run.recorded and run.declaration_id is None
+    with pytest.raises(CaptureError) as failed:
+        create_response(client, recorder=strict, **request)
+    assert failed.value.code == "E_REQUEST" and isinstance(failed.value.cause, InputError)
+    assert len(seen) == 1  # on_error="raise": refused before anything is sent
+
+
 def test_a_request_runid_cannot_declare_still_runs(
     llama_server: LlamaServer, tmp_path: Path
 ) -> None:
@@ -1038,5 +1136,6 @@ def test_a_request_runid_cannot_declare_still_runs(
         response, run = create_chat(_client(llama_server), recorder=lenient, **request)
     assert response.choices[0].message.content and not run.recorded
     assert run.declaration_id is None
-    with pytest.raises(CaptureError, match="not a valid name"):
+    with pytest.raises(CaptureError, match="not a valid name") as failed:
         create_chat(_client(llama_server), recorder=strict, **request)
+    assert failed.value.code == "E_REQUEST"

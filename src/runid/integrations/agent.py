@@ -75,7 +75,6 @@ NOT_RECORDED: dict[str, str] = {"absent": "not_recorded"}
 #: Relations of ``inputs.upstream`` entries written by :func:`run_agent`.
 PREVIOUS_CALL = "previous_call"
 TOOL_RESULT = "tool_result"
-_OBSERVED = ("served_model", "system_fingerprint", "response_id", "usage", "finish_reason")
 
 #: A fixed step runtime for examples and tests that must not depend on this machine.
 EXAMPLE_TOOL_RUNTIME: dict[str, Any] = {
@@ -226,14 +225,6 @@ class ToolProvider(Protocol):
     ) -> ToolStep: ...
 
 
-def _not_applicable_facts(run: Run) -> None:
-    # A tool step calls no model: its observed facts do not exist (spec §12.3), which differs
-    # from "not seen". Run.observe only takes reported values, so set the markers directly.
-    observed = getattr(run, "_observed", None)
-    if isinstance(observed, dict):
-        observed.update({name: dict(NA) for name in _OBSERVED})
-
-
 class LiveTools:
     """Calls the Python functions ``tools[name](**arguments)`` and records each call as a
     step. ``runtime`` replaces :func:`tool_runtime` in the step declarations."""
@@ -272,7 +263,8 @@ class LiveTools:
         with recorder.capture(
             declaration, contents=list(blobs.values()), parent=parent, step=step
         ) as run:
-            _not_applicable_facts(run)
+            # A tool step calls no model: its observed facts do not exist (spec §12.3).
+            run.mark_not_applicable()
             result = function(**json.loads(args))
             raw, media = result_content(result)
             ref = run.set_output(raw, media_type=media)

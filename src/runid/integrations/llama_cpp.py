@@ -19,7 +19,7 @@ before the call and is declared:
   the computation are declared too: ``n_ctx``, ``n_batch``, ``repeat_last_n`` (the instance's
   ``last_n_tokens_size``), ``chat_format`` and the digest of the GGUF's ``chat_template``;
 * ``instructions``, ``inputs``, ``tools``, ``constraints``: the same shapes as the OpenAI
-  adapter (:func:`runid.integrations.openai.declaration_from_chat_request` builds them);
+  adapter (the chat mapping both share, :mod:`runid.integrations._chat`, builds them);
 * ``context``: the retrieval component the caller passes (see
   :mod:`runid.integrations.retrieval`), else not applicable;
 * ``runtime``: engine ``llama.cpp`` with the llama-cpp-python version, OS, arch, Python, the
@@ -63,7 +63,7 @@ from ..digest import checked_fetch, content_ref
 from ..errors import InputError
 from ..filedigest import file_digest
 from ..runtime import hardware_class, library_versions, platform_facts
-from . import openai as _openai
+from ._chat import chat_components, messages_from_declaration, output_bytes, output_media_type
 
 __all__ = [
     "ENGINE",
@@ -371,11 +371,9 @@ def declaration_from_request(
     a grammar object, an unknown message role) and
     :class:`~runid.errors.DeclarationError` when the result is not a valid declaration.
     """
-    try:
-        # Messages, tools and response_format have the OpenAI adapter's shapes.
-        components, blobs = _openai.chat_components(request, upstream=upstream)
-    except ValueError as exc:
-        raise InputError(f"this request cannot be declared: {exc}") from None
+    # Messages, tools and response_format have the OpenAI adapter's shapes (an unknown role:
+    # InputError E_REQUEST).
+    components, blobs = chat_components(request, upstream=upstream)
     declaration: dict[str, Any] = {
         "spec": "runid/v1",
         "model": _model(facts),
@@ -438,9 +436,7 @@ def _call(
         declaration, contents=[*blobs.values(), *contents], parent=parent, step=step
     ) as run:
         response = llama.create_chat_completion(**sent)
-        run.set_output(
-            _openai.output_bytes(response), media_type=_openai.output_media_type(response)
-        )
+        run.set_output(output_bytes(response), media_type=output_media_type(response))
         choices = response.get("choices") or []
         run.observe(
             served_model=_served(response),
@@ -492,51 +488,13 @@ def _checked(fetch: Callable[[str], bytes]) -> Callable[[str], bytes]:
     return lambda digest: checked_fetch(fetch, digest)
 
 
-def _text(ref: Any, fetch: Callable[[str], bytes]) -> Any:
-    """Message content back from its reference: text as str, JSON parts as a list."""
-    if not isinstance(ref, Mapping) or "absent" in ref:
-        return None
-    raw = fetch(ref["digest"])
-    if str(ref.get("media_type", "")).startswith("application/json"):
-        return json.loads(raw)
-    return raw.decode("utf-8")
-
-
-def _messages(declaration: Mapping[str, Any], fetch: Callable[[str], bytes]) -> list[Any]:
-    messages: list[dict[str, Any]] = []
-    instructions = declaration.get("instructions")
-    if isinstance(instructions, Mapping) and "system" in instructions:
-        for ref in instructions["system"]:
-            messages.append({"role": "system", "content": _text(ref, fetch)})
-    inputs = declaration.get("inputs")
-    for message in inputs.get("messages", []) if isinstance(inputs, Mapping) else []:
-        out: dict[str, Any] = {"role": message["role"], "content": _text(message["content"], fetch)}
-        for key in ("name", "tool_call_id"):
-            if key in message:
-                out[key] = message[key]
-        if "tool_calls" in message:
-            out["tool_calls"] = [
-                {
-                    "id": call["id"],
-                    "type": "function",
-                    "function": {
-                        "name": call["name"],
-                        "arguments": fetch(call["arguments"]["digest"]).decode("utf-8"),
-                    },
-                }
-                for call in message["tool_calls"]
-            ]
-        messages.append(out)
-    return messages
-
-
 def request_from_declaration(
     declaration: Mapping[str, Any], fetch: Callable[[str], bytes]
 ) -> tuple[dict[str, Any], int | None]:
     """The ``create_chat_completion`` keyword arguments a declaration describes, and the
     recorded default seed (None when the seed was declared). ``fetch(digest)`` returns stored
     content (and raises :class:`~runid.errors.InputError` when it was not stored)."""
-    request: dict[str, Any] = {"messages": _messages(declaration, fetch)}
+    request: dict[str, Any] = {"messages": messages_from_declaration(declaration, fetch)}
     tools = declaration.get("tools")
     if isinstance(tools, Mapping) and "definitions" in tools:
         request["tools"] = [

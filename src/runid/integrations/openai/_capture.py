@@ -1,0 +1,237 @@
+"""Capture around the real client call: :func:`create_chat`, :func:`acreate_chat`,
+:func:`create_response` and :func:`acreate_response`, four faces of one captured call."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ...capture import Recorder, Run
+from .._chat import output_bytes, output_media_type
+from ._chat import chat_facts, declaration_from_chat_request
+from ._common import PROVIDER, observe
+from ._responses import (
+    declaration_from_responses_request,
+    responses_facts,
+    responses_output_bytes,
+    responses_output_media_type,
+)
+from ._streams import (
+    Accumulator,
+    AsyncRecordedStream,
+    RecordedStream,
+    ResponsesStreamAccumulator,
+    StreamAccumulator,
+    exc_info,
+)
+
+__all__ = ["acreate_chat", "acreate_response", "create_chat", "create_response"]
+
+
+@dataclass(frozen=True)
+class _Api:
+    """One client API as a captured call uses it: how its request is declared, how it is
+    called, and how its response (or stream) is read."""
+
+    declaration: Callable[..., tuple[dict[str, Any], dict[str, bytes]]]
+    call: Callable[..., Any]  # (client, **request): the client's method looked up per call
+    accumulator: Callable[[], Accumulator]
+    output_bytes: Callable[[Any], bytes]
+    output_media_type: Callable[[Any], str]
+    facts: Callable[[Any], dict[str, Any]]
+
+
+_CHAT = _Api(
+    declaration_from_chat_request,
+    lambda client, **request: client.chat.completions.create(**request),
+    StreamAccumulator,
+    output_bytes,
+    output_media_type,
+    chat_facts,
+)
+_RESPONSES = _Api(
+    declaration_from_responses_request,
+    lambda client, **request: client.responses.create(**request),
+    ResponsesStreamAccumulator,
+    responses_output_bytes,
+    responses_output_media_type,
+    responses_facts,
+)
+
+
+@dataclass(frozen=True)
+class _Options:
+    """The keyword arguments of the public functions that are not the request."""
+
+    recorder: Recorder | None
+    parent: str | None
+    step: int | None
+    upstream: Iterable[Mapping[str, Any]]
+    runtime: Mapping[str, Any] | None
+    model_version: str | None
+    provider: str
+
+
+def _run(api: _Api, client: Any, request: Mapping[str, Any], options: _Options) -> Run:
+    """The run of one call, its declaration built from ``request`` before it is sent."""
+    rec = options.recorder if options.recorder is not None else Recorder()
+    try:
+        declaration, blobs = api.declaration(
+            request,
+            base_url=str(client.base_url),
+            runtime=options.runtime,
+            model_version=options.model_version,
+            provider=options.provider or PROVIDER,
+            upstream=options.upstream or (),
+        )
+    except Exception as exc:
+        failure = exc
+
+        # A request runid cannot declare must not stop the call: the run reports the failure
+        # as the recorder's on_error says (warn and call unrecorded, or raise CaptureError).
+        def unbuildable(_request: Mapping[str, Any]) -> Mapping[str, Any]:
+            raise failure
+
+        return rec.capture(unbuildable, parent=options.parent, step=options.step)
+    return rec.capture(
+        declaration, contents=list(blobs.values()), parent=options.parent, step=options.step
+    )
+
+
+def _record(api: _Api, run: Run, response: object) -> None:
+    run.set_output(api.output_bytes(response), media_type=api.output_media_type(response))
+    observe(run, api.facts(response))
+
+
+def _captured_call(
+    api: _Api, client: Any, request: Mapping[str, Any], options: _Options
+) -> tuple[Any, Run]:
+    """The one captured call: declared before it is sent, recorded after it returns or, with
+    ``stream=True``, when the stream it returns ends, fails or is closed."""
+    run = _run(api, client, request, options)
+    if request.get("stream"):
+        run.__enter__()  # the declaration id is fixed here, before the request
+        # The stream outlives this call: its run must not stay current for the caller's code.
+        run.detach()
+        try:
+            stream = api.call(client, **request)
+        except BaseException as exc:
+            run.__exit__(*exc_info(exc))
+            raise
+        return RecordedStream(stream, run, api.accumulator()), run
+    with run:
+        response = api.call(client, **request)
+        _record(api, run, response)
+    return response, run
+
+
+async def _acaptured_call(
+    api: _Api, client: Any, request: Mapping[str, Any], options: _Options
+) -> tuple[Any, Run]:
+    """:func:`_captured_call` for an async client: the same steps, awaited (the log append
+    runs in a worker thread, off the event loop)."""
+    run = _run(api, client, request, options)
+    if request.get("stream"):
+        await run.__aenter__()
+        run.detach()
+        try:
+            stream = await api.call(client, **request)
+        except BaseException as exc:
+            await run.__aexit__(*exc_info(exc))
+            raise
+        return AsyncRecordedStream(stream, run, api.accumulator()), run
+    async with run:
+        response = await api.call(client, **request)
+        _record(api, run, response)
+    return response, run
+
+
+def create_chat(
+    client: Any,
+    *,
+    recorder: Recorder | None = None,
+    parent: str | None = None,
+    step: int | None = None,
+    upstream: Iterable[Mapping[str, Any]] = (),
+    runtime: Mapping[str, Any] | None = None,
+    model_version: str | None = None,
+    provider: str = PROVIDER,
+    **request: Any,
+) -> tuple[Any, Run]:
+    """Call ``client.chat.completions.create(**request)`` under capture; return (response, run).
+
+    The declaration is built from ``request`` as it is sent (and the client's ``base_url``)
+    before the call, so ``run.declaration_id`` is fixed first; the output and the facts the
+    server reports are recorded after it. ``recorder`` is a :class:`runid.capture.Recorder`
+    (default: one for the default home); ``parent``/``step`` make the record a step of another
+    (§12.9); ``upstream``, ``runtime``, ``model_version`` and ``provider`` go to
+    :func:`declaration_from_chat_request`.
+
+    With ``stream=True`` the response is a :class:`RecordedStream` that yields the chunks as
+    they come; ``run`` is recorded when the stream ends, fails or is closed (a streamed and a
+    non-streamed call of one request have the same declaration id and, at temperature 0, the
+    same output digest).
+    """
+    options = _Options(recorder, parent, step, upstream, runtime, model_version, provider)
+    return _captured_call(_CHAT, client, request, options)
+
+
+async def acreate_chat(
+    client: Any,
+    *,
+    recorder: Recorder | None = None,
+    parent: str | None = None,
+    step: int | None = None,
+    upstream: Iterable[Mapping[str, Any]] = (),
+    runtime: Mapping[str, Any] | None = None,
+    model_version: str | None = None,
+    provider: str = PROVIDER,
+    **request: Any,
+) -> tuple[Any, Run]:
+    """:func:`create_chat` for ``openai.AsyncOpenAI``: ``await`` it; with ``stream=True`` the
+    response is an :class:`AsyncRecordedStream` (``async for``). The log append runs in a
+    worker thread, off the event loop."""
+    options = _Options(recorder, parent, step, upstream, runtime, model_version, provider)
+    return await _acaptured_call(_CHAT, client, request, options)
+
+
+def create_response(
+    client: Any,
+    *,
+    recorder: Recorder | None = None,
+    parent: str | None = None,
+    step: int | None = None,
+    upstream: Iterable[Mapping[str, Any]] = (),
+    runtime: Mapping[str, Any] | None = None,
+    model_version: str | None = None,
+    provider: str = PROVIDER,
+    **request: Any,
+) -> tuple[Any, Run]:
+    """Call ``client.responses.create(**request)`` under capture; return (response, run).
+
+    As :func:`create_chat`, with :func:`declaration_from_responses_request` and the facts of
+    :func:`observed_from_responses_response`; ``stream=True`` gives a :class:`RecordedStream`
+    of the API's events, fed to :class:`ResponsesStreamAccumulator`. The declaration's engine
+    is :data:`RESPONSES_ENGINE` (no replay for Responses declarations yet).
+    """
+    options = _Options(recorder, parent, step, upstream, runtime, model_version, provider)
+    return _captured_call(_RESPONSES, client, request, options)
+
+
+async def acreate_response(
+    client: Any,
+    *,
+    recorder: Recorder | None = None,
+    parent: str | None = None,
+    step: int | None = None,
+    upstream: Iterable[Mapping[str, Any]] = (),
+    runtime: Mapping[str, Any] | None = None,
+    model_version: str | None = None,
+    provider: str = PROVIDER,
+    **request: Any,
+) -> tuple[Any, Run]:
+    """:func:`create_response` for ``openai.AsyncOpenAI`` (``stream=True``: an
+    :class:`AsyncRecordedStream` of the API's events)."""
+    options = _Options(recorder, parent, step, upstream, runtime, model_version, provider)
+    return await _acaptured_call(_RESPONSES, client, request, options)
