@@ -219,7 +219,7 @@ def test_canonical_bytes_from_the_identity_equal_canonicalize(
 ) -> None:
     # Capture stores the declaration's bytes as put together from its components' bytes.
     from runid.canonical import canonicalize
-    from runid.identity import _identity_and_canonical
+    from runid.identity import identity_and_canonical
 
     class Text(str):
         pass
@@ -234,15 +234,15 @@ def test_canonical_bytes_from_the_identity_equal_canonicalize(
             "\U0001f600": {"é": Text("x"), "b": (1, None, True)},
             "k": '\u2028\x00"\\',
         }
-    assert _identity_and_canonical(decl) == (compute_identity(decl), canonicalize(decl))
+    assert identity_and_canonical(decl) == (compute_identity(decl), canonicalize(decl))
 
 
 @pytest.mark.parametrize("name", EXAMPLE_NAMES)
 def test_canonical_bytes_from_the_identity_of_each_example(name: str) -> None:
     from runid.canonical import canonicalize
-    from runid.identity import _identity_and_canonical
+    from runid.identity import identity_and_canonical
 
     decl = example(name)
-    assert _identity_and_canonical(decl) == (compute_identity(decl), canonicalize(decl))
+    assert identity_and_canonical(decl) == (compute_identity(decl), canonicalize(decl))
     with pytest.raises(DeclarationError):
-        _identity_and_canonical({**decl, "extra": 1})
+        identity_and_canonical({**decl, "extra": 1})
