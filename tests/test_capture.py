@@ -445,7 +445,7 @@ def test_on_error_queue_keeps_the_signed_envelope_and_retries(
         with recorder.capture(example("chat-hosted-model")) as first:
             first.set_output(ANSWER)
     assert not first.recorded and recorder.pending == 1
-    assert recorder._pending[0].envelope is not None  # signed while it waits
+    assert recorder._writer.kept[0].envelope is not None  # signed while it waits
     monkeypatch.undo()
     with recorder.capture(example("rag-retrieved-chunks")) as second:
         second.set_output(ANSWER)
@@ -624,11 +624,11 @@ def test_canary_secret_appears_nowhere(
 def test_capture_formats_timestamps_as_the_record_module_does() -> None:
     from datetime import UTC, datetime, timedelta
 
-    from runid.capture import _stamp
+    from runid.capture._run import stamp
     from runid.record import format_timestamp
 
     moment = datetime(2025, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
     for step in (timedelta(0), timedelta(days=400, microseconds=999_993), timedelta(hours=23)):
-        assert _stamp(moment + step) == format_timestamp(moment + step)
+        assert stamp(moment + step) == format_timestamp(moment + step)
     now = datetime.now(UTC)
-    assert _stamp(now) == format_timestamp(now)
+    assert stamp(now) == format_timestamp(now)
