@@ -33,6 +33,8 @@ from runid._internal import strict_json
 from runid._internal.es6 import format_number
 from runid.errors import CanonicalizationError
 
+from .errors import E_NOT_JSON
+
 __all__ = [
     "MAX_DEPTH",
     "MAX_INPUT_BYTES",
@@ -365,7 +367,7 @@ def _canonicalize_slow(value: object) -> bytes:
         return _dumps(_utf16_sorted(prepared))
     except (_RejectError, TypeError) as exc:  # pragma: no cover - find_problem should have named it
         raise CanonicalizationError(
-            f"value cannot be canonicalized: {exc}", code="E_NOT_JSON"
+            f"value cannot be canonicalized: {exc}", code=E_NOT_JSON
         ) from None
 
 

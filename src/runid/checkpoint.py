@@ -37,7 +37,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from .errors import InputError, VerificationError
+from .errors import (
+    E_CHECKPOINT_FIELD,
+    E_CHECKPOINT_KEY,
+    E_CHECKPOINT_MALFORMED,
+    E_CHECKPOINT_ORIGIN,
+    E_NOTE_KEYS,
+    E_NOTE_TOO_LARGE,
+    InputError,
+    VerificationError,
+)
 from .keys import Keyring, SigningKey
 from .merkle import EMPTY_ROOT, HASH_SIZE
 from .note import MAX_NOTE_SIZE, b64decode_canonical, open_note, sign_note, text_problem
@@ -56,7 +65,7 @@ MAX_TREE_SIZE: Final = (1 << 63) - 1
 # ASCII digits only (str.isdigit would take other scripts' digits); at most 19 of them, so int()
 # never parses a long string.
 _DECIMAL = re.compile(r"0|[1-9][0-9]{0,18}")
-_MALFORMED = "E_CHECKPOINT_MALFORMED"
+_MALFORMED = E_CHECKPOINT_MALFORMED
 _HINT = "a checkpoint is: origin, tree size, base64 root hash, optional extension lines"
 
 
@@ -117,7 +126,7 @@ class Checkpoint:
             object.__setattr__(self, "extensions", tuple(extensions))
         problem = _problem(self.origin, self.size, self.root, self.extensions)
         if problem is not None:
-            raise InputError(f"invalid checkpoint: {problem}", code="E_CHECKPOINT_FIELD")
+            raise InputError(f"invalid checkpoint: {problem}", code=E_CHECKPOINT_FIELD)
 
     def body(self) -> str:
         """The checkpoint as note text: one field per line, every line ending in a newline."""
@@ -153,7 +162,7 @@ def parse_checkpoint(text: str) -> Checkpoint:
     if len(text) > MAX_NOTE_SIZE:
         raise VerificationError(
             f"checkpoint: {len(text)} characters, more than the limit of {MAX_NOTE_SIZE}",
-            code="E_NOTE_TOO_LARGE",
+            code=E_NOTE_TOO_LARGE,
         )
     if not text.endswith("\n"):
         raise _malformed("the text does not end with a newline")
@@ -198,15 +207,15 @@ def sign_checkpoint(cp: Checkpoint, key: SigningKey) -> bytes:
     """
     if not isinstance(cp, Checkpoint):
         raise InputError(
-            f"expected a Checkpoint, got a {type(cp).__name__}", code="E_CHECKPOINT_FIELD"
+            f"expected a Checkpoint, got a {type(cp).__name__}", code=E_CHECKPOINT_FIELD
         )
     if not isinstance(key, SigningKey):
-        raise InputError(f"expected a SigningKey, got a {type(key).__name__}", code="E_NOTE_KEYS")
+        raise InputError(f"expected a SigningKey, got a {type(key).__name__}", code=E_NOTE_KEYS)
     if key.public_key.name != cp.origin:
         raise InputError(
             f"the log key is named {key.public_key.name!r}, not after the origin {cp.origin!r}",
             hint="a runid log signs its checkpoints with a key named exactly like its origin",
-            code="E_CHECKPOINT_KEY",
+            code=E_CHECKPOINT_KEY,
         )
     return sign_note(cp.body(), [key])
 
@@ -232,7 +241,7 @@ def verify_checkpoint(data: bytes, keyring: Keyring, origin: str | None = None) 
     if origin is not None and not isinstance(origin, str):
         raise VerificationError(
             f"the expected origin must be a str, got a {type(origin).__name__}",
-            code="E_CHECKPOINT_ORIGIN",
+            code=E_CHECKPOINT_ORIGIN,
         )
     # Receipts from one log snapshot share their checkpoint: verify a given note once per set
     # of trusted keys. Only successes are remembered, keyed by the exact bytes and the keys.
@@ -260,7 +269,7 @@ def _verify_checkpoint(data: bytes, keyring: Keyring, origin: str | None) -> Che
         raise VerificationError(
             f"checkpoint of log {cp.origin!r}, expected {origin!r}",
             hint="the checkpoint (or proof) belongs to another log",
-            code="E_CHECKPOINT_ORIGIN",
+            code=E_CHECKPOINT_ORIGIN,
         )
     if not any(key.name == cp.origin for key in note.keys):
         signers = ", ".join(key.name for key in note.keys)
@@ -268,6 +277,6 @@ def _verify_checkpoint(data: bytes, keyring: Keyring, origin: str | None) -> Che
             f"checkpoint of log {cp.origin!r} is signed by trusted key(s) {signers}, none of "
             "them the log's key (named after the origin)",
             hint="trust the log's own public key, whose name is the log's origin",
-            code="E_CHECKPOINT_KEY",
+            code=E_CHECKPOINT_KEY,
         )
     return cp

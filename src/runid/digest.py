@@ -25,7 +25,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import TypedDict
 
-from .errors import InputError, VerificationError
+from .errors import E_CONTENT_DIGEST, E_FORMAT, InputError, VerificationError
 
 __all__ = [
     "DIGEST_PATTERN",
@@ -69,7 +69,7 @@ def checked_fetch(fetch: Callable[[str], bytes], digest: str) -> bytes:
         raise VerificationError(
             f"fetched content for {digest} has digest {found}",
             hint="the content store was altered or mixed up; run 'runid log audit'",
-            code="E_CONTENT_DIGEST",
+            code=E_CONTENT_DIGEST,
         )
     return data
 
@@ -105,6 +105,6 @@ def digest_bytes(digest: str) -> bytes:
         raise InputError(
             f"not a digest: {digest!r}",
             hint="a digest is 'sha256:' followed by 64 lowercase hex digits",
-            code="E_FORMAT",
+            code=E_FORMAT,
         )
     return bytes.fromhex(digest[7:])

@@ -39,7 +39,21 @@ from typing import Any
 import orjson
 
 from .canonical import Unrepresentable, canonicalize, dumps_prepared, loads
-from .errors import InputError, RunidError, VerificationError
+from .errors import (
+    E_BASE64,
+    E_ENVELOPE,
+    E_EXECUTION_ID,
+    E_INVALID_RECORD,
+    E_ISSUER,
+    E_PAYLOAD_TYPE,
+    E_SIGNATURE,
+    E_STATEMENT,
+    E_SUBJECT,
+    E_UNKNOWN_KEY,
+    InputError,
+    RunidError,
+    VerificationError,
+)
 from .keys import PublicKey, SigningKey
 from .merkle import leaf_hash as _merkle_leaf_hash
 from .record import prepare_record, record_problems
@@ -110,7 +124,7 @@ def _valid(record: object) -> Any:
         raise InputError(
             f"invalid execution record: {found[0]}{more}",
             hint="record_problems() lists every problem; build records with new_record()",
-            code="E_INVALID_RECORD",
+            code=E_INVALID_RECORD,
         )
     return prepared
 
@@ -147,7 +161,7 @@ def sign_record(record: Mapping[str, Any], key: SigningKey) -> dict[str, Any]:
             f"the record's issuer is {issuer['name']} ({issuer['key_id']}), "
             f"not the signing key {public.name} ({key_id})",
             hint="only the issuer signs its records: build the record with issuer=key",
-            code="E_ISSUER",
+            code=E_ISSUER,
         )
     payload = dumps_prepared(_statement(prepared))
     signature = key.sign(pae(_PAYLOAD_TYPE_BYTES, payload))
@@ -186,14 +200,14 @@ def _b64decode(text: str, what: str) -> bytes:
     standard = text
     if "-" in text or "_" in text:
         if "+" in text or "/" in text:
-            raise _fail("E_BASE64", "base64", f"{what} mixes the standard and URL-safe alphabets")
+            raise _fail(E_BASE64, "base64", f"{what} mixes the standard and URL-safe alphabets")
         standard = text.translate(_URLSAFE_TO_STANDARD)
     try:
         raw = base64.b64decode(standard, validate=True)
     except ValueError:  # binascii.Error, and non-ASCII text
-        raise _fail("E_BASE64", "base64", f"{what} is not valid base64") from None
+        raise _fail(E_BASE64, "base64", f"{what} is not valid base64") from None
     if base64.b64encode(raw).decode("ascii") != standard:
-        raise _fail("E_BASE64", "base64", f"{what} is not in canonical base64 (padding bits)")
+        raise _fail(E_BASE64, "base64", f"{what} is not in canonical base64 (padding bits)")
     return raw
 
 
@@ -210,7 +224,7 @@ def _key(keyring: Mapping[str, PublicKey], key_id: str) -> PublicKey:
             f"trusted: {_trusted_keys(keyring)}",
             hint="pass the issuer's public key (runid verify --key; repeat for rotated keys); "
             "'runid keys show' on the issuer's home prints it",
-            code="E_UNKNOWN_KEY",
+            code=E_UNKNOWN_KEY,
         )
     return key
 
@@ -256,14 +270,14 @@ def verify_envelope(envelope: object, keyring: Mapping[str, PublicKey]) -> dict[
         try:
             envelope = loads(envelope)
         except RunidError as exc:
-            raise _fail("E_ENVELOPE", "envelope format", f"not JSON: {exc.message}") from None
+            raise _fail(E_ENVELOPE, "envelope format", f"not JSON: {exc.message}") from None
     problem = _shape_problem(envelope)
     if problem is not None:
-        raise _fail("E_ENVELOPE", "envelope format", problem)
+        raise _fail(E_ENVELOPE, "envelope format", problem)
     assert isinstance(envelope, dict)
     if envelope["payloadType"] != PAYLOAD_TYPE:
         raise _fail(
-            "E_PAYLOAD_TYPE",
+            E_PAYLOAD_TYPE,
             "payload type",
             f"{envelope['payloadType']!r} is not {PAYLOAD_TYPE!r}",
         )
@@ -275,7 +289,7 @@ def verify_envelope(envelope: object, keyring: Mapping[str, PublicKey]) -> dict[
         key.verify(pae(_PAYLOAD_TYPE_BYTES, payload), signature)
     except VerificationError:
         raise _fail(
-            "E_SIGNATURE",
+            E_SIGNATURE,
             "signature",
             f"the signature does not verify with key {key.name} ({entry['keyid']})",
         ) from None
@@ -310,37 +324,37 @@ def _check_statement_slowly(payload: bytes, key_id: str, key: PublicKey) -> dict
     try:
         stmt = loads(payload)
     except RunidError as exc:
-        raise _fail("E_STATEMENT", "statement", f"the payload is not JSON: {exc.message}") from None
+        raise _fail(E_STATEMENT, "statement", f"the payload is not JSON: {exc.message}") from None
     if canonicalize(stmt) != payload:
-        raise _fail("E_STATEMENT", "statement", "the payload is not canonical JSON (RFC 8785)")
+        raise _fail(E_STATEMENT, "statement", "the payload is not canonical JSON (RFC 8785)")
     if type(stmt) is not dict or stmt.keys() != _STATEMENT_KEYS:
         raise _fail(
-            "E_STATEMENT",
+            E_STATEMENT,
             "statement",
             "must have exactly the members _type, subject, predicateType, predicate",
         )
     if stmt["_type"] != STATEMENT_TYPE:
-        raise _fail("E_STATEMENT", "statement", f"_type is not {STATEMENT_TYPE!r}")
+        raise _fail(E_STATEMENT, "statement", f"_type is not {STATEMENT_TYPE!r}")
     if stmt["predicateType"] != PREDICATE_TYPE:
-        raise _fail("E_STATEMENT", "statement", f"predicateType is not {PREDICATE_TYPE!r}")
+        raise _fail(E_STATEMENT, "statement", f"predicateType is not {PREDICATE_TYPE!r}")
     record: Any = stmt["predicate"]
     if prepare_record(record) is None:
         found = record_problems(record)
         first = f"/predicate{found[0].pointer}: {found[0].code} {found[0].message}" if found else ""
-        if found and all(problem.code == "E_EXECUTION_ID" for problem in found):
-            raise _fail("E_EXECUTION_ID", "execution id", first)
-        raise _fail("E_INVALID_RECORD", "record", first or "the predicate is not a valid record")
+        if found and all(problem.code == E_EXECUTION_ID for problem in found):
+            raise _fail(E_EXECUTION_ID, "execution id", first)
+        raise _fail(E_INVALID_RECORD, "record", first or "the predicate is not a valid record")
     issuer = record["issuer"]
     if issuer["key_id"] != key_id or issuer["name"] != key.name:
         raise _fail(
-            "E_ISSUER",
+            E_ISSUER,
             "issuer",
             f"the record names issuer {issuer['name']} ({issuer['key_id']}) but is signed by "
             f"{key.name} ({key_id})",
         )
     if stmt["subject"] != _subjects(record):
         raise _fail(
-            "E_SUBJECT",
+            E_SUBJECT,
             "subject",
             "the subject does not list exactly the execution id and the outputs of the record",
         )
@@ -356,7 +370,7 @@ def envelope_bytes(envelope: Mapping[str, Any]) -> bytes:
     """
     problem = _shape_problem(envelope)
     if problem is not None:
-        raise InputError(f"not a runid envelope: {problem}", code="E_ENVELOPE")
+        raise InputError(f"not a runid envelope: {problem}", code=E_ENVELOPE)
     return canonicalize(envelope)
 
 

@@ -46,7 +46,7 @@ from pathlib import Path
 
 from .canonical import canonicalize
 from .digest import ContentRef, tagged_digest
-from .errors import FileAccessError, InputError
+from .errors import E_FORMAT, FileAccessError, InputError
 from .store import default_home
 
 __all__ = [
@@ -331,6 +331,6 @@ def tree_digest(files: Mapping[str, str]) -> str:
             raise InputError(
                 f"file tree: {name}: not a digest: {digest!r}",
                 hint="a digest is 'sha256:' followed by 64 lowercase hex digits",
-                code="E_FORMAT",
+                code=E_FORMAT,
             )
     return tagged_digest("runid:v1:file-tree", canonicalize(dict(files)))

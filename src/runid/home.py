@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import FileAccessError, InputError
+from .errors import E_KEY_EXISTS, E_NO_SIGNING_KEY, FileAccessError, InputError
 from .keys import PublicKey, SigningKey
 from .store import default_home, open_store
 from .store.sqlite import LOG_FILE
@@ -120,7 +120,7 @@ class Home:
                 try:
                     return self.init_keys(name), True
                 except FileAccessError as exc:
-                    if exc.code != "E_KEY_EXISTS":
+                    if exc.code != E_KEY_EXISTS:
                         raise
                     # Another process created it first: use that key.
         key = self.signing_key()
@@ -135,7 +135,7 @@ class Home:
                 "no private signing key",
                 hint="record into the home that holds keys/signing.key (--home or RUNID_HOME), "
                 "or into a new, empty home",
-                code="E_NO_SIGNING_KEY",
+                code=E_NO_SIGNING_KEY,
             )
         if not (self.path / LOG_FILE).exists():
             return
@@ -146,7 +146,7 @@ class Home:
                 f"{self.path}: the log holds {size} entries but {self.signing_key_path} is missing",
                 hint="restore keys/signing.key from a backup (a new key would not be the key of "
                 "those records), or record into a new, empty home",
-                code="E_NO_SIGNING_KEY",
+                code=E_NO_SIGNING_KEY,
             )
 
     def _write_public(self, key: SigningKey) -> None:
@@ -192,7 +192,7 @@ def save_signing_key(key: SigningKey, path: Path) -> None:
         raise FileAccessError(
             f"{path}: a key already exists",
             hint="remove it first, or use another --home",
-            code="E_KEY_EXISTS",
+            code=E_KEY_EXISTS,
         ) from None
     except OSError as exc:
         raise FileAccessError(f"{path}: cannot create ({exc.strerror})") from None

@@ -26,7 +26,14 @@ from ._internal.schema import INVALID
 from .canonical import Unrepresentable, canonicalize, dumps_prepared
 from .declaration import ABSENCE_REASONS, COMPONENTS, SPEC_VERSION, normalize, problems
 from .digest import DIGEST_PATTERN, tagged_digest
-from .errors import CanonicalizationError, DeclarationError, Problem
+from .errors import (
+    E_COMPONENTS,
+    E_FORMAT,
+    E_NOT_JSON,
+    CanonicalizationError,
+    DeclarationError,
+    Problem,
+)
 
 __all__ = [
     "DECLARATION_TAG",
@@ -73,13 +80,13 @@ def component_digest(name: str, value: object) -> str:
 def declaration_id_from_components(components: Mapping[str, str]) -> str:
     """The declaration id from the eight component digests (e.g. from a disclosed proof)."""
     found = [
-        Problem(f"/{name}", "E_FORMAT", "not a digest 'sha256:' + 64 lowercase hex digits")
+        Problem(f"/{name}", E_FORMAT, "not a digest 'sha256:' + 64 lowercase hex digits")
         for name, value in components.items()
         if name in _TAGS and _DIGEST_RE.fullmatch(str(value)) is None
     ]
     if set(components) != set(COMPONENTS):
         names = ", ".join(_SORTED)
-        found.insert(0, Problem("", "E_COMPONENTS", f"need exactly the components {names}"))
+        found.insert(0, Problem("", E_COMPONENTS, f"need exactly the components {names}"))
     if found:
         raise DeclarationError(found)
     return _id_of(components)
@@ -162,7 +169,7 @@ def _compute(declaration: object, parts: dict[str, bytes] | None) -> Identity:
             raise _in_component(exc, name) from None
     # Unreachable unless the fast and the slow path disagree: fail closed, loudly.
     raise CanonicalizationError(  # pragma: no cover
-        "internal error: the declaration was rejected without a reason", code="E_NOT_JSON"
+        "internal error: the declaration was rejected without a reason", code=E_NOT_JSON
     )
 
 

@@ -35,7 +35,14 @@ from . import canonical
 from .checkpoint import Checkpoint, sign_checkpoint, verify_checkpoint
 from .digest import content_digest, content_ref
 from .envelope import envelope_bytes, leaf_hash, sign_record, verify_envelope
-from .errors import InputError, RunidError, VerificationError
+from .errors import (
+    E_DECLARATION_NOT_STORED,
+    E_NOT_IN_LOG,
+    E_STORE_CORRUPT,
+    InputError,
+    RunidError,
+    VerificationError,
+)
 from .home import Home
 from .identity import compute_identity
 from .keys import Keyring, PublicKey, SigningKey
@@ -247,7 +254,7 @@ class Log:
             return found
         raise InputError(
             f"no entry with execution id {ref} in this log",
-            code="E_NOT_IN_LOG",
+            code=E_NOT_IN_LOG,
             hint="check the id, or --home / RUNID_HOME: it may be another log's run",
         )
 
@@ -342,7 +349,7 @@ class Log:
             else:
                 raise InputError(
                     f"no entry with execution id or declaration id {ref} in this log",
-                    code="E_NOT_IN_LOG",
+                    code=E_NOT_IN_LOG,
                     hint="check the id, or --home / RUNID_HOME: it may be another log's run",
                 )
         else:
@@ -353,7 +360,7 @@ class Log:
         if declaration is None:
             raise InputError(
                 f"this log does not hold declaration {declaration_id}{where}",
-                code="E_DECLARATION_NOT_STORED",
+                code=E_DECLARATION_NOT_STORED,
                 hint="it was withheld when the run was recorded (privacy mode), erased, or "
                 "recorded in another home; ask its issuer for the declaration file",
             )
@@ -486,6 +493,6 @@ def _check_id(value: object, what: str) -> None:
 def _stale_index(message: str) -> VerificationError:
     return VerificationError(
         f"lookup index: {message}, but it is not",
-        code="E_STORE_CORRUPT",
+        code=E_STORE_CORRUPT,
         hint="the log database was altered; run 'runid log audit' and restore it from a backup",
     )

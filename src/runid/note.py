@@ -40,7 +40,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from .errors import InputError, LimitExceededError, VerificationError
+from .errors import (
+    E_NOTE_AMBIGUOUS_KEY,
+    E_NOTE_BAD_SIGNATURE,
+    E_NOTE_KEYS,
+    E_NOTE_MALFORMED,
+    E_NOTE_TEXT,
+    E_NOTE_TOO_LARGE,
+    E_NOTE_UNTRUSTED,
+    InputError,
+    LimitExceededError,
+    VerificationError,
+)
 from .keys import Keyring, PublicKey, SigningKey
 
 __all__ = ["MAX_NOTE_SIZE", "MAX_SIGNATURES", "Note", "NoteSignature", "open_note", "sign_note"]
@@ -57,8 +68,8 @@ _ED25519_SIGNATURE_SIZE: Final = 64
 # ASCII control characters other than newline; the spec forbids them anywhere in a note.
 _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f]")
 
-_MALFORMED = "E_NOTE_MALFORMED"
-_TOO_LARGE = "E_NOTE_TOO_LARGE"
+_MALFORMED = E_NOTE_MALFORMED
+_TOO_LARGE = E_NOTE_TOO_LARGE
 _HINT = "a signed note is text ending in a newline, a blank line, then lines '— <name> <base64>'"
 
 
@@ -220,7 +231,7 @@ def open_note(data: bytes, keyring: Keyring) -> Note:
                 f"signed note: signature line {number}: {len(candidates)} trusted keys are named "
                 f"{label}, so the signature is ambiguous",
                 hint="trust only one key per name and key hash",
-                code="E_NOTE_AMBIGUOUS_KEY",
+                code=E_NOTE_AMBIGUOUS_KEY,
             )
         key = candidates[0]
         if sig in checked:  # the same line again: verified already
@@ -229,7 +240,7 @@ def open_note(data: bytes, keyring: Keyring) -> Note:
             raise VerificationError(
                 f"signed note: signature line {number} by trusted key {label} is "
                 f"{len(sig.signature)} bytes, not an Ed25519 signature",
-                code="E_NOTE_BAD_SIGNATURE",
+                code=E_NOTE_BAD_SIGNATURE,
             )
         try:
             key.verify(message, sig.signature)
@@ -239,7 +250,7 @@ def open_note(data: bytes, keyring: Keyring) -> Note:
                 f"{number} does not verify",
                 hint="the text or the signature was altered, or it was signed by another key "
                 "of the same name",
-                code="E_NOTE_BAD_SIGNATURE",
+                code=E_NOTE_BAD_SIGNATURE,
             ) from None
         checked.add(sig)
         verified.setdefault(key)
@@ -256,7 +267,7 @@ def open_note(data: bytes, keyring: Keyring) -> Note:
             f"trusted: {known or 'none'}",
             hint="pass the signer's public key (name+hash+base64, e.g. runid verify --key); "
             "'runid keys show' on the log's home prints it",
-            code="E_NOTE_UNTRUSTED",
+            code=E_NOTE_UNTRUSTED,
         )
     return Note(text, tuple(verified), tuple(unverified))
 
@@ -277,30 +288,28 @@ def sign_note(text: str, keys: Sequence[SigningKey]) -> bytes:
     runid.errors.InputError: note text must end with a newline
     """
     if not isinstance(text, str):
-        raise InputError(
-            f"note text must be a str, got a {type(text).__name__}", code="E_NOTE_TEXT"
-        )
+        raise InputError(f"note text must be a str, got a {type(text).__name__}", code=E_NOTE_TEXT)
     if not text.endswith("\n"):
-        raise InputError("note text must end with a newline", code="E_NOTE_TEXT")
+        raise InputError("note text must end with a newline", code=E_NOTE_TEXT)
     problem = text_problem(text)
     if problem is not None:
-        raise InputError(f"note text: {problem}", code="E_NOTE_TEXT")
+        raise InputError(f"note text: {problem}", code=E_NOTE_TEXT)
     if isinstance(keys, SigningKey) or not isinstance(keys, Sequence):
-        raise InputError("keys must be a list of signing keys", code="E_NOTE_KEYS")
+        raise InputError("keys must be a list of signing keys", code=E_NOTE_KEYS)
     if not 1 <= len(keys) <= MAX_SIGNATURES:
         raise InputError(
-            f"a note needs 1 to {MAX_SIGNATURES} signing keys, got {len(keys)}", code="E_NOTE_KEYS"
+            f"a note needs 1 to {MAX_SIGNATURES} signing keys, got {len(keys)}", code=E_NOTE_KEYS
         )
     seen: set[tuple[str, bytes]] = set()
     for key in keys:
         if not isinstance(key, SigningKey):
             raise InputError(
-                f"keys must be signing keys, got a {type(key).__name__}", code="E_NOTE_KEYS"
+                f"keys must be signing keys, got a {type(key).__name__}", code=E_NOTE_KEYS
             )
         ident = (key.public_key.name, key.public_key.note_hash)
         if ident in seen:
             raise InputError(
-                f"two signing keys are named {ident[0]}+{ident[1].hex()}", code="E_NOTE_KEYS"
+                f"two signing keys are named {ident[0]}+{ident[1].hex()}", code=E_NOTE_KEYS
             )
         seen.add(ident)
     message = text.encode("utf-8")

@@ -47,7 +47,16 @@ from dataclasses import dataclass
 from typing import Final
 
 from .checkpoint import MAX_TREE_SIZE, Checkpoint, parse_checkpoint, verify_checkpoint
-from .errors import InputError, LimitExceededError, VerificationError
+from .errors import (
+    E_PROOF_FIELD,
+    E_PROOF_INCLUSION,
+    E_PROOF_INDEX,
+    E_PROOF_MALFORMED,
+    E_PROOF_TOO_LARGE,
+    InputError,
+    LimitExceededError,
+    VerificationError,
+)
 from .keys import Keyring
 from .merkle import HASH_SIZE, inclusion_proof_ranges, verify_inclusion
 from .note import MAX_NOTE_SIZE, b64decode_canonical, split_note
@@ -73,7 +82,7 @@ MAX_PROOF_SIZE: Final = 2 * MAX_NOTE_SIZE
 
 _INDEX = re.compile(r"index (0|[1-9][0-9]{0,18})")
 _NOT_PRINTABLE = re.compile(rb"[^\x20-\x7e]")
-_MALFORMED = "E_PROOF_MALFORMED"
+_MALFORMED = E_PROOF_MALFORMED
 _HINT = (
     "a tlog-proof is: 'c2sp.org/tlog-proof@v1', optional 'extra <base64>', 'index <n>', "
     "base64 hashes, an empty line, then the signed checkpoint"
@@ -99,7 +108,7 @@ class TlogProof:
             object.__setattr__(self, "hashes", tuple(hashes))
         problem = _field_problem(self.index, self.hashes, self.checkpoint, self.extra)
         if problem is not None:
-            raise InputError(f"invalid tlog-proof: {problem}", code="E_PROOF_FIELD")
+            raise InputError(f"invalid tlog-proof: {problem}", code=E_PROOF_FIELD)
 
     def to_bytes(self) -> bytes:
         """The proof in the tlog-proof text format; the same as :func:`format_proof`."""
@@ -146,29 +155,29 @@ def format_proof(
         runid.errors.InputError: invalid tlog-proof: index 1 is not in the checkpoint's tree of ...
     """
     if isinstance(hashes, str | bytes) or not isinstance(hashes, Sequence):
-        raise InputError("hashes must be a sequence of 32-byte hashes", code="E_PROOF_FIELD")
+        raise InputError("hashes must be a sequence of 32-byte hashes", code=E_PROOF_FIELD)
     hashes = tuple(hashes)
     problem = _field_problem(index, hashes, signed_checkpoint, extra)
     if problem is not None:
-        raise InputError(f"invalid tlog-proof: {problem}", code="E_PROOF_FIELD")
+        raise InputError(f"invalid tlog-proof: {problem}", code=E_PROOF_FIELD)
     try:
         text, _signatures = split_note(signed_checkpoint)
         cp = parse_checkpoint(text)
     except VerificationError as exc:
         raise InputError(
-            f"invalid tlog-proof: the signed checkpoint: {exc.message}", code="E_PROOF_FIELD"
+            f"invalid tlog-proof: the signed checkpoint: {exc.message}", code=E_PROOF_FIELD
         ) from None
     if index >= cp.size:
         raise InputError(
             f"invalid tlog-proof: index {index} is not in the checkpoint's tree of size {cp.size}",
-            code="E_PROOF_FIELD",
+            code=E_PROOF_FIELD,
         )
     want = len(inclusion_proof_ranges(index, cp.size))
     if len(hashes) != want:
         raise InputError(
             f"invalid tlog-proof: the inclusion proof of leaf {index} in a tree of {cp.size} "
             f"has {want} hashes, got {len(hashes)}",
-            code="E_PROOF_FIELD",
+            code=E_PROOF_FIELD,
         )
     lines = [HEADER]
     if extra is not None:
@@ -179,7 +188,7 @@ def format_proof(
     if len(data) > MAX_PROOF_SIZE:
         raise LimitExceededError(
             f"the proof would be {len(data)} bytes, more than the limit of {MAX_PROOF_SIZE}",
-            code="E_PROOF_TOO_LARGE",
+            code=E_PROOF_TOO_LARGE,
         )
     return data
 
@@ -227,7 +236,7 @@ def parse_proof(data: bytes) -> TlogProof:
     if len(data) > MAX_PROOF_SIZE:
         raise VerificationError(
             f"tlog-proof: {len(data)} bytes, more than the limit of {MAX_PROOF_SIZE}",
-            code="E_PROOF_TOO_LARGE",
+            code=E_PROOF_TOO_LARGE,
         )
     lines = _Lines(data)
     if lines.next() != HEADER:
@@ -308,11 +317,11 @@ def verify_tlog_proof(
     if proof.index >= cp.size:
         raise VerificationError(
             f"tlog-proof: index {proof.index} is not in the checkpoint's tree of size {cp.size}",
-            code="E_PROOF_INDEX",
+            code=E_PROOF_INDEX,
         )
     try:
         verify_inclusion(leaf_hash, proof.index, cp.size, list(proof.hashes), cp.root)
     except VerificationError as exc:
-        exc.code = "E_PROOF_INCLUSION"
+        exc.code = E_PROOF_INCLUSION
         raise
     return cp

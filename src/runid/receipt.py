@@ -25,7 +25,7 @@ from . import canonical
 from .checkpoint import Checkpoint
 from .digest import content_digest
 from .envelope import leaf_hash, verify_envelope
-from .errors import RunidError, VerificationError
+from .errors import E_RECEIPT, RunidError, VerificationError
 from .identity import compute_identity
 from .keys import Keyring
 from .proof import parse_proof, verify_tlog_proof
@@ -61,7 +61,7 @@ def make_receipt(
 
 
 def _fail(check: str, message: str, hint: str | None = None) -> VerificationError:
-    return VerificationError(f"{check}: {message}", hint=hint, code="E_RECEIPT")
+    return VerificationError(f"{check}: {message}", hint=hint, code=E_RECEIPT)
 
 
 def verify_receipt(

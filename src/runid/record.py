@@ -65,7 +65,17 @@ from ._internal.schema import (
 from .canonical import Unrepresentable, canonicalize, dumps_prepared
 from .declaration import CONTENT, DIGEST, TEXT, maybe
 from .digest import tagged_digest
-from .errors import CanonicalizationError, InputError, Problem
+from .errors import (
+    E_EXECUTION_ID,
+    E_FORMAT,
+    E_INVALID_RECORD,
+    E_NOT_JSON,
+    E_RANGE,
+    E_REQUIRED,
+    CanonicalizationError,
+    InputError,
+    Problem,
+)
 from .keys import PublicKey, SigningKey
 
 __all__ = [
@@ -116,7 +126,7 @@ class _Timestamp(Str):
     def check(self, value: Any) -> Any:
         found = super().check(value)
         if found is None and not _real_date(value):
-            return [([], "E_FORMAT", f"{value!r} is not a date of the calendar")]
+            return [([], E_FORMAT, f"{value!r} is not a date of the calendar")]
         return found
 
     def fail_expr(self, gen: Gen, var: str) -> str:
@@ -300,7 +310,7 @@ def _instant(timestamp: str) -> str:
 def _order_problem(record: Mapping[str, Any]) -> Problem | None:
     started, ended = record["started_at"], record["ended_at"]
     if _instant(ended) < _instant(started):
-        return Problem("/ended_at", "E_RANGE", f"ends before it started (started_at is {started})")
+        return Problem("/ended_at", E_RANGE, f"ends before it started (started_at is {started})")
     return None
 
 
@@ -381,12 +391,12 @@ def record_problems(record: object) -> list[Problem]:
     try:
         expected = _id_of_prepared(prepared)
     except (Unrepresentable, TypeError):  # pragma: no cover - check() and canonicalize() agreed
-        return [*found, Problem("", "E_NOT_JSON", "the record cannot be canonicalized")]
+        return [*found, Problem("", E_NOT_JSON, "the record cannot be canonicalized")]
     if record["execution_id"] != expected:
         found.append(
             Problem(
                 "/execution_id",
-                "E_EXECUTION_ID",
+                E_EXECUTION_ID,
                 f"does not match the record: its content gives {expected}",
             )
         )
@@ -417,13 +427,13 @@ def is_valid_record(record: object) -> bool:
 
 def _invalid(found: Sequence[Problem]) -> InputError:
     if not found:  # pragma: no cover - the fast and the slow path disagree: fail loudly
-        found = [Problem("", "E_NOT_JSON", "the record was rejected without a reason")]
+        found = [Problem("", E_NOT_JSON, "the record was rejected without a reason")]
     count = len(found)
     more = f" (and {count - 1} more)" if count > 1 else ""
     return InputError(
         f"invalid execution record: {found[0]}{more}",
         hint="record_problems() lists every problem; see docs/spec.md, 'Execution records'",
-        code="E_INVALID_RECORD",
+        code=E_INVALID_RECORD,
     )
 
 
@@ -455,7 +465,7 @@ def format_timestamp(moment: datetime) -> str:
         raise InputError(
             f"a timestamp needs a timezone-aware datetime, got {moment!r}",
             hint="use datetime.now(timezone.utc)",
-            code="E_FORMAT",
+            code=E_FORMAT,
         )
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -511,7 +521,7 @@ def new_record(
         raise InputError(
             "parent and step go together: give both, or neither",
             hint="step is the 0-based index of this record within its parent",
-            code="E_REQUIRED",
+            code=E_REQUIRED,
         )
     public = issuer.public_key if isinstance(issuer, SigningKey) else issuer
     outcome: dict[str, Any] = {"status": "ok", "outputs": list(outputs)}

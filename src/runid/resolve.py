@@ -34,7 +34,18 @@ from . import canonical
 from ._internal.files import read_input
 from .declaration import COMPONENTS
 from .digest import DIGEST_PATTERN
-from .errors import FileAccessError, InputError, RunidError, VerificationError
+from .errors import (
+    E_IDENTITY,
+    E_NO_KEY,
+    E_SPEC_VERSION,
+    E_SUBJECT,
+    E_UNKNOWN_ID,
+    E_UNKNOWN_KEY,
+    FileAccessError,
+    InputError,
+    RunidError,
+    VerificationError,
+)
 from .identity import Identity, compute_identity, declaration_id_from_components
 from .keys import Keyring
 from .log import Log
@@ -101,13 +112,13 @@ def resolve(arg: str, log: Log | None = None, *, keyring: Keyring | None = None)
     verify.
     """
     if not isinstance(arg, str) or not arg:
-        raise InputError("an empty argument names nothing", code="E_SUBJECT")
+        raise InputError("an empty argument names nothing", code=E_SUBJECT)
     if _ID.fullmatch(arg):
         return _by_id(arg, log)
     if arg.startswith("sha256:"):
         raise InputError(
             f"{arg!r:.90} is not a well-formed id",
-            code="E_SUBJECT",
+            code=E_SUBJECT,
             hint="execution and declaration ids are sha256: followed by 64 lowercase hex digits",
         )
     try:
@@ -128,7 +139,7 @@ def resolve(arg: str, log: Log | None = None, *, keyring: Keyring | None = None)
         return _identity_file(value, where)
     raise InputError(
         f"{where}: not a declaration, a receipt or an identity file",
-        code="E_SUBJECT",
+        code=E_SUBJECT,
         hint="a declaration has a 'spec' member, a receipt a 'receipt' member; "
         "'runid id --json' writes an identity file",
     )
@@ -139,7 +150,7 @@ def _check_spec(value: object, where: str) -> None:
     if isinstance(spec, str) and spec != DECLARATION_SPEC and spec.startswith("runid/"):
         raise InputError(
             f"{where}: written for {spec}; this runid reads {DECLARATION_SPEC} declarations",
-            code="E_SPEC_VERSION",
+            code=E_SPEC_VERSION,
             hint="compare declarations of the same spec version, or upgrade runid",
         )
 
@@ -148,7 +159,7 @@ def _by_id(ref: str, log: Log | None) -> Subject:
     if log is None:
         raise InputError(
             f"{ref} is an id, and ids are looked up in a log, but there is none here",
-            code="E_UNKNOWN_ID",
+            code=E_UNKNOWN_ID,
             hint="pass --home DIR (or set RUNID_HOME) to the runid home that recorded it",
         )
     log.refresh_lookups()
@@ -166,7 +177,7 @@ def _by_id(ref: str, log: Log | None) -> Subject:
         return Subject("declaration", origin, ref, None)
     raise InputError(
         f"{ref}: no execution or declaration with this id in the log {log.origin}",
-        code="E_UNKNOWN_ID",
+        code=E_UNKNOWN_ID,
         hint="check the id and --home / RUNID_HOME; for a run recorded elsewhere, "
         "pass its receipt file instead",
     )
@@ -194,14 +205,14 @@ def _receipt(
         raise InputError(
             f"{where}: a receipt of version {body.get('receipt')!r:.40}; this runid reads "
             f"{RECEIPT_SPEC}",
-            code="E_SPEC_VERSION",
+            code=E_SPEC_VERSION,
             hint="compare receipts of the same version, or upgrade runid",
         )
     if keyring is None or not len(keyring):
         if log is None:
             raise InputError(
                 f"{where}: a receipt is compared only once verified, and no key was given",
-                code="E_NO_KEY",
+                code=E_NO_KEY,
                 hint="pass --key PUBKEY (the issuing log's verifier key), or --home for a "
                 "home whose key signed it",
             )
@@ -213,7 +224,7 @@ def _receipt(
             f"{where}: the receipt does not verify: {exc.message}",
             code=exc.code,
             hint="pass --key with the verifier key of the log that issued it"
-            if exc.code == "E_UNKNOWN_KEY"
+            if exc.code == E_UNKNOWN_KEY
             else exc.hint,
         ) from None
     record = verified.record
@@ -235,11 +246,11 @@ def _identity_file(value: dict[str, Any], where: str) -> Subject:
     try:
         computed = declaration_id_from_components(components)
     except RunidError as exc:
-        raise InputError(f"{where}: not an identity: {exc.message}", code="E_SUBJECT") from None
+        raise InputError(f"{where}: not an identity: {exc.message}", code=E_SUBJECT) from None
     if computed != declared:
         raise VerificationError(
             f"{where}: the component digests give {computed}, not the stated {declared}",
-            code="E_IDENTITY",
+            code=E_IDENTITY,
             hint="the identity file was altered; recompute it with 'runid id --json'",
         )
     digests = {name: str(components[name]) for name in COMPONENTS}

@@ -18,7 +18,14 @@ from typing import Any
 import click
 
 from .._internal.files import read_input
-from ..errors import InputError, LimitExceededError, PolicyError, RunidError
+from ..errors import (
+    E_CHECK_INPUT,
+    E_TOO_LARGE,
+    InputError,
+    LimitExceededError,
+    PolicyError,
+    RunidError,
+)
 from ..keys import Keyring
 from ..log import Log
 from ..policy import FAIL, NA, PASS, Evaluation, Policy, RuleResult, evaluate, parse_policy
@@ -238,7 +245,7 @@ def _read_policy(name: str) -> Policy:
     except LimitExceededError:
         raise LimitExceededError(
             f"{name}: larger than {_POLICY_LIMIT} bytes; a policy is a short document",
-            code="E_TOO_LARGE",
+            code=E_TOO_LARGE,
         ) from None
     try:
         return parse_policy(data, fmt="json" if name.endswith(".json") else None)
@@ -285,7 +292,7 @@ def check_command(
     if bool(runs) == check_all:
         raise InputError(
             "name the runs to check, or pass --all (not both)",
-            code="E_CHECK_INPUT",
+            code=E_CHECK_INPUT,
             hint="runid check --all --policy FILE, or runid check EXECUTION... --policy FILE",
         )
     policy = _read_policy(policy_file)

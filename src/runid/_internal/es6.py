@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from runid.errors import CanonicalizationError
 
+from ..errors import E_NAN
+
 __all__ = ["format_number"]
 
 
@@ -41,7 +43,7 @@ def format_number(x: float) -> str:
         if r[-1] in "nf":  # 'nan', 'inf', '-inf'
             raise CanonicalizationError(
                 f"{r} is not a JSON number",
-                code="E_NAN",
+                code=E_NAN,
                 hint="JSON has no NaN or Infinity; use null or a string instead",
             )
         return r

@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from ..errors import FileAccessError, LimitExceededError
+from ..errors import E_TOO_LARGE, FileAccessError, LimitExceededError
 
 
 def read_input(name: str, limit: int) -> bytes:
@@ -34,7 +34,7 @@ def read_input(name: str, limit: int) -> bytes:
         where = "standard input" if name == "-" else name
         raise LimitExceededError(
             f"{where}: input is larger than the limit of {limit} bytes",
-            code="E_TOO_LARGE",
+            code=E_TOO_LARGE,
             hint="runid reads declarations and JSON documents of at most 64 MiB",
         )
     return data

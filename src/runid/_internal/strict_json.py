@@ -26,6 +26,18 @@ import orjson
 from runid._internal.es6 import format_number
 from runid.errors import CanonicalizationError, InputError, JSONSyntaxError, LimitExceededError
 
+from ..errors import (
+    E_DUPLICATE_KEY,
+    E_INTEGER_RANGE,
+    E_KEY_TYPE,
+    E_LONE_SURROGATE,
+    E_NAN,
+    E_NOT_JSON,
+    E_NUMBER_RANGE,
+    E_TOO_DEEP,
+    E_TOO_LARGE,
+)
+
 __all__ = ["Invalid", "find_problem", "parse", "show"]
 
 _MAX_SAFE_INT = 2**53 - 1
@@ -87,13 +99,13 @@ def _type_name(value: object) -> str:
 
 
 _HINTS = {
-    "E_DUPLICATE_KEY": "each key may appear once in an object; remove or rename the repeated one",
-    "E_NAN": "JSON has no NaN or Infinity; use null or a string instead",
-    "E_NUMBER_RANGE": "write numbers beyond 1.7976931348623157e+308 as strings",
-    "E_INTEGER_RANGE": "integers beyond 2**53-1 are not exact in JSON; write them as strings",
-    "E_LONE_SURROGATE": "text must be valid Unicode; pair the surrogate or remove it",
-    "E_KEY_TYPE": "JSON object keys are strings; convert the key with str()",
-    "E_NOT_JSON": "use dict, list, tuple, str, int, float, bool or None",
+    E_DUPLICATE_KEY: "each key may appear once in an object; remove or rename the repeated one",
+    E_NAN: "JSON has no NaN or Infinity; use null or a string instead",
+    E_NUMBER_RANGE: "write numbers beyond 1.7976931348623157e+308 as strings",
+    E_INTEGER_RANGE: "integers beyond 2**53-1 are not exact in JSON; write them as strings",
+    E_LONE_SURROGATE: "text must be valid Unicode; pair the surrogate or remove it",
+    E_KEY_TYPE: "JSON object keys are strings; convert the key with str()",
+    E_NOT_JSON: "use dict, list, tuple, str, int, float, bool or None",
 }
 
 
@@ -104,24 +116,24 @@ def _describe(v: object) -> tuple[str, str, str] | None:
         bad = _first_surrogate(v)
         if bad is None:
             return None
-        return "E_LONE_SURROGATE", f"lone surrogate U+{ord(bad):04X} in string", ""
+        return E_LONE_SURROGATE, f"lone surrogate U+{ord(bad):04X} in string", ""
     if v is None or isinstance(v, bool):
         return None
     if isinstance(v, int):
         if -_MAX_SAFE_INT <= v <= _MAX_SAFE_INT:
             return None
-        return "E_INTEGER_RANGE", f"integer {show(str(v), 40)}", " is beyond +/-(2**53-1)"
+        return E_INTEGER_RANGE, f"integer {show(str(v), 40)}", " is beyond +/-(2**53-1)"
     if isinstance(v, float):
         if v - v == 0.0:
             return None
         name = "NaN" if math.isnan(v) else ("Infinity" if v > 0 else "-Infinity")
-        return "E_NAN", name, " is not a JSON number"
+        return E_NAN, name, " is not a JSON number"
     if isinstance(v, Invalid):
         text = show(v.text, 40)
-        if v.code == "E_NAN":
-            return "E_NAN", text, " is not a JSON number"
-        if v.code == "E_NUMBER_RANGE":
-            return "E_NUMBER_RANGE", f"number {text}", " is too large for a double"
+        if v.code == E_NAN:
+            return E_NAN, text, " is not a JSON number"
+        if v.code == E_NUMBER_RANGE:
+            return E_NUMBER_RANGE, f"number {text}", " is too large for a double"
         tail = " is beyond +/-(2**53-1)"
         if len(v.text) <= 320:
             try:
@@ -130,8 +142,8 @@ def _describe(v: object) -> tuple[str, str, str] | None:
                 pass
             else:
                 tail += f" and canonicalization would change it to {changed}"
-        return "E_INTEGER_RANGE", f"integer {text}", tail
-    return "E_NOT_JSON", f"value of type {_type_name(v)}", " is not JSON"
+        return E_INTEGER_RANGE, f"integer {text}", tail
+    return E_NOT_JSON, f"value of type {_type_name(v)}", " is not JSON"
 
 
 def find_problem(value: object, max_depth: int) -> InputError | None:
@@ -151,29 +163,29 @@ def find_problem(value: object, max_depth: int) -> InputError | None:
 
     def walk(v: object, depth: int) -> InputError | None:
         if not isinstance(v, dict | list | tuple):
-            if isinstance(v, Invalid) and v.code == "E_DUPLICATE_KEY":
-                return fail("E_DUPLICATE_KEY", f'duplicate key "{show(v.text, 40)}" in object')
+            if isinstance(v, Invalid) and v.code == E_DUPLICATE_KEY:
+                return fail(E_DUPLICATE_KEY, f'duplicate key "{show(v.text, 40)}" in object')
             described = _describe(v)
             return None if described is None else fail(*described)
         if depth >= max_depth:
             return LimitExceededError(
                 f"value nests deeper than the limit of {max_depth} levels at "
                 + _where("".join(path)),
-                code="E_TOO_DEEP",
+                code=E_TOO_DEEP,
                 hint="flatten the structure",
             )
         if isinstance(v, dict):
             for key in v:
                 if not isinstance(key, str):
                     return fail(
-                        "E_KEY_TYPE",
+                        E_KEY_TYPE,
                         f"object key {show(repr(key), 40)} of type {_type_name(key)} in object",
                         " is not a string",
                     )
                 bad = _first_surrogate(key)
                 if bad is not None:
                     return fail(
-                        "E_LONE_SURROGATE",
+                        E_LONE_SURROGATE,
                         f'lone surrogate U+{ord(bad):04X} in key "{show(key, 40)}" of object',
                     )
             for key, item in v.items():
@@ -216,7 +228,7 @@ def _too_deep(text: str, max_depth: int) -> LimitExceededError:
             break
     return LimitExceededError(
         f"JSON nests deeper than the limit of {max_depth} levels{where}",
-        code="E_TOO_DEEP",
+        code=E_TOO_DEEP,
         hint="flatten the structure",
     )
 
@@ -317,7 +329,7 @@ def parse(data: bytes | str, *, max_bytes: int, max_depth: int) -> Any:
         for key, _ in pairs:
             if key in seen:
                 flagged.append(True)
-                return Invalid("E_DUPLICATE_KEY", key)
+                return Invalid(E_DUPLICATE_KEY, key)
             seen.add(key)
         return obj  # pragma: no cover - unreachable: lengths differ only with a repeat
 
@@ -328,18 +340,18 @@ def parse(data: bytes | str, *, max_bytes: int, max_depth: int) -> Any:
         if double is not None:
             return double
         flagged.append(True)
-        return Invalid("E_INTEGER_RANGE", literal)
+        return Invalid(E_INTEGER_RANGE, literal)
 
     def on_float(literal: str) -> Any:
         value = float(literal)
         if value - value == 0.0:
             return value
         flagged.append(True)
-        return Invalid("E_NUMBER_RANGE", literal)
+        return Invalid(E_NUMBER_RANGE, literal)
 
     def on_constant(literal: str) -> Any:
         flagged.append(True)
-        return Invalid("E_NAN", literal)
+        return Invalid(E_NAN, literal)
 
     decoder = json.JSONDecoder(
         object_pairs_hook=on_pairs,
@@ -369,7 +381,7 @@ def parse(data: bytes | str, *, max_bytes: int, max_depth: int) -> Any:
 def _too_large(size: int, max_bytes: int) -> LimitExceededError:
     return LimitExceededError(
         f"JSON input is {size} bytes, larger than the limit of {max_bytes} bytes",
-        code="E_TOO_LARGE",
+        code=E_TOO_LARGE,
         hint="move large content out of the document and reference it by digest",
     )
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from ..canonical import canonicalize
 from ..digest import ContentRef, checked_fetch, content_ref
-from ..errors import InputError
+from ..errors import E_REPLAY_CONTENT, E_REQUEST, InputError
 
 __all__ = [
     "JSON_MEDIA",
@@ -158,7 +158,7 @@ def _message(message: Mapping[str, Any], blobs: Blobs) -> dict[str, Any]:
         raise InputError(
             f"unsupported message role: {role!r}",
             hint=f"v1 messages have the roles {', '.join(sorted(_ROLES))} (and legacy function)",
-            code="E_REQUEST",
+            code=E_REQUEST,
         )
     out: dict[str, Any] = {"role": role, "content": blobs.content(message.get("content"))}
     name = message.get("name")
@@ -258,7 +258,7 @@ def upstream_links(inputs: dict[str, Any], upstream: Iterable[Mapping[str, Any]]
             raise InputError(
                 "upstream runs need input messages to feed",
                 hint="a call with upstream runs sends at least one non-system message",
-                code="E_REQUEST",
+                code=E_REQUEST,
             )
         inputs["upstream"] = links
 
@@ -368,7 +368,7 @@ def fetch_content(ref: Mapping[str, Any], fetch: Callable[[str], bytes], *, as_j
             f"the recorded content {ref['digest']} is not {'JSON' if as_json else 'UTF-8 text'}"
             f" ({exc}): no request can be rebuilt from it",
             hint="the declaration's content does not match its media type",
-            code="E_REPLAY_CONTENT",
+            code=E_REPLAY_CONTENT,
         ) from None
 
 

@@ -45,7 +45,13 @@ from ..canonical import canonicalize
 from ..capture import Recorder, Run
 from ..declaration import validate
 from ..digest import content_digest, content_ref
-from ..errors import InputError
+from ..errors import (
+    E_TOOL_ARGUMENTS,
+    E_TOOL_DEFINITION,
+    E_TOOL_NOT_RECORDED,
+    E_TOOL_UNKNOWN,
+    InputError,
+)
 from ..runtime import platform_facts
 from .openai import create_chat
 
@@ -103,7 +109,7 @@ def _tool_name(definition: Mapping[str, Any]) -> str:
         raise InputError(
             "a tool definition has no name",
             hint='OpenAI form: {"type": "function", "function": {"name": ..., "parameters": ...}}',
-            code="E_TOOL_DEFINITION",
+            code=E_TOOL_DEFINITION,
         )
     return name
 
@@ -125,7 +131,7 @@ def canonical_arguments(arguments: str | Mapping[str, Any]) -> bytes:
         raise InputError(
             f"tool arguments are not a JSON object: {str(shown)[:200]!r}",
             hint="the model wrote arguments the tool cannot take; nothing was called",
-            code="E_TOOL_ARGUMENTS",
+            code=E_TOOL_ARGUMENTS,
         )
     return canonicalize(dict(value))
 
@@ -256,7 +262,7 @@ class LiveTools:
             raise InputError(
                 f"the model called tool {name!r}, which has no function here",
                 hint=f"pass tools={{{name!r}: callable}} (known: {', '.join(sorted(self.tools))})",
-                code="E_TOOL_UNKNOWN",
+                code=E_TOOL_UNKNOWN,
             )
         declaration, blobs = step_declaration(definition, arguments, runtime=self.runtime)
         args = canonical_arguments(arguments)
@@ -342,7 +348,7 @@ class RecordedTools:
                 f"{args.decode('utf-8')[:300]}",
                 hint="the model asked for a call the recorded run did not make; the replay "
                 "diverged from the record here",
-                code="E_TOOL_NOT_RECORDED",
+                code=E_TOOL_NOT_RECORDED,
             )
         served = self._served.get(key, 0)
         recorded = found[min(served, len(found) - 1)]
@@ -353,7 +359,7 @@ class RecordedTools:
                 f"the recorded result of tool {name!r} (step {recorded.execution_id}) was not "
                 "stored (digests-only or erased)",
                 hint="record runs with content stored to replay their tools",
-                code="E_TOOL_NOT_RECORDED",
+                code=E_TOOL_NOT_RECORDED,
             )
         return ToolStep(
             name, call_id, args, raw.decode("utf-8"), recorded.output, recorded.execution_id
@@ -489,7 +495,7 @@ def run_agent(
                 raise InputError(
                     f"the model called tool {name!r}, which the request did not define",
                     hint=f"defined tools: {', '.join(sorted(definitions)) or 'none'}",
-                    code="E_TOOL_UNKNOWN",
+                    code=E_TOOL_UNKNOWN,
                 )
             step = provider.call(
                 definition,
@@ -530,7 +536,7 @@ def replay(
     if not isinstance(tools, Mapping):
         raise InputError(
             "replaying a tool step needs the tool functions: tools={name: callable}",
-            code="E_TOOL_UNKNOWN",
+            code=E_TOOL_UNKNOWN,
         )
     try:
         definition = json.loads(
@@ -539,7 +545,7 @@ def replay(
         arguments = fetch(declaration["inputs"]["messages"][0]["content"]["digest"])
     except (KeyError, IndexError, TypeError) as exc:
         raise InputError(
-            "this declaration is not a tool step (docs/spec.md §12.9)", code="E_TOOL_DEFINITION"
+            "this declaration is not a tool step (docs/spec.md §12.9)", code=E_TOOL_DEFINITION
         ) from exc
     provider = LiveTools(tools, runtime=declaration.get("runtime"))
     result = provider.call(

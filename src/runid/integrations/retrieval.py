@@ -47,7 +47,7 @@ from .._internal.schema import pointer
 from ..canonical import canonicalize
 from ..declaration import CONTEXT
 from ..digest import content_digest, content_ref, digest_bytes
-from ..errors import DeclarationError, InputError, Problem
+from ..errors import E_UNKNOWN_FIELD, DeclarationError, InputError, Problem
 from ..filedigest import file_digest
 
 if TYPE_CHECKING:
@@ -323,7 +323,7 @@ def context_component(
         "retrieved": items,
     }
     extra = [
-        Problem(pointer(["context", where, key]), "E_UNKNOWN_FIELD", f"unknown field {key!r}")
+        Problem(pointer(["context", where, key]), E_UNKNOWN_FIELD, f"unknown field {key!r}")
         for where, given, allowed in (
             ("retriever", retriever, {"name", "version", "kind"}),
             ("reranker", reranker or {}, {"name", "version"}),

@@ -19,7 +19,15 @@ from .. import canonical
 from .._internal.schema import pointer
 from ..declaration import KNOWN_PARAMETERS
 from ..digest import content_digest
-from ..errors import PolicyError, Problem
+from ..errors import (
+    E_EMPTY,
+    E_POLICY_SYNTAX,
+    E_RANGE,
+    E_TYPE,
+    E_UNKNOWN_FIELD,
+    PolicyError,
+    Problem,
+)
 from ._format import POLICY
 
 __all__ = ["Policy", "parse_policy", "policy_problems"]
@@ -73,11 +81,7 @@ _StrictLoader.add_constructor(
 def _yaml_error(node: yaml.Node, message: str) -> PolicyError:
     mark = node.start_mark
     return PolicyError(
-        [
-            Problem(
-                "", "E_POLICY_SYNTAX", f"line {mark.line + 1}, column {mark.column + 1}: {message}"
-            )
-        ]
+        [Problem("", E_POLICY_SYNTAX, f"line {mark.line + 1}, column {mark.column + 1}: {message}")]
     )
 
 
@@ -85,21 +89,21 @@ def _load_yaml(data: bytes) -> Any:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        problem = Problem("", "E_POLICY_SYNTAX", f"not UTF-8 text (byte {exc.start})")
+        problem = Problem("", E_POLICY_SYNTAX, f"not UTF-8 text (byte {exc.start})")
         raise PolicyError([problem]) from None
     try:
         document = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass
     except PolicyError:
         raise
     except RecursionError:
-        raise PolicyError([Problem("", "E_POLICY_SYNTAX", "nested too deeply")]) from None
+        raise PolicyError([Problem("", E_POLICY_SYNTAX, "nested too deeply")]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = Problem("", "E_POLICY_SYNTAX", f"{where}{exc.problem or exc}")
+        problem = Problem("", E_POLICY_SYNTAX, f"{where}{exc.problem or exc}")
         raise PolicyError([problem]) from None
     except yaml.YAMLError as exc:
-        raise PolicyError([Problem("", "E_POLICY_SYNTAX", str(exc))]) from None
+        raise PolicyError([Problem("", E_POLICY_SYNTAX, str(exc))]) from None
     _check_tree(document)
     return document
 
@@ -116,9 +120,9 @@ def _check_tree(document: Any) -> None:
             continue
         if id(value) in seen:
             message = "YAML aliases and merge keys are not allowed in a policy; write it out"
-            raise PolicyError([Problem("", "E_POLICY_SYNTAX", message)])
+            raise PolicyError([Problem("", E_POLICY_SYNTAX, message)])
         if depth >= canonical.MAX_DEPTH:
-            raise PolicyError([Problem("", "E_POLICY_SYNTAX", "nested too deeply")])
+            raise PolicyError([Problem("", E_POLICY_SYNTAX, "nested too deeply")])
         seen.add(id(value))
         items = value.values() if isinstance(value, dict) else value
         stack.extend((item, depth + 1) for item in items)
@@ -131,7 +135,7 @@ def _not_json(value: Any, path: list[str | int]) -> Iterator[Problem]:
             if not isinstance(key, str):
                 yield Problem(
                     pointer([*path, str(key)]),
-                    "E_POLICY_SYNTAX",
+                    E_POLICY_SYNTAX,
                     f"key {key!r} is not a string (quote it)",
                 )
             else:
@@ -142,29 +146,27 @@ def _not_json(value: Any, path: list[str | int]) -> Iterator[Problem]:
     elif isinstance(value, datetime | date | time):
         yield Problem(
             pointer(path),
-            "E_POLICY_SYNTAX",
+            E_POLICY_SYNTAX,
             f"YAML read {value.isoformat()} as a date; quote it to make it a string",
         )
     elif isinstance(value, float) and value - value != 0.0:
-        yield Problem(pointer(path), "E_POLICY_SYNTAX", f"{value} is not a JSON number")
+        yield Problem(pointer(path), E_POLICY_SYNTAX, f"{value} is not a JSON number")
     elif not (value is None or isinstance(value, str | int | float | bool)):
-        yield Problem(
-            pointer(path), "E_POLICY_SYNTAX", f"a YAML {type(value).__name__} is not JSON"
-        )
+        yield Problem(pointer(path), E_POLICY_SYNTAX, f"a YAML {type(value).__name__} is not JSON")
 
 
 def _hint_for(problem: Problem, document: Any) -> Problem:
     """Add "did you mean" to an unknown member, and "quote it" to a YAML number for a string."""
     message = problem.message
     parts = [p.replace("~1", "/").replace("~0", "~") for p in problem.pointer.split("/")[1:]]
-    if problem.code == "E_UNKNOWN_FIELD" and parts:
+    if problem.code == E_UNKNOWN_FIELD and parts:
         allowed = re.search(r"\(allowed: (.*)\)", message)
         if allowed:
             names = allowed.group(1).split(", ")
             close = difflib.get_close_matches(parts[-1], names, n=1)
             if close:
                 message = f"unknown field; did you mean {close[0]!r}? (allowed: {allowed.group(1)})"
-    if problem.code == "E_TYPE" and message.startswith("expected string, got number"):
+    if problem.code == E_TYPE and message.startswith("expected string, got number"):
         message += ' (in YAML, quote values such as versions: "7")'
     return Problem(problem.pointer, problem.code, message)
 
@@ -179,10 +181,10 @@ def policy_problems(document: object) -> list[Problem]:
     for name, rule in document.get("parameters", {}).items():
         where = ["parameters", name]
         if not rule:
-            out.append(Problem(pointer(where), "E_EMPTY", "states no condition"))
+            out.append(Problem(pointer(where), E_EMPTY, "states no condition"))
         low, high = rule.get("min"), rule.get("max")
         if low is not None and high is not None and low > high:
-            out.append(Problem(pointer([*where, "min"]), "E_RANGE", f"min {low} > max {high}"))
+            out.append(Problem(pointer([*where, "min"]), E_RANGE, f"min {low} > max {high}"))
     return out
 
 
@@ -216,7 +218,7 @@ def parse_policy(data: bytes, *, fmt: Literal["json", "yaml"] | None = None) -> 
     else:
         document = _load_yaml(data)
         if document is None:
-            raise PolicyError([Problem("", "E_POLICY_SYNTAX", "the policy file is empty")])
+            raise PolicyError([Problem("", E_POLICY_SYNTAX, "the policy file is empty")])
         odd = list(_not_json(document, []))
         if odd:
             # Report the schema's findings too, except where a YAML-only value already is.

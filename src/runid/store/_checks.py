@@ -11,7 +11,13 @@ import re
 from collections.abc import Sequence
 from typing import Final
 
-from ..errors import InputError, VerificationError
+from ..errors import (
+    E_CHECKPOINT_CONFLICT,
+    E_NOT_IN_LOG,
+    E_STORE_CORRUPT,
+    InputError,
+    VerificationError,
+)
 from ..merkle import HASH_SIZE
 
 __all__ = [
@@ -102,14 +108,14 @@ def id_bytes(value: object) -> bytes:
 
 def not_in_log(message: str) -> InputError:
     """The error for a size or index the log has not reached (``E_NOT_IN_LOG``)."""
-    return InputError(message, code="E_NOT_IN_LOG")
+    return InputError(message, code=E_NOT_IN_LOG)
 
 
 def checkpoint_conflict(size: int) -> InputError:
     """The error for a second, different note for a size (``E_CHECKPOINT_CONFLICT``)."""
     return InputError(
         f"tree size {size} already has a different checkpoint",
-        code="E_CHECKPOINT_CONFLICT",
+        code=E_CHECKPOINT_CONFLICT,
         hint="a saved checkpoint is never replaced; sign a checkpoint for a newer size instead",
     )
 
@@ -118,7 +124,7 @@ def corrupt(message: str) -> VerificationError:
     """The error for a stored log that is not what was written (``E_STORE_CORRUPT``)."""
     return VerificationError(
         message,
-        code="E_STORE_CORRUPT",
+        code=E_STORE_CORRUPT,
         hint="the log database was altered or damaged; restore it from a backup and compare "
         "with the last signed checkpoint",
     )

@@ -18,7 +18,15 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ..errors import FileAccessError, LimitExceededError, RunidError
+from ..errors import (
+    E_STORE,
+    E_STORE_BUSY,
+    E_STORE_SCHEMA,
+    E_TOO_LARGE,
+    FileAccessError,
+    LimitExceededError,
+    RunidError,
+)
 from ._checks import corrupt
 from .migrations import APPLICATION_ID, Migration
 
@@ -50,7 +58,7 @@ def connect(
     elif not path.is_file():
         raise FileAccessError(
             f"{path}: no runid log here",
-            code="E_STORE",
+            code=E_STORE,
             hint="check --home or RUNID_HOME; a log is created by the first append",
         )
     try:
@@ -88,13 +96,13 @@ def make_home(home: Path) -> None:
     except FileExistsError:
         raise FileAccessError(
             f"{home}: exists and is not a directory",
-            code="E_STORE",
+            code=E_STORE,
             hint="point --home or RUNID_HOME at a directory",
         ) from None
     except OSError as exc:
         raise FileAccessError(
             f"{home}: cannot create the runid home directory ({exc.strerror or exc})",
-            code="E_STORE",
+            code=E_STORE,
             hint="choose a writable directory with --home DIR or RUNID_HOME",
         ) from None
 
@@ -109,13 +117,13 @@ def create_private(path: Path) -> None:
     except IsADirectoryError:
         raise FileAccessError(
             f"{path}: is a directory, not a runid log",
-            code="E_STORE",
+            code=E_STORE,
             hint="point --home or RUNID_HOME at a runid home directory",
         ) from None
     except OSError as exc:
         raise FileAccessError(
             f"{path}: cannot create the log ({exc.strerror or exc})",
-            code="E_STORE",
+            code=E_STORE,
             hint="check the permissions of the runid home, or choose another --home",
         ) from None
 
@@ -141,7 +149,7 @@ def configure(conn: sqlite3.Connection, path: Path, busy_timeout: float) -> None
     if mode.lower() != "wal":
         raise FileAccessError(
             f"{path}: SQLite cannot use write-ahead logging here (journal mode {mode!r})",
-            code="E_STORE",
+            code=E_STORE,
             hint="keep the runid home on a local file system (not a network share); "
             "see --home and RUNID_HOME",
         )
@@ -168,7 +176,7 @@ def _check_schema(
         if position >= len(migrations):
             raise FileAccessError(
                 f"{path}: the log was written by a newer runid (schema migration {name})",
-                code="E_STORE_SCHEMA",
+                code=E_STORE_SCHEMA,
                 hint="upgrade runid to open this log",
             )
         known = migrations[position]
@@ -176,7 +184,7 @@ def _check_schema(
             raise FileAccessError(
                 f"{path}: unknown schema migration {number} {name!r} "
                 f"(this runid expects {known.number} {known.name!r})",
-                code="E_STORE_SCHEMA",
+                code=E_STORE_SCHEMA,
                 hint="the log comes from another runid version or was changed by hand",
             )
 
@@ -202,7 +210,7 @@ def migrate(conn: sqlite3.Connection, path: Path, migrations: Sequence[Migration
     if app_id not in (0, APPLICATION_ID):
         raise FileAccessError(
             f"{path}: this SQLite database is not a runid log (application_id {app_id:#x})",
-            code="E_STORE",
+            code=E_STORE,
             hint="point --home or RUNID_HOME at a runid home directory",
         )
     applied = _applied(conn)
@@ -226,7 +234,7 @@ def migrate(conn: sqlite3.Connection, path: Path, migrations: Sequence[Migration
                     raise FileAccessError(
                         f"{path}: this SQLite database is not a runid log "
                         f"(it has a table {text(foreign[0])!r})",
-                        code="E_STORE",
+                        code=E_STORE,
                         hint="point --home or RUNID_HOME at a runid home directory",
                     )
                 conn.execute(
@@ -282,7 +290,7 @@ def store_error(exc: sqlite3.Error, path: Path, doing: str, busy_timeout: float)
         return FileAccessError(
             f"{path}: cannot {doing}: the log stayed locked by another process for "
             f"{math.ceil(busy_timeout)} s",
-            code="E_STORE_BUSY",
+            code=E_STORE_BUSY,
             hint="another process holds the log's write lock (a long batch, or a sqlite3 shell "
             "with an open transaction); retry when it is done",
         )
@@ -294,7 +302,7 @@ def store_error(exc: sqlite3.Error, path: Path, doing: str, busy_timeout: float)
     if code == _SQLITE_TOOBIG:
         return LimitExceededError(
             f"{path}: cannot {doing}: the value is larger than SQLite's limit",
-            code="E_TOO_LARGE",
+            code=E_TOO_LARGE,
             hint="SQLite stores at most 1,000,000,000 bytes in one value",
         )
     if code == _SQLITE_FULL:
@@ -310,7 +318,7 @@ def store_error(exc: sqlite3.Error, path: Path, doing: str, busy_timeout: float)
         hint = "the disk reported an I/O error; check the file system, then retry"
     else:
         hint = "check the runid home directory (--home, RUNID_HOME)"
-    return FileAccessError(detail, code="E_STORE", hint=hint)
+    return FileAccessError(detail, code=E_STORE, hint=hint)
 
 
 def text(value: object) -> str:

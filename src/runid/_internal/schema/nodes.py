@@ -22,6 +22,18 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ...errors import (
+    E_CONST,
+    E_DUPLICATE,
+    E_EMPTY,
+    E_ENUM,
+    E_FORMAT,
+    E_ORDER,
+    E_RANGE,
+    E_REQUIRED,
+    E_TYPE,
+    E_UNKNOWN_FIELD,
+)
 from . import codegen, jsonschema
 from .codegen import Gen, Sink
 
@@ -151,22 +163,22 @@ class Str(Node):
 
     def check(self, value: Any) -> Findings:
         if type(value) is not str:
-            return _one("E_TYPE", f"expected string, got {json_type(value)}")
+            return _one(E_TYPE, f"expected string, got {json_type(value)}")
         if self.const is not None:
             if value != self.const:
-                return _one("E_CONST", f"must be {self.const!r}, got {_show(value)}")
+                return _one(E_CONST, f"must be {self.const!r}, got {_show(value)}")
             return None
         if self.enum is not None:
             if value not in self.enum:
                 allowed = ", ".join(repr(e) for e in self.enum)
-                return _one("E_ENUM", f"{_show(value)} is not one of {allowed}")
+                return _one(E_ENUM, f"{_show(value)} is not one of {allowed}")
             return None
         if len(value) < self.min_length:
-            return _one("E_EMPTY", "must not be empty")
+            return _one(E_EMPTY, "must not be empty")
         if self.max_length is not None and len(value) > self.max_length:
-            return _one("E_RANGE", f"longer than {self.max_length} characters")
+            return _one(E_RANGE, f"longer than {self.max_length} characters")
         if self.regex is not None and self.regex.fullmatch(value) is None:
-            return _one("E_FORMAT", f"{_show(value)} is not {self.what}")
+            return _one(E_FORMAT, f"{_show(value)} is not {self.what}")
         return None
 
     def emit(self, gen: Gen, var: str, sink: Sink, depth: int) -> None:
@@ -202,16 +214,16 @@ class Num(Node):
             pass
         elif kind is float:
             if self.integer and not value.is_integer():
-                return _one("E_TYPE", f"expected integer, got {_show(value)}")
+                return _one(E_TYPE, f"expected integer, got {_show(value)}")
         else:
             return _one(
-                "E_TYPE",
+                E_TYPE,
                 f"expected {'integer' if self.integer else 'number'}, got {json_type(value)}",
             )
         if self.minimum is not None and value < self.minimum:
-            return _one("E_RANGE", f"{_show(value)} is below the minimum {self.minimum}")
+            return _one(E_RANGE, f"{_show(value)} is below the minimum {self.minimum}")
         if self.maximum is not None and value > self.maximum:
-            return _one("E_RANGE", f"{_show(value)} is above the maximum {self.maximum}")
+            return _one(E_RANGE, f"{_show(value)} is above the maximum {self.maximum}")
         return None
 
     may_change = True
@@ -233,7 +245,7 @@ class Bool(Node):
 
     def check(self, value: Any) -> Findings:
         if type(value) is not bool:
-            return _one("E_TYPE", f"expected boolean, got {json_type(value)}")
+            return _one(E_TYPE, f"expected boolean, got {json_type(value)}")
         return None
 
     def emit(self, gen: Gen, var: str, sink: Sink, depth: int) -> None:
@@ -281,7 +293,7 @@ class Obj(Node):
 
     def check(self, value: Any) -> Findings:
         if type(value) is not dict:
-            return _one("E_TYPE", f"expected object, got {json_type(value)}")
+            return _one(E_TYPE, f"expected object, got {json_type(value)}")
         out: Findings = None
         for name, node in self._items:
             if name in value:
@@ -289,13 +301,13 @@ class Obj(Node):
                 if found:
                     out = (out or []) + _prefix(found, name)
             elif name not in self.optional:
-                out = (out or []) + [([name], "E_REQUIRED", "missing required field")]
+                out = (out or []) + [([name], E_REQUIRED, "missing required field")]
         if not value.keys() <= self._keys:
             for key in value:
                 if key not in self._keys:
                     allowed = ", ".join(self.fields)
                     out = (out or []) + [
-                        ([key], "E_UNKNOWN_FIELD", f"unknown field (allowed: {allowed})")
+                        ([key], E_UNKNOWN_FIELD, f"unknown field (allowed: {allowed})")
                     ]
         return out
 
@@ -336,16 +348,16 @@ class MapOf(Node):
 
     def check(self, value: Any) -> Findings:
         if type(value) is not dict:
-            return _one("E_TYPE", f"expected object, got {json_type(value)}")
+            return _one(E_TYPE, f"expected object, got {json_type(value)}")
         if len(value) < self.min_entries:
-            return _one("E_EMPTY", f"needs at least {self.min_entries} entries")
+            return _one(E_EMPTY, f"needs at least {self.min_entries} entries")
         out: Findings = None
         known = self.known
         key_re = self.key_regex
         for key, item in value.items():
             if key_re is not None and key_re.fullmatch(key) is None:
                 out = (out or []) + [
-                    ([key], "E_FORMAT", f"key {_show(key)} does not match {self.key_pattern}")
+                    ([key], E_FORMAT, f"key {_show(key)} does not match {self.key_pattern}")
                 ]
                 continue
             found = known.get(key, self.value).check(item)
@@ -382,9 +394,9 @@ class Arr(Node):
 
     def check(self, value: Any) -> Findings:
         if type(value) is not list:
-            return _one("E_TYPE", f"expected array, got {json_type(value)}")
+            return _one(E_TYPE, f"expected array, got {json_type(value)}")
         if len(value) < self.min_items:
-            return _one("E_EMPTY", f"needs at least {self.min_items} item(s)")
+            return _one(E_EMPTY, f"needs at least {self.min_items} item(s)")
         out: Findings = None
         check = self.item.check
         for index, item in enumerate(value):
@@ -400,7 +412,7 @@ class Arr(Node):
         seen: dict[Any, int] = {}
         for index, name in enumerate(keys):
             if name in seen:
-                return [([index, key], "E_DUPLICATE", f"{_show(name)} repeats item {seen[name]}")]
+                return [([index, key], E_DUPLICATE, f"{_show(name)} repeats item {seen[name]}")]
             seen[name] = index
         if self.sorted_key is not None:
             for index in range(1, len(keys)):
@@ -409,7 +421,7 @@ class Arr(Node):
                     return [
                         (
                             [index, key],
-                            "E_ORDER",
+                            E_ORDER,
                             f"items must be sorted by {key!r}: {_show(keys[index])} "
                             f"comes after {_show(keys[index - 1])}",
                         )
@@ -455,7 +467,7 @@ class OneOf(Node):
         chosen = self.by_type.get(kind)
         if chosen is None:
             expected = " or ".join(sorted(self.by_type))
-            return _one("E_TYPE", f"expected {expected}, got {kind}")
+            return _one(E_TYPE, f"expected {expected}, got {kind}")
         return chosen.check(value)
 
     def emit(self, gen: Gen, var: str, sink: Sink, depth: int) -> None:

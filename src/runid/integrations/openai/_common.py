@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from ...canonical import canonicalize
 from ...capture import Run, usage_fields
 from ...declaration import validate
-from ...errors import InputError
+from ...errors import E_ENDPOINT, E_REQUEST, InputError
 from ...privacy import is_secret_name
 from ...runtime import library_versions, platform_facts
 from .._chat import NOT_RECORDED, Blobs, given, plain, upstream_links
@@ -141,7 +141,7 @@ def _bad_endpoint(message: str) -> InputError:
     return InputError(
         message,
         hint="give the client a base_url such as http://127.0.0.1:8080/v1",
-        code="E_ENDPOINT",
+        code=E_ENDPOINT,
     )
 
 
@@ -178,7 +178,7 @@ def model_component(
         raise InputError(
             "the request has no model name",
             hint="pass model=... (the name the server serves)",
-            code="E_REQUEST",
+            code=E_REQUEST,
         )
     if version is None and _PINNED.fullmatch(name):
         version = name
@@ -225,7 +225,7 @@ def parameters_component(
                 raise InputError(
                     f"extra_body parameter name {name!r} is not a valid name",
                     hint="v1 parameter names are lower case: [a-z][a-z0-9_.-]*",
-                    code="E_REQUEST",
+                    code=E_REQUEST,
                 )
             params[name] = {"source": "declared", "value": _param_value(name, value)}
     return dict(sorted(params.items()))

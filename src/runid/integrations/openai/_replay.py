@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ...capture import Recorder, Run
-from ...errors import InputError
+from ...errors import E_REPLAY_ENDPOINT, E_REPLAY_ENGINE, InputError
 from .._chat import fetch_content, messages_from_declaration
 from ._capture import create_chat
 from ._common import CHAT_SAMPLING_PARAMETERS, ENGINE, PROVIDER
@@ -53,11 +53,11 @@ def request_from_declaration(
             f"this declaration's engine is {engine.get('name')!r}, not {ENGINE!r}: "
             "the OpenAI chat adapter cannot rebuild it",
             hint="replay it with the adapter of its engine (runid replay picks it)",
-            code="E_REPLAY_ENGINE",
+            code=E_REPLAY_ENGINE,
         )
     model = declaration["model"]
     if _absent(model):
-        raise InputError("the declaration has no model to call", code="E_REPLAY_ENGINE")
+        raise InputError("the declaration has no model to call", code=E_REPLAY_ENGINE)
     messages = messages_from_declaration(declaration, fetch)
     request: dict[str, Any] = {"model": model["name"], "messages": messages}
     tools = declaration["tools"]
@@ -122,7 +122,7 @@ def replay_client(
         raise InputError(
             "the declaration has no endpoint: give the base_url to replay against",
             hint="runid replay EXECUTION --endpoint URL",
-            code="E_REPLAY_ENDPOINT",
+            code=E_REPLAY_ENDPOINT,
         )
     key = api_key or os.environ.get("OPENAI_API_KEY") or "unused"
     return openai.OpenAI(base_url=str(base_url), api_key=key, max_retries=0)

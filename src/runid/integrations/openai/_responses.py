@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ...errors import InputError
+from ...errors import E_REQUEST, InputError
 from .._chat import (
     JSON_MEDIA,
     NA,
@@ -75,7 +75,7 @@ def _responses_messages(items: Any) -> list[dict[str, Any]]:
             raise InputError(
                 f"unsupported Responses input item type: {kind!r}",
                 hint="v1 declares message, function_call, custom_tool_call and their outputs",
-                code="E_REQUEST",
+                code=E_REQUEST,
             )
     return messages
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from ...capture import Recorder, Run
 from ...digest import checked_fetch
-from ...errors import InputError
+from ...errors import E_REPLAY_ENGINE, E_REPLAY_UNAVAILABLE, InputError
 from ...runtime import code_revision
 from ._capture import run_under_capture
 from ._declaration import ADD_SPECIAL, ENGINE, JSON_MEDIA
@@ -52,7 +52,7 @@ def replay(
         raise InputError(
             f"this declaration was not made by the {ENGINE} adapter",
             hint="replay it with the adapter its runtime.engine.name names",
-            code="E_REPLAY_ENGINE",
+            code=E_REPLAY_ENGINE,
         )
     unknown = sorted(set(options) - _REPLAY_OPTIONS)
     if unknown:
@@ -69,7 +69,7 @@ def replay(
             raise InputError(
                 "replaying a transformers run needs model_path (the model's directory)",
                 hint="pass model_path=DIR (--model-path): the directory the model was loaded from",
-                code="E_REPLAY_UNAVAILABLE",
+                code=E_REPLAY_UNAVAILABLE,
             )
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
