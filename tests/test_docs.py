@@ -26,13 +26,36 @@ def test_generated_files_are_current() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def _code_literals() -> dict[str, set[str]]:
+    """``{code: {module file}}`` for every ``"E_..."`` string literal in the source."""
+    found: dict[str, set[str]] = {}
+    for path in (ROOT / "src" / "runid").rglob("*.py"):
+        for code in re.findall(r'"(E_[A-Z0-9_]+)"', path.read_text("utf-8")):
+            found.setdefault(code, set()).add(path.name)
+    return found
+
+
 def test_every_error_code_in_the_code_is_documented_in_the_spec() -> None:
     spec = (ROOT / "docs" / "spec.md").read_text("utf-8")
-    source = "".join(p.read_text("utf-8") for p in (ROOT / "src" / "runid").rglob("*.py"))
-    used = set(re.findall(r'"(E_[A-Z_]+)"', source))
-    assert used, "expected error codes in the source"
+    used = set(errors.CODES) | set(_code_literals())
+    assert len(used) > 50, "expected error codes in the source"
     undocumented = sorted(code for code in used if f"`{code}`" not in spec)
     assert undocumented == []
+
+
+def test_every_error_code_literal_is_a_declared_constant() -> None:
+    # Codes are constants in runid.errors; a literal that is not one is a typo or a new code
+    # that was never declared (and so is missing from the spec's table of codes).
+    undeclared = {
+        code: files for code, files in _code_literals().items() if code not in errors.CODES
+    }
+    assert undeclared == {}
+
+
+def test_every_declared_code_constant_is_named_after_its_value() -> None:
+    for name in dir(errors):
+        if name.startswith("E_"):
+            assert getattr(errors, name) == name
 
 
 def test_the_error_hierarchy_has_one_root_and_distinct_exit_codes() -> None:
