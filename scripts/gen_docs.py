@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from runid import diff, policy, record
+from runid import diff, errors, policy, record
 from runid._cli import main as cli_main
 from runid._internal.wiregen import wire_text
 from runid.declaration import json_schema, reference_markdown
@@ -40,10 +40,38 @@ def replace_block(current: str, name: str, body: str) -> str:
     return f"{head}{begin}\n{body}\n{end}{tail}"
 
 
+def error_codes_markdown(spec: str) -> str:
+    """The spec's one table of error codes: every constant in runid.errors with the sections of
+    the spec that describe it (found by the code's spelling in backticks)."""
+    spec = spec.split("<!-- BEGIN GENERATED: error-codes -->", maxsplit=1)[0]
+    where: dict[str, list[str]] = {}
+    section = ""
+    for line in spec.splitlines():
+        if line.startswith("## "):
+            section = line[3:].split(".")[0].strip()
+        for code in errors.CODES:
+            if f"`{code}`" in line and section and section not in where.setdefault(code, []):
+                where[code].append(section)
+    rows = ["| code | described in |", "|---|---|"]
+    for code in sorted(errors.CODES):
+        sections = ", ".join(f"§{s}" for s in where.get(code, [])) or "(nowhere yet)"
+        rows.append(f"| `{code}` | {sections} |")
+    return "\n".join(rows)
+
+
+def contents_markdown(spec: str) -> str:
+    """The spec's contents line: its ``##`` headings, in order."""
+    headings = [line[3:] for line in spec.splitlines() if line.startswith("## ")]
+    titles = [heading.replace(". ", " ", 1) for heading in headings]
+    return "Contents: " + " · ".join(titles)
+
+
 def spec_text(current: str) -> str:
-    text = replace_block(current, "reference", reference_markdown())
+    text = replace_block(current, "contents", contents_markdown(current))
+    text = replace_block(text, "reference", reference_markdown())
     text = replace_block(text, "record-reference", record.reference_markdown())
-    return replace_block(text, "policy-reference", policy.reference_markdown())
+    text = replace_block(text, "policy-reference", policy.reference_markdown())
+    return replace_block(text, "error-codes", error_codes_markdown(text))
 
 
 def cli_text() -> str:
