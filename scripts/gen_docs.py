@@ -6,6 +6,8 @@ Run ``python scripts/gen_docs.py`` after changing ``runid/declaration.py``;
 
 from __future__ import annotations
 
+import ast
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -25,6 +27,7 @@ POLICY_SCHEMA = ROOT / "docs" / "schema" / "policy-v1.schema.json"
 DIFF_SCHEMA = ROOT / "docs" / "schema" / "diff-v1.schema.json"
 CLI_DOC = ROOT / "docs" / "cli.md"
 SPEC = ROOT / "docs" / "spec.md"
+README = ROOT / "README.md"
 EXAMPLES_DIR = ROOT / "examples" / "declarations"
 WIRE = ROOT / "src" / "runid" / "wire.py"
 
@@ -66,6 +69,42 @@ def contents_markdown(spec: str) -> str:
     return "Contents: " + " · ".join(titles)
 
 
+def _architecture() -> object:
+    """tests/test_architecture.py, the one place the layers are defined."""
+    spec = importlib.util.spec_from_file_location(
+        "_architecture", ROOT / "tests" / "test_architecture.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def layout_markdown() -> str:
+    """README's layout table: each module and package of src/runid (and each integration), its
+    layer, and the first line of its docstring."""
+    arch: object = _architecture()
+    package = ROOT / "src" / "runid"
+    units = [p for p in package.glob("*.py") if p.name not in ("__init__.py", "__main__.py")]
+    units += [p / "__init__.py" for p in package.iterdir() if (p / "__init__.py").is_file()]
+    integrations = package / "integrations"
+    units += [p for p in integrations.glob("*.py") if p.name != "__init__.py"]
+    units += [p / "__init__.py" for p in integrations.iterdir() if (p / "__init__.py").is_file()]
+    rows = []
+    for path in units:
+        unit = path.parent if path.name == "__init__.py" else path
+        name = ".".join(unit.relative_to(ROOT / "src").with_suffix("").parts)
+        layer = arch.layer_of(name)  # type: ignore[attr-defined]
+        doc = ast.get_docstring(ast.parse(path.read_text("utf-8"))) or ""
+        first = doc.strip().splitlines()[0] if doc.strip() else "(no docstring)"
+        shown = unit.relative_to(ROOT).as_posix() + ("/" if unit.is_dir() else "")
+        rank = arch.RANK[layer]  # type: ignore[attr-defined]
+        rows.append((rank, shown, f"| {layer} | `{shown}` | {first.replace('|', '/')} |"))
+    head = ["| layer | path | what it holds |", "|---|---|---|"]
+    return "\n".join(head + [row for _rank, _shown, row in sorted(rows)])
+
+
 def spec_text(current: str) -> str:
     text = replace_block(current, "contents", contents_markdown(current))
     text = replace_block(text, "reference", reference_markdown())
@@ -98,6 +137,7 @@ def main(argv: list[str]) -> int:
         (POLICY_SCHEMA, schema_text(policy.json_schema())),
         (DIFF_SCHEMA, schema_text(diff.json_schema())),
         (SPEC, spec_text(SPEC.read_text("utf-8"))),
+        (README, replace_block(README.read_text("utf-8"), "layout", layout_markdown())),
         (CLI_DOC, cli_text()),
         (WIRE, wire_text(WIRE.read_text("utf-8"))),
     ]

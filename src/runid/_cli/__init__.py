@@ -1,5 +1,6 @@
-"""The ``runid`` command line: a thin layer over the library (``runid._cli`` is not an API; the
-command is).
+"""The ``runid`` command line: a thin layer over the library, one module per command group.
+
+``runid._cli`` is not an API; the command is.
 
 This module holds the click group :func:`main` and the one error handler. The commands live one
 group per module (:mod:`.core`: canon, validate, id, schema; :mod:`.keys`; :mod:`.log`;
