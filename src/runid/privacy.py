@@ -6,7 +6,12 @@ Two separate concerns live here.
 tokens) are not conditions of a run: they must never reach a declaration, a digest, a blob, a
 record, a receipt, a sidecar or a warning. :func:`scrub` drops them from a request mapping
 (recursively, including header lists of pairs) *before* anything else sees it; capture only
-ever hands the scrubbed mapping on.
+ever hands the scrubbed mapping on. :func:`credentials_of` collects what an API client object
+holds (its key, credential headers, an Azure AD token), so that a text echoing one (a 401
+"Incorrect API key provided: ...") is not stored either. Text runid stores about a run that
+the caller did not produce (error messages) also goes through :func:`redact`, which replaces
+values that look like credentials (``sk-...``, ``Bearer ...``, JWTs, well-known token
+prefixes) even when runid was never given them.
 
 >>> scrub({"model": "m", "api_key": "sk-live", "headers": {"Authorization": "Bearer x",
 ...        "Accept": "application/json"}, "max_tokens": 5})
@@ -50,10 +55,15 @@ from .digest import ContentRef, content_ref
 from .errors import InputError
 
 __all__ = [
+    "REDACTED",
     "SECRET_NAMES",
     "Mode",
     "Privacy",
+    "contains_secret",
+    "credentials_of",
     "is_secret_name",
+    "looks_like_credential",
+    "redact",
     "scrub",
     "scrub_collect",
 ]
@@ -61,8 +71,9 @@ __all__ = [
 Mode = Literal["store", "digests-only", "keyed"]
 MODES: tuple[str, ...] = get_args(Mode)
 
-# Names compared after lower-casing and mapping '-' to '_' (HTTP headers and Python kwargs
-# spell the same thing both ways: "X-Api-Key" / "x_api_key").
+# Names are compared after splitting camelCase, lower-casing and mapping '-' to '_' (HTTP
+# headers, Python kwargs and JSON spell the same thing three ways: "X-Api-Key" / "x_api_key" /
+# "xApiKey"), as whole names, then word by word (see _secret_key).
 SECRET_NAMES = frozenset(
     {
         "api_key",
@@ -72,33 +83,108 @@ SECRET_NAMES = frozenset(
         "ocp_apim_subscription_key",
         "authorization",
         "proxy_authorization",
+        "auth",
+        "bearer",
         "cookie",
         "cookies",
         "set_cookie",
         "password",
         "passwd",
+        "passphrase",
         "secret",
         "client_secret",
+        "secret_key",
+        "access_key",
+        "client_key",
+        "private_key",
+        "credential",
+        "credentials",
         "token",
         "access_token",
         "refresh_token",
         "id_token",
         "auth_token",
+        "session",
         "session_token",
         "bearer_token",
         "api_token",
         "hf_token",
         "x_auth_token",
-        "private_key",
-        "credentials",
+        "private_token",
+        "azure_ad_token",
+        "jwt",
+        "github_pat",
         "aws_secret_access_key",
         "aws_session_token",
     }
 )
-# Suffixes catch vendor spellings (openai_api_key, azure_ad_token is covered by name lists of
-# clients we integrate; these are the unambiguous ones). "_tokens" is not here on purpose:
-# max_tokens is a parameter, not a secret.
-_SECRET_SUFFIXES = ("_api_key", "_apikey", "_secret", "_password", "_access_token", "_auth_token")
+# A name holding one of these words names a secret wherever the word stands
+# (client_secret_value, x_custom_auth, db_password, oauth_client, jwt_assertion).
+_SECRET_WORDS = frozenset(
+    {
+        "apikey",
+        "auth",
+        "authorization",
+        "bearer",
+        "cookie",
+        "cookies",
+        "credential",
+        "credentials",
+        "jwt",
+        "oauth",
+        "passphrase",
+        "passwd",
+        "password",
+        "secret",
+        "secrets",
+    }
+)
+# ..._key is a secret after one of these words (api_key, secret_key, access_key, client_key,
+# signing_key), not otherwise (sort_key, cache_key, idempotency_key are parameters or
+# bookkeeping).
+_KEY_QUALIFIERS = frozenset(
+    {
+        "access",
+        "account",
+        "admin",
+        "api",
+        "app",
+        "client",
+        "encryption",
+        "hmac",
+        "license",
+        "master",
+        "private",
+        "secret",
+        "session",
+        "signing",
+        "ssh",
+        "subscription",
+    }
+)
+# ..._token is a secret (access_token, hf_token, private_token) unless it names a tokenizer's
+# special token, which is a model condition: pad_token, eos_token, ... "_tokens" never is:
+# max_tokens, total_tokens are parameters and counters.
+_TOKENIZER_TOKENS = frozenset(
+    {
+        "bos",
+        "cls",
+        "end",
+        "eos",
+        "eot",
+        "image",
+        "mask",
+        "pad",
+        "sep",
+        "special",
+        "start",
+        "stop",
+        "unk",
+    }
+)
+# ..._session, ..._pat (a personal access token: github_pat, gitlab_pat) are secrets.
+_SECRET_LAST_WORDS = frozenset({"session", "pat"})
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _HMAC_KEY_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
@@ -106,6 +192,8 @@ def is_secret_name(name: object) -> bool:
     """True when a mapping key or header name names a secret.
 
     >>> is_secret_name("X-API-Key"), is_secret_name("OPENAI_API_KEY"), is_secret_name("max_tokens")
+    (True, True, False)
+    >>> is_secret_name("azure_ad_token"), is_secret_name("github_pat"), is_secret_name("eos_token")
     (True, True, False)
     """
     if not isinstance(name, str):
@@ -116,8 +204,127 @@ def is_secret_name(name: object) -> bool:
 @functools.lru_cache(maxsize=4096)
 def _secret_key(name: str) -> bool:
     # Cached: capture scrubs every declaration, and the same few key names recur in each.
-    key = name.strip().lower().replace("-", "_")
-    return key in SECRET_NAMES or key.endswith(_SECRET_SUFFIXES)
+    key = _CAMEL.sub("_", name.strip()).lower().replace("-", "_")
+    if key in SECRET_NAMES:
+        return True
+    words = [word for word in re.split(r"[^a-z0-9]+", key) if word]
+    if not words:
+        return False
+    last = words[-1]
+    if any(word in _SECRET_WORDS for word in words) or last in _SECRET_LAST_WORDS:
+        return True
+    if last == "token":
+        return len(words) == 1 or words[-2] not in _TOKENIZER_TOKENS
+    return last == "key" and len(words) > 1 and words[-2] in _KEY_QUALIFIERS
+
+
+# --- values that look like credentials ---------------------------------------------------------
+
+REDACTED = "[REDACTED]"
+"""What :func:`redact` puts where a credential-looking value was."""
+
+_CREDENTIAL = re.compile(
+    # An HTTP credential after its scheme: "Bearer <token>", "Basic <base64>" (with a digit or
+    # punctuation in it, as tokens have and words such as "Bearer authentication" do not).
+    r"(?i:\b(?:bearer|basic)\s+)(?=[A-Za-z]*[0-9._~+/=-])[A-Za-z0-9._~+/=-]{8,}"
+    # OpenAI-style secret keys: sk-..., sk-proj-..., sk-ant-...
+    r"|(?<![A-Za-z0-9_-])sk-[A-Za-z0-9_-]{16,}"
+    # A JSON Web Token: three base64url parts, the first a JSON object ({"... is eyJ).
+    r"|eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"
+    # Well-known token prefixes: GitHub, GitLab, Slack, Hugging Face, AWS key ids, Google keys.
+    r"|(?<![A-Za-z0-9_-])(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}"
+    r"|glpat-[A-Za-z0-9_-]{20,}|xox[abposr]-[A-Za-z0-9-]{10,}|hf_[A-Za-z0-9]{20,}"
+    r"|AKIA[0-9A-Z]{16}|AIza[0-9A-Za-z_-]{35})"
+)
+
+
+def looks_like_credential(text: str) -> bool:
+    """True when ``text`` holds a value shaped like a credential (see :func:`redact`).
+
+    >>> looks_like_credential("Bearer eyJhbGciOi.eyJzdWIi.c2ln"), looks_like_credential("top_k")
+    (True, False)
+    """
+    return _CREDENTIAL.search(text) is not None
+
+
+def redact(text: str) -> str:
+    """``text`` with every value that looks like a credential replaced by :data:`REDACTED`:
+    ``sk-...`` keys, ``Bearer``/``Basic`` credentials, JSON Web Tokens, and GitHub, GitLab,
+    Slack, Hugging Face, AWS and Google key formats. For texts runid stores but the caller did
+    not produce (error messages); the secrets a run knows are checked separately
+    (:func:`contains_secret`).
+
+    >>> redact("401: Incorrect API key provided: sk-proj-abcdefghijklmnop1234")
+    '401: Incorrect API key provided: [REDACTED]'
+    >>> redact("Authorization: Bearer abc.def-ghi_jkl rejected")
+    'Authorization: Bearer [REDACTED] rejected'
+    """
+    if not _CREDENTIAL.search(text):
+        return text
+    return _CREDENTIAL.sub(_redacted, text)
+
+
+def _redacted(match: re.Match[str]) -> str:
+    found = match.group()
+    scheme = re.match(r"(?i)(bearer|basic)\s+", found)
+    return (scheme.group() if scheme else "") + REDACTED
+
+
+# --- what an API client holds ------------------------------------------------------------------
+
+# Attributes of client objects (openai.OpenAI, AzureOpenAI and clients shaped like them) that
+# hold a credential. Read with getattr only: nothing is called (a token provider may do I/O).
+_CLIENT_CREDENTIALS = (
+    "api_key",
+    "admin_api_key",
+    "azure_ad_token",
+    "_azure_ad_token",
+    "webhook_secret",
+)
+# Attributes holding the headers a client sends with every request.
+_CLIENT_HEADERS = ("default_headers", "_custom_headers")
+
+
+def credentials_of(client: object, request: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The credentials ``client`` holds and ``request`` carries, as ``{"credentials": [...]}``.
+
+    For capture's ``request=``: every value in it is secret-named, so the run drops all of
+    them and remembers them, and a text that echoes one (an error such as "Incorrect API key
+    provided: ...") is never stored. Collected: the client's API key, admin key, Azure AD
+    token and webhook secret; its default headers whose name names a secret or whose value
+    looks like a credential; the same for the request's ``extra_headers``, and the request's
+    own secret-named fields. Attributes are read, never called.
+
+    >>> class Client:
+    ...     api_key = "k-123"
+    ...     default_headers = {"Accept": "json", "X-Api-Key": "k-456"}
+    >>> credentials_of(Client(), {"model": "m", "extra_headers": {"Authorization": "Bearer t"}})
+    {'credentials': ['k-123', 'k-456', 'Bearer t']}
+    """
+    found: list[Any] = []
+    for attribute in _CLIENT_CREDENTIALS:
+        value = _attribute(client, attribute)
+        if isinstance(value, str) and value and value not in found:
+            found.append(value)
+    headers: list[Any] = [_attribute(client, attribute) for attribute in _CLIENT_HEADERS]
+    if request is not None:
+        headers.append(request.get("extra_headers"))
+        found += [value for name, value in request.items() if is_secret_name(name)]
+    for group in headers:
+        pairs = group.items() if isinstance(group, Mapping) else ()
+        for name, value in pairs:
+            if not isinstance(value, str) or not value or value in found:
+                continue
+            if is_secret_name(name) or looks_like_credential(value):
+                found.append(value)
+    return {"credentials": found}
+
+
+def _attribute(client: object, name: str) -> Any:
+    try:
+        return getattr(client, name, None)
+    except Exception:  # a property that fails is not a credential we can see
+        return None
 
 
 _SCALARS = (str, int, float, bool, type(None))
@@ -234,6 +441,8 @@ def scrub_collect(mapping: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]
 
 def contains_secret(text: str | bytes, secrets: list[str]) -> bool:
     """True when ``text`` contains one of the dropped secrets (4 characters or more)."""
+    if not secrets:
+        return False
     raw = text.encode("utf-8", "replace") if isinstance(text, str) else text
     return any(len(s) >= 4 and s.encode("utf-8", "replace") in raw for s in secrets)
 

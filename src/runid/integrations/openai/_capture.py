@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...capture import Recorder, Run
+from ...privacy import credentials_of
 from .._chat import output_bytes, output_media_type
 from ._chat import chat_facts, declaration_from_chat_request
 from ._common import PROVIDER, observe
@@ -76,6 +77,9 @@ class _Options:
 def _run(api: _Api, client: Any, request: Mapping[str, Any], options: _Options) -> Run:
     """The run of one call, its declaration built from ``request`` before it is sent."""
     rec = options.recorder if options.recorder is not None else Recorder()
+    # The client's key and credential headers are the run's secrets: dropped, and a text that
+    # echoes one (a 401 "Incorrect API key provided: ...") is never stored.
+    secrets = credentials_of(client, request)
     try:
         declaration, blobs = api.declaration(
             request,
@@ -93,9 +97,13 @@ def _run(api: _Api, client: Any, request: Mapping[str, Any], options: _Options) 
         def unbuildable(_request: Mapping[str, Any]) -> Mapping[str, Any]:
             raise failure
 
-        return rec.capture(unbuildable, parent=options.parent, step=options.step)
+        return rec.capture(unbuildable, request=secrets, parent=options.parent, step=options.step)
     return rec.capture(
-        declaration, contents=list(blobs.values()), parent=options.parent, step=options.step
+        declaration,
+        request=secrets,
+        contents=list(blobs.values()),
+        parent=options.parent,
+        step=options.step,
     )
 
 
