@@ -16,7 +16,15 @@ from runid.errors import InputError
 from runid.examples import example
 from runid.home import Home
 from runid.log import Log
-from runid.privacy import Privacy, is_secret_name, scrub, scrub_collect
+from runid.privacy import (
+    Privacy,
+    credentials_of,
+    is_secret_name,
+    looks_like_credential,
+    redact,
+    scrub,
+    scrub_collect,
+)
 
 KEY = b"organisation-key-0123456789abcdef"
 
@@ -53,11 +61,159 @@ def test_secret_names(name: str) -> None:
     assert is_secret_name(name)
 
 
+# Issue 12: each of these was kept in declarations before (and a value under it could be signed
+# into a declaration or stored as a blob).
+WIDENED = [
+    "secret_key",
+    "access_key",
+    "azure_ad_token",
+    "private_token",
+    "client_key",
+    "credential",
+    "passphrase",
+    "auth",
+    "bearer",
+    "jwt",
+    "session",
+    "github_pat",
+    # spellings of the same names
+    "Secret-Key",
+    "AZURE_AD_TOKEN",
+    "x-private-token",
+    "apiKey",
+    "accessToken",
+    "XApiKey",
+    "githubPat",
+    "db_password",
+    "x-custom-auth",
+    "oauth_client",
+    "slack_token",
+    "user_session",
+    "signing_key",
+    "client_secret_value",
+    "jwt_assertion",
+]
+
+
+@pytest.mark.parametrize("name", WIDENED)
+def test_widened_secret_names(name: str) -> None:
+    assert is_secret_name(name)
+    clean, found = scrub_collect({name: "v-1234", "max_tokens": 5, "total_tokens": 9})
+    assert clean == {"max_tokens": 5, "total_tokens": 9} and found == ["v-1234"]
+
+
 @pytest.mark.parametrize(
-    "name", ["max_tokens", "temperature", "model", "top_k", "headers", "tokenizer", "seed", 3]
+    "name",
+    [
+        "max_tokens",
+        "total_tokens",
+        "prompt_tokens",
+        "completion_tokens",
+        "max_completion_tokens",
+        "max_output_tokens",
+        "max_new_tokens",
+        "maxTokens",
+        "token_count",
+        "stop_token_ids",
+        "eos_token",
+        "pad_token",
+        "temperature",
+        "model",
+        "top_k",
+        "headers",
+        "tokenizer",
+        "seed",
+        "author",
+        "session_id",
+        "cache_key",
+        "sort_key",
+        "key",
+        3,
+    ],
 )
 def test_parameters_are_not_secrets(name: object) -> None:
     assert not is_secret_name(name)
+
+
+@pytest.mark.parametrize(
+    ("text", "redacted"),
+    [
+        (
+            "Incorrect API key provided: sk-proj-0123456789abcdefXYZ.",
+            "Incorrect API key provided: [REDACTED].",
+        ),
+        ("Authorization: Bearer 0a1b2c3d4e5f", "Authorization: Bearer [REDACTED]"),
+        ("basic dXNlcjpwYXNzd29yZA==", "basic [REDACTED]"),
+        (
+            "token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl expired",
+            "token [REDACTED] expired",
+        ),
+        ("ghp_" + "a" * 36 + " and hf_" + "B" * 34, "[REDACTED] and [REDACTED]"),
+        ("AKIAABCDEFGHIJKLMNOP", "[REDACTED]"),
+        # what is not a credential stays
+        ("Bearer authentication is not enabled", "Bearer authentication is not enabled"),
+        ("use scikit-learn or task-1234", "use scikit-learn or task-1234"),
+        ("max_tokens must be at most 4096", "max_tokens must be at most 4096"),
+        ("sk-short", "sk-short"),
+    ],
+)
+def test_credential_shaped_values_are_redacted(text: str, redacted: str) -> None:
+    assert redact(text) == redacted
+    assert looks_like_credential(text) == (text != redacted)
+
+
+def test_credentials_of_a_client_reads_but_never_calls() -> None:
+    calls: list[str] = []
+
+    class Client:
+        api_key = "key-1"
+        _azure_ad_token = "token-2"
+        default_headers = {  # noqa: RUF012
+            "Accept": "application/json",
+            "api-key": "key-3",
+            "X-Trace": "Bearer 0123456789",
+        }
+
+        @property
+        def admin_api_key(self) -> str:
+            calls.append("admin")
+            raise RuntimeError("not configured")
+
+        def azure_ad_token_provider(self) -> str:  # never called
+            calls.append("provider")
+            return "token-4"
+
+    found = credentials_of(Client(), {"model": "m", "extra_headers": {"Cookie": "c-5"}})
+    assert found == {"credentials": ["key-1", "token-2", "key-3", "Bearer 0123456789", "c-5"]}
+    assert calls == ["admin"]  # a property is read (and its failure ignored); nothing called
+    assert credentials_of(object()) == {"credentials": []}
+    # all of it is dropped and remembered by capture's scrub
+    clean, secrets = scrub_collect(found)
+    assert clean == {} and {"key-1", "0123456789", "c-5"} <= set(secrets)
+
+
+def test_outputs_and_facts_holding_a_secret_are_not_stored(home: Home) -> None:
+    key = "k-" + "9f" * 12
+    recorder = Recorder(home)
+    decl = example("chat-hosted-model")
+    with recorder.capture(decl, request={"api_key": key}) as run:
+        run.set_output(f"The key is {key}")  # a model that echoes it: the digest, not the bytes
+        run.set_output("A plain answer.")
+        run.observe(
+            response_id=f"resp-{key}",
+            system_fingerprint="Bearer 0123456789abcdef",
+            served_model="gpt-4o-mini",
+        )
+    assert run.recorded and run.record is not None
+    observed = run.record["observed"]
+    assert observed["response_id"] == observed["system_fingerprint"] == {"absent": "not_recorded"}
+    assert observed["served_model"] == "gpt-4o-mini"
+    stored = blobs(home)
+    assert content_digest(f"The key is {key}".encode()) not in stored
+    assert content_digest(b"A plain answer.") in stored
+    for path in home.path.rglob("*"):
+        if path.is_file():
+            assert key.encode() not in path.read_bytes()
 
 
 def test_scrub_is_deep_and_leaves_the_input_alone() -> None:

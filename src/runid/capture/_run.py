@@ -24,7 +24,7 @@ from .. import canonical
 from ..digest import ContentRef, content_ref
 from ..errors import InputError, RunidError
 from ..identity import Identity, identity_and_canonical
-from ..privacy import contains_secret, scrub_collect
+from ..privacy import contains_secret, looks_like_credential, redact, scrub_collect
 from ..record import new_record
 from ._observed import (
     BYTES_MEDIA,
@@ -209,7 +209,14 @@ class Run:
             "finish_reason": finish_reason,
         }
         for name, value in given.items():
-            if isinstance(value, str) and value:
+            # A fact that echoes a secret or holds something shaped like a credential is not
+            # recorded (it would be signed into the record).
+            if (
+                isinstance(value, str)
+                and value
+                and not contains_secret(value, self._secrets)
+                and not looks_like_credential(value)
+            ):
                 self._observed[name] = value
         if usage is not None:
             self._observed["usage"] = usage_fields(usage)
@@ -327,9 +334,11 @@ class Run:
             error = None
             if exc is not None:
                 message: Any = NOT_RECORDED
+                # Credential-shaped values are replaced; an error text that echoes a dropped
+                # secret is not recorded, even by digest.
                 text = str(exc)
-                # An error text that echoes a dropped secret is not recorded, even by digest.
                 if text and not contains_secret(text, self._secrets):
+                    text = redact(text)
                     message = content_ref(text)
                     self._error_text = text
                 error = {"type": type(exc).__name__, "message": message}
@@ -366,7 +375,10 @@ class Run:
             texts.append((self._error_text.encode("utf-8"), TEXT_MEDIA))
         item = Pending(self.record)
         if privacy.stores_content:
-            item.blobs = [raw for raw, _media in texts]
+            # Content is stored as produced, except content that holds a dropped secret (its
+            # digest is still in the record; the bytes are not kept).
+            secrets = self._secrets
+            item.blobs = [raw for raw, _media in texts if not contains_secret(raw, secrets)]
         if privacy.stores_declaration:
             item.blobs.append(self._declaration_jcs)
         if privacy.mode == "keyed":
