@@ -2,10 +2,11 @@
 
 The "model" is a deterministic text function (it reverses the user's message), so tests of the
 replay orchestration (log lookup, content fetch, the replay_of link, the comparison, the CLI)
-do not depend on a language model; the scenario tests replay real models. It follows the
-replay protocol exactly: ``ENGINE``, and ``replay(declaration, fetch, *, recorder, parent,
-step, **options)`` rebuilding the call from the declaration and running it through the same
-code path (:func:`answer`) as a first-time call.
+do not depend on a language model; the scenario tests replay real models. The module is a
+:class:`runid.replay.ReplayEngine`, as the adapters are: ``ENGINE``, and ``replay(declaration,
+fetch, *, recorder, parent, step, **options)`` rebuilding the call from the declaration and
+running it through the same code path (:func:`answer`) as a first-time call. Tests register
+the module itself: ``register_engine(ENGINE, replay_engine)``.
 
 Options model what can move between the original and its replay: ``engine_version`` (the
 runtime changed: a new declaration), ``salt`` (the output changes although nothing declared

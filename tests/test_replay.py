@@ -7,7 +7,11 @@ verdict can be produced on purpose; tests/test_scenarios.py replays real models.
 from __future__ import annotations
 
 import copy
+import doctest
+import inspect
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,14 +30,24 @@ from runid.examples import EXAMPLES, example
 from runid.home import Home
 from runid.log import Log
 from runid.record import validate_record
-from runid.replay import REPORT_FORMAT, VERDICTS, compare, engine_of, register_engine, replay
+from runid.replay import (
+    ENGINES,
+    REPORT_FORMAT,
+    VERDICTS,
+    ReplayEngine,
+    adapter_for,
+    compare,
+    engine_of,
+    register_engine,
+    replay,
+)
 
 PROMPT = "How long does a refund take?"
 
 
 @pytest.fixture(autouse=True)
 def _engine() -> Iterator[None]:
-    register_engine(replay_engine.ENGINE, "replay_engine")
+    register_engine(replay_engine.ENGINE, replay_engine)  # the module is the engine
     yield
     replay_mod.ENGINES.pop(replay_engine.ENGINE, None)
 
@@ -159,6 +173,87 @@ def test_a_declaration_without_engine_is_refused() -> None:
     decl["runtime"] = {"absent": "undisclosed"}
     with pytest.raises(InputError, match="no runtime component"):
         engine_of(decl)
+
+
+# --- the engines: one protocol, a lazy registry ------------------------------------------------
+
+
+def _parameters(function: Any) -> list[tuple[str, Any, Any]]:
+    signature = inspect.signature(function)
+    return [(p.name, p.kind, p.default) for p in signature.parameters.values() if p.name != "self"]
+
+
+@pytest.mark.parametrize("name", sorted(ENGINES))
+def test_every_registered_engine_follows_the_protocol_under_its_own_name(name: str) -> None:
+    engine = adapter_for(name)
+    assert isinstance(engine, ReplayEngine)
+    assert name == engine.ENGINE
+    # isinstance sees only that replay exists; the signature is the protocol's (mypy checks
+    # the built-in adapters against it where the registry's loaders return them).
+    assert _parameters(engine.replay) == _parameters(ReplayEngine.replay)
+
+
+def test_the_test_engine_follows_the_protocol_too() -> None:
+    assert isinstance(replay_engine, ReplayEngine)
+    assert _parameters(replay_engine.replay) == _parameters(ReplayEngine.replay)
+
+
+def test_importing_replay_loads_no_adapter() -> None:
+    # A replay imports only the adapter of the run's engine: an OpenAI run loads no torch.
+    code = (
+        "import sys, runid.replay\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('runid.integrations.')"
+        " or m.split('.')[0] in ('torch', 'transformers', 'llama_cpp', 'openai'))\n"
+        "print(loaded)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
+
+
+def test_register_engine_refuses_an_engine_under_another_name() -> None:
+    with pytest.raises(InputError, match="cannot be registered as 'other'"):
+        register_engine("other", replay_engine)
+    assert "other" not in ENGINES
+    with pytest.raises(InputError, match="not a replay engine"):
+        register_engine("other", "replay_engine")  # type: ignore[arg-type]
+
+
+def test_a_loader_that_gives_no_engine_is_refused_when_used() -> None:
+    register_engine("not-an-engine", object)  # type: ignore[arg-type]
+    try:
+        with pytest.raises(InputError, match="does not follow the replay protocol") as caught:
+            adapter_for("not-an-engine")
+        assert caught.value.code == "E_REPLAY_UNAVAILABLE"
+        # ... and a loader for one engine that gives another's adapter
+        register_engine("not-an-engine", lambda: replay_engine)
+        with pytest.raises(InputError, match="does not follow the replay protocol"):
+            adapter_for("not-an-engine")
+    finally:
+        ENGINES.pop("not-an-engine", None)
+
+
+def test_a_loader_that_cannot_import_is_replay_unavailable() -> None:
+    def missing() -> ReplayEngine:
+        raise ModuleNotFoundError("No module named 'nonexistent_model_library'")
+
+    register_engine("missing", missing)
+    try:
+        with pytest.raises(InputError, match="nonexistent_model_library") as caught:
+            adapter_for("missing")
+        assert caught.value.code == "E_REPLAY_UNAVAILABLE"
+    finally:
+        ENGINES.pop("missing", None)
+
+
+@pytest.mark.parametrize("module", ["runid.replay", "runid.replay.engines", "runid.replay.report"])
+def test_docstring_examples_run(module: str) -> None:
+    import importlib
+
+    ENGINES.pop(replay_engine.ENGINE)  # the examples show the built-in engines only
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
 
 
 def test_compare_refuses_a_declaration_that_is_not_the_records(home: Home) -> None:
@@ -330,18 +425,23 @@ WEATHER_TOOL = {
 }
 
 
-def _client(server: LlamaServer) -> Any:
+@pytest.fixture
+def client(llama_server: LlamaServer) -> Iterator[Any]:
+    """A client of the test's own (recording) calls, closed after the test."""
     openai = pytest.importorskip("openai")
-    return openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0, timeout=180)
+    with openai.OpenAI(
+        base_url=llama_server.base_url, api_key="unused", max_retries=0, timeout=180
+    ) as made:
+        yield made
 
 
 def test_an_openai_compatible_run_replays_against_its_recorded_endpoint(
-    llama_server: LlamaServer, home: Home
+    llama_server: LlamaServer, client: Any, home: Home
 ) -> None:
     from runid.integrations.openai import create_chat
 
     _response, run = create_chat(
-        _client(llama_server),
+        client,
         recorder=Recorder(home, on_error="raise"),
         model=llama_server.model,
         messages=[{"role": "user", "content": "Name one colour."}],
@@ -363,11 +463,11 @@ def test_an_openai_compatible_run_replays_against_its_recorded_endpoint(
     assert [c["path"] for c in report["declaration"]["changes"]] == ["model.endpoint"]
 
 
-def _record_loop(server: LlamaServer, home: Home, tools: Any) -> Any:
+def _record_loop(server: LlamaServer, client: Any, home: Home, tools: Any) -> Any:
     from runid.integrations.agent import run_agent
 
     result = run_agent(
-        _client(server),
+        client,
         {
             "model": server.model,
             "messages": [{"role": "user", "content": "What is the weather in Paris?"}],
@@ -388,7 +488,7 @@ def _record_loop(server: LlamaServer, home: Home, tools: Any) -> Any:
 
 
 def test_an_agent_loop_replays_with_recorded_tool_results(
-    llama_server: LlamaServer, home: Home
+    llama_server: LlamaServer, client: Any, home: Home
 ) -> None:
     calls: list[dict[str, Any]] = []
 
@@ -396,7 +496,7 @@ def test_an_agent_loop_replays_with_recorded_tool_results(
         calls.append(arguments)
         return {"city": arguments.get("city"), "temperature_c": 18}
 
-    original = _record_loop(llama_server, home, {"get_weather": get_weather})
+    original = _record_loop(llama_server, client, home, {"get_weather": get_weather})
     assert len(calls) >= 1
     first = original.turns[0].run.execution_id
     # Any call of the loop names the loop; the replay starts from its first call.
@@ -425,7 +525,7 @@ def test_an_agent_loop_replays_with_recorded_tool_results(
 
 
 def test_an_agent_replay_fails_loudly_on_a_tool_call_the_record_lacks(
-    llama_server: LlamaServer, home: Home
+    llama_server: LlamaServer, client: Any, home: Home
 ) -> None:
     from runid.integrations.agent import ToolStep, canonical_arguments
 
@@ -437,7 +537,7 @@ def test_an_agent_replay_fails_loudly_on_a_tool_call_the_record_lacks(
             args = canonical_arguments(arguments)
             return ToolStep("get_weather", "c", args, result, {}, None)
 
-    original = _record_loop(llama_server, home, Unrecorded())
+    original = _record_loop(llama_server, client, home, Unrecorded())
     before = _size(home)
     result = _cli(home, original.turns[0].run.execution_id, "--agent")
     assert result.exit_code == 2

@@ -1,0 +1,334 @@
+"""Replay: re-execute a recorded run through its adapter and say what stayed the same.
+
+A replay takes one execution from a runid home's log, loads its record and its declaration
+(the declaration blob), picks the model adapter named by the declaration's
+``runtime.engine.name``, and lets the adapter rebuild the exact call from the declaration,
+fetching every referenced content by its digest from the log's blob store. The adapter runs
+the call again under capture, through the same code path as a first-time call, so the new run
+gets its own declaration (built afresh from what is really sent now), its own signed record
+and a log entry; that record carries ``replay_of``, the execution id of the original (a signed
+link, docs/spec.md §18).
+
+The :class:`ReplayReport` then answers three questions: is the declaration identical (if not,
+what moved: e.g. a library version or the weights digest), is the outcome identical (the output
+digests), and did the observed facts move (provider drift: the served model or the system
+fingerprint). :func:`replay_agent` replays a whole tool loop the same way, serving the recorded
+tool results instead of calling the tools. Only :func:`replay` and :func:`replay_agent` do I/O.
+
+The modules:
+
+* :mod:`runid.replay.engines`: the :class:`ReplayEngine` protocol every adapter implements, and
+  the registry of engine names (adapters are imported only when a run of theirs is replayed,
+  so that ``import runid`` stays light);
+* :mod:`runid.replay.report`: :func:`compare` and the reports (pure, through
+  :func:`runid.diff.compare`);
+* :mod:`runid.replay.render`: the human form of a report.
+
+>>> sorted(ENGINES)
+['llama.cpp', 'openai-compatible', 'python-tool', 'transformers']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ..capture import Recorder, Run
+from ..digest import checked_fetch
+from ..errors import (
+    E_CONTENT_MISSING,
+    E_NOT_STORED,
+    E_REPLAY_FAILED,
+    E_REPLAY_UNAVAILABLE,
+    InputError,
+    RunidError,
+)
+from ..home import Home
+from ..identity import compute_identity
+from ..log import Log
+from ._declaration import absent_reason, previous_call
+from .engines import ENGINES, ReplayEngine, adapter_for, engine_of, register_engine
+from .render import render, render_agent
+from .report import (
+    AGENT_REPORT_FORMAT,
+    REPORT_FORMAT,
+    VERDICTS,
+    AgentReplayReport,
+    ReplayReport,
+    compare,
+    tool_call_ids,
+)
+
+__all__ = [
+    "AGENT_REPORT_FORMAT",
+    "ENGINES",
+    "REPORT_FORMAT",
+    "VERDICTS",
+    "AgentReplayReport",
+    "ReplayEngine",
+    "ReplayReport",
+    "adapter_for",
+    "blob_fetcher",
+    "compare",
+    "engine_of",
+    "load_declaration",
+    "register_engine",
+    "render",
+    "render_agent",
+    "replay",
+    "replay_agent",
+]
+
+
+def blob_fetcher(log: Log) -> Callable[[str], bytes]:
+    """``fetch(digest) -> bytes`` over the log's blob store, checked against the digest;
+    :class:`~runid.errors.InputError` (``E_CONTENT_MISSING``) when the content is not stored."""
+
+    def stored(digest: str) -> bytes:
+        data = log.store.get_blob(digest)
+        if data is None:
+            raise InputError(
+                f"content {digest} is not stored in this log",
+                hint="the run was recorded digests-only or keyed, or the content was erased; "
+                "replay needs the content itself",
+                code=E_CONTENT_MISSING,
+            )
+        return data
+
+    # A blob store is trusted for nothing: every byte is checked against its digest.
+    return lambda digest: checked_fetch(stored, digest)
+
+
+def load_declaration(log: Log, declaration_id: str) -> dict[str, Any]:
+    """The stored declaration with ``declaration_id``, checked against the id."""
+    lookup = getattr(log, "declaration", None)
+    found = lookup(declaration_id) if callable(lookup) else None
+    if found is None:
+        raise InputError(
+            f"the declaration {declaration_id} is not stored in this log",
+            hint="the run was recorded digests-only (or keyed), so it cannot be replayed; "
+            "record with privacy mode 'store' to make runs replayable",
+            code=E_NOT_STORED,
+        )
+    declaration = dict(found)
+    if compute_identity(declaration).declaration_id != declaration_id:
+        raise InputError(
+            f"the stored declaration does not have the id {declaration_id}",
+            hint="run 'runid log audit'; the blob store was altered",
+            code=E_NOT_STORED,
+        )
+    return declaration
+
+
+def replay(
+    home: Home | Log,
+    execution_id: str,
+    *,
+    recorder: Recorder | None = None,
+    **options: Any,
+) -> ReplayReport:
+    """Replay execution ``execution_id`` of the log in ``home`` and compare.
+
+    The new run is recorded in the same home (or through ``recorder``, which must write to a
+    log that holds the original's content) with ``replay_of`` set to ``execution_id``.
+    ``options`` go to the engine's :meth:`~ReplayEngine.replay` (e.g. ``base_url`` for an
+    OpenAI-compatible endpoint, ``model_path`` for a local model file or directory).
+    """
+    log = home if isinstance(home, Log) else Log.open(home, need_key=False)
+    try:
+        entry = log.entry(execution_id)
+        original = entry.record
+        parent = original["parent"]
+        declaration = load_declaration(log, original["declaration_id"])
+        engine = engine_of(declaration)
+        adapter = adapter_for(engine)
+        fetch = blob_fetcher(log)
+        home_of = recorder.home if recorder is not None else _home_of(home)
+        rec = Recorder(
+            home_of,
+            on_error="raise",  # a replay that is not recorded is a failed replay
+            privacy=recorder.privacy if recorder is not None else None,
+            replay_of=original["execution_id"],
+        )
+        step: dict[str, Any] = {}
+        if absent_reason(parent) is None:  # a step replays as a step of the same parent
+            step = {"parent": parent["execution_id"], "step": parent["step"]}
+        try:
+            run = adapter.replay(declaration, fetch, recorder=rec, **step, **options)
+        except RunidError:
+            raise
+        except Exception as exc:  # the model call itself failed: say so, no traceback
+            raise InputError(
+                f"the {engine} replay failed: {type(exc).__name__}: {exc}",
+                hint="check --endpoint / --model-path and that the model is reachable",
+                code=E_REPLAY_FAILED,
+            ) from exc
+        replayed, replayed_declaration = _recorded(run)
+        report = compare(
+            original,
+            declaration,
+            replayed,
+            replayed_declaration,
+            replay_index=run.entry_index,
+            engine=engine,
+            fetch=fetch,
+        )
+    finally:
+        if not isinstance(home, Log):
+            log.close()
+    return report
+
+
+def _home_of(home: Home | Log) -> Home:
+    if isinstance(home, Home):
+        return home
+    raise InputError("replay into an open Log needs a recorder= for the new run")
+
+
+def _recorded(run: Run) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
+    """The replayed run's record and declaration; an error when it was not recorded."""
+    if run.record is None or run.declaration is None or not run.recorded:
+        cause = run.failure
+        detail = cause.message if isinstance(cause, RunidError) else str(cause or "unknown")
+        raise InputError(
+            f"the replay ran but was not recorded: {detail}",
+            code=E_REPLAY_UNAVAILABLE,
+        )
+    return run.record, run.declaration
+
+
+# --- agent loops ------------------------------------------------------------------------------
+
+
+def _original_loop(log: Log, execution_id: str) -> list[tuple[int, dict[str, Any], dict[str, Any]]]:
+    """The model calls of the loop ``execution_id`` belongs to, first to last, as
+    ``(log index, record, declaration)``: back along ``previous_call`` links to the first call,
+    then forward through the log to each call that names the last one as its previous call."""
+    entry = log.entry(execution_id)
+    declaration = load_declaration(log, entry.record["declaration_id"])
+    while (previous := previous_call(declaration)) is not None:
+        entry = log.entry(previous)
+        declaration = load_declaration(log, entry.record["declaration_id"])
+    loop = [(entry.index, entry.record, declaration)]
+    for index in range(entry.index + 1, log.size()):
+        record = log.entry(index).record
+        if absent_reason(record["parent"]) is None or "replay_of" in record:
+            continue  # a tool step, or an earlier replay of this loop
+        stored = log.declaration(record["declaration_id"])
+        if stored is not None and previous_call(stored) == loop[-1][1]["execution_id"]:
+            loop.append((index, record, stored))
+    return loop
+
+
+class _LoopRecorder(Recorder):
+    """Records the replayed loop: the n-th model call is the replay of the original n-th."""
+
+    def __init__(self, home: Home, originals: list[str], privacy: Any) -> None:
+        super().__init__(home, on_error="raise", privacy=privacy)
+        self._originals = list(originals)
+        self.turn = 0
+
+    def capture(self, declaration: Any, **kwargs: Any) -> Run:
+        # Only model calls are captured during a replayed loop: served tool results are not
+        # new runs. A call beyond the original's count replays nothing (no replay_of).
+        turn, self.turn = self.turn, self.turn + 1
+        self.replay_of = self._originals[turn] if turn < len(self._originals) else None
+        return super().capture(declaration, **kwargs)
+
+
+def replay_agent(
+    home: Home,
+    execution_id: str,
+    *,
+    recorder: Recorder | None = None,
+    max_turns: int | None = None,
+    **options: Any,
+) -> AgentReplayReport:
+    """Replay the tool loop that model call ``execution_id`` belongs to, from its first call.
+
+    The first request is rebuilt from the first call's declaration (later calls' changed
+    fields, such as ``tool_choice``, become the loop's ``followup``); the loop runs again
+    through :func:`runid.integrations.agent.run_agent` with the tool results served from the
+    record (:class:`~runid.integrations.agent.RecordedTools`): no tool function runs, and a
+    tool call the record does not have fails with ``E_TOOL_NOT_RECORDED`` naming the tool and
+    its arguments. Options: ``client`` (an ``openai.OpenAI``) or ``base_url`` (default: the
+    recorded endpoint) and ``api_key``, as :func:`runid.integrations.openai.replay_client`
+    takes them.
+    """
+    from ..integrations import agent
+    from ..integrations import openai as adapter
+
+    with Log.open(home, need_key=False) as log:
+        loop = _original_loop(log, execution_id)
+        first = loop[0][2]
+        if engine_of(first) != adapter.ENGINE:
+            raise InputError(
+                f"an agent loop replays over an OpenAI-compatible client; this run's engine is "
+                f"{engine_of(first)!r}",
+                code=E_REPLAY_UNAVAILABLE,
+            )
+        fetch = blob_fetcher(log)
+        request = adapter.request_from_declaration(first, fetch)
+        followup: dict[str, Any] = {}
+        if len(loop) > 1:
+            later = adapter.request_from_declaration(loop[1][2], fetch)
+            followup = {k: v for k, v in later.items() if k != "messages" and request.get(k) != v}
+        originals = [record["execution_id"] for _i, record, _d in loop]
+        tools = agent.RecordedTools.from_log(log, parents=originals)
+        client = adapter.replay_client(
+            first,
+            client=options.get("client"),
+            base_url=options.get("base_url"),
+            api_key=options.get("api_key"),
+        )
+        rec = _LoopRecorder(
+            recorder.home if recorder is not None else home,
+            originals,
+            recorder.privacy if recorder is not None else None,
+        )
+        try:
+            result = agent.run_agent(
+                client,
+                request,
+                tools,
+                recorder=rec,
+                max_turns=max_turns or len(loop) + 1,
+                followup=followup or None,
+            )
+        except RunidError:
+            raise
+        except Exception as exc:
+            raise InputError(
+                f"the agent replay failed: {type(exc).__name__}: {exc}",
+                hint="check --endpoint and that the model server is reachable",
+                code=E_REPLAY_FAILED,
+            ) from exc
+        finally:
+            if client is not options.get("client"):
+                client.close()  # a client this replay made: close its connections
+        reports: list[ReplayReport] = []
+        linked: dict[str, str] = {}  # the replay's identifiers -> the original's
+        for (_index, record, declaration), turn in zip(loop, result.turns, strict=False):
+            run = turn.run
+            if run.record is None or run.declaration is None or not run.recorded:
+                raise InputError(
+                    "a replayed model call was not recorded", code=E_REPLAY_UNAVAILABLE
+                )
+            reports.append(
+                compare(
+                    record,
+                    declaration,
+                    run.record,
+                    run.declaration,
+                    replay_index=run.entry_index,
+                    engine=adapter.ENGINE,
+                    fetch=fetch,
+                    linked_ids=linked,
+                )
+            )
+            linked[run.record["execution_id"]] = record["execution_id"]
+            ours, theirs = tool_call_ids(run.record, fetch), tool_call_ids(record, fetch)
+            linked.update(zip(ours, theirs, strict=False))
+    return AgentReplayReport(
+        tuple(reports), len(loop), len(result.turns), sum(len(t.steps) for t in result.turns)
+    )
