@@ -231,6 +231,20 @@ class LogStore(Protocol):
         """The digest of the blob holding this declaration, or ``None``."""
         ...
 
+    def iter_record_lookups(self) -> Iterator[tuple[int, str, str]]:
+        """Every stored ``(index, execution id, declaration id)`` row, by index: what the
+        lookups answer from, for an audit to compare with the entries themselves."""
+        ...
+
+    def iter_declaration_lookups(self) -> Iterator[tuple[str, str]]:
+        """Every stored ``(declaration id, blob digest)`` row, for an audit to compare with
+        the blobs themselves."""
+        ...
+
+    def iter_checkpoints(self) -> Iterator[StoredCheckpoint]:
+        """Every saved checkpoint, by ascending size (an audit verifies each note)."""
+        ...
+
     def iter_entries(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, bytes]]:
         """``(index, data)`` of leaves ``start <= index < stop`` in order (``stop``: the size)."""
         ...
@@ -248,10 +262,13 @@ class LogStore(Protocol):
     def audit(self, *, check: bool = True) -> AuditReport:
         """Re-hash everything (leaves, subtrees, state, checkpoints, blobs) in one snapshot.
 
-        Every entry's data is hashed again and compared with its stored leaf hash; every stored
-        subtree hash with the hash of its children; the sequencing state and each checkpoint's
-        recorded root with the tree of the stored leaf hashes. The signed notes are opaque here:
-        checking their signatures and the roots inside them is the caller's part.
+        The backend's own structure is checked first (SQLite: ``PRAGMA integrity_check``, which
+        also finds an index that no longer finds its rows). Every entry's data is hashed again
+        and compared with its stored leaf hash; every stored subtree hash with the hash of its
+        children; the sequencing state and each checkpoint's recorded root with the tree of the
+        stored leaf hashes. The signed notes and the lookup indexes are opaque here: checking
+        the notes' signatures and roots, and rebuilding the lookups from the records, is the
+        caller's part (:meth:`runid.log.Log.audit`).
 
         With ``check`` (the default) any problem raises
         :class:`~runid.errors.VerificationError` (``E_STORE_CORRUPT``) naming the first one and

@@ -346,6 +346,26 @@ class MemoryStore:
         found = self._data().declarations.get(id_bytes(declaration_id))
         return None if found is None else "sha256:" + found.hex()
 
+    def iter_record_lookups(self) -> Iterator[tuple[int, str, str]]:
+        """See :meth:`runid.store.LogStore.iter_record_lookups`."""
+        log = self._data()
+        with log.lock:
+            rows = sorted(log.records.items())
+        return ((i, "sha256:" + e.hex(), "sha256:" + d.hex()) for i, (e, d) in rows)
+
+    def iter_declaration_lookups(self) -> Iterator[tuple[str, str]]:
+        """See :meth:`runid.store.LogStore.iter_declaration_lookups`."""
+        log = self._data()
+        with log.lock:
+            rows = sorted(log.declarations.items())
+        return (("sha256:" + d.hex(), "sha256:" + b.hex()) for d, b in rows)
+
+    def iter_checkpoints(self) -> Iterator[StoredCheckpoint]:
+        """See :meth:`runid.store.LogStore.iter_checkpoints`."""
+        log = self._data()
+        with log.lock:
+            return iter([log.checkpoints[size] for size in sorted(log.checkpoints)])
+
     # --- iteration and audit ---------------------------------------------------------------
 
     def iter_entries(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, bytes]]:

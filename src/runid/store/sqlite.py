@@ -487,6 +487,51 @@ class SQLiteStore:
             ).fetchone()
         return None if row is None else "sha256:" + bytes(row[0]).hex()
 
+    def iter_record_lookups(self) -> Iterator[tuple[int, str, str]]:
+        """See :meth:`runid.store.LogStore.iter_record_lookups`."""
+        sql = (
+            "SELECT idx, execution_id, declaration_id FROM record_index WHERE idx >= ?"
+            f" ORDER BY idx LIMIT {_PAGE}"
+        )
+        start = 0
+        while True:
+            with self._errors("read the lookup indexes"):
+                rows = self._conn.execute(sql, (start,)).fetchall()
+            for index, execution, declaration in rows:
+                yield int(index), _hex_id(execution), _hex_id(declaration)
+            if len(rows) < _PAGE:
+                return
+            start = rows[-1][0] + 1
+
+    def iter_declaration_lookups(self) -> Iterator[tuple[str, str]]:
+        """See :meth:`runid.store.LogStore.iter_declaration_lookups`."""
+        sql = (
+            "SELECT declaration_id, blob_digest FROM declaration_index WHERE declaration_id > ?"
+            f" ORDER BY declaration_id LIMIT {_PAGE}"
+        )
+        after = b""
+        while True:
+            with self._errors("read the lookup indexes"):
+                rows = self._conn.execute(sql, (after,)).fetchall()
+            for declaration, blob in rows:
+                yield _hex_id(declaration), _hex_id(blob)
+            if len(rows) < _PAGE:
+                return
+            after = rows[-1][0]
+
+    def iter_checkpoints(self) -> Iterator[StoredCheckpoint]:
+        """See :meth:`runid.store.LogStore.iter_checkpoints`."""
+        sql = f"SELECT size, root, note FROM checkpoints WHERE size > ? ORDER BY size LIMIT {_PAGE}"
+        after = -1
+        while True:
+            with self._errors("read the checkpoints"):
+                rows = self._conn.execute(sql, (after,)).fetchall()
+            for row in rows:
+                yield StoredCheckpoint(*row)
+            if len(rows) < _PAGE:
+                return
+            after = rows[-1][0]
+
     # --- iteration and audit ---------------------------------------------------------------
 
     def iter_entries(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, bytes]]:
@@ -539,6 +584,13 @@ class SQLiteStore:
         # One read transaction: a WAL snapshot, so appends running meanwhile are not seen and
         # every count below refers to the same tree.
         with self._errors("audit the log"), self._transaction("BEGIN"):
+            # SQLite's own structure first: a damaged index (a blob no lookup finds any more)
+            # passes every hash check below, which scan the tables.
+            for (message,) in conn.execute(f"PRAGMA integrity_check({_INTEGRITY_MESSAGES})"):
+                if bytes(message) != b"ok":
+                    problems.add(
+                        f"SQLite integrity check: {bytes(message).decode('utf-8', 'replace')}"
+                    )
             state = self._state()
             size = state.size
             tree = audit_tree(
@@ -571,6 +623,14 @@ class SQLiteStore:
         if check:
             report.check()
         return report
+
+
+_INTEGRITY_MESSAGES: Final = 100
+"""The most problems ``PRAGMA integrity_check`` is asked for."""
+
+
+def _hex_id(raw: bytes) -> str:
+    return "sha256:" + bytes(raw).hex()
 
 
 _INSERT_BLOB = (

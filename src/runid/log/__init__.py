@@ -21,40 +21,35 @@ capture's writer thread all append through it.
 
 from __future__ import annotations
 
-import base64
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
 
-import orjson
-
-from . import canonical
-from .checkpoint import Checkpoint, sign_checkpoint, verify_checkpoint
-from .digest import content_digest, content_ref
-from .envelope import envelope_bytes, leaf_hash, sign_record, verify_envelope
-from .errors import (
+from .. import canonical
+from ..checkpoint import Checkpoint, sign_checkpoint, verify_checkpoint
+from ..digest import content_digest, content_ref
+from ..envelope import envelope_bytes, sign_record, verify_envelope
+from ..errors import (
     E_DECLARATION_NOT_STORED,
     E_NOT_IN_LOG,
     E_STORE_CORRUPT,
     InputError,
-    RunidError,
     VerificationError,
 )
-from .home import Home
-from .identity import compute_identity
-from .keys import Keyring, PublicKey, SigningKey
-from .merkle import verify_consistency
-from .proof import format_proof
-from .receipt import make_receipt
-from .record import new_record
-from .store import LogStore, open_store
+from ..home import Home
+from ..identity import compute_identity
+from ..keys import Keyring, PublicKey, SigningKey
+from ..merkle import verify_consistency
+from ..proof import format_proof
+from ..receipt import make_receipt
+from ..record import new_record
+from ..store import LogStore, open_store
+from ._audit import AuditFinding, audit_log
+from ._ids import DIGEST, declaration_id_of, record_ids
 
 __all__ = ["AuditFinding", "Entry", "Log"]
-
-_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -64,14 +59,6 @@ class Entry:
     index: int
     envelope: dict[str, Any]
     record: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class AuditFinding:
-    """One problem ``runid log audit`` found, naming the entry (or part) concerned."""
-
-    where: str
-    problem: str
 
 
 class Log:
@@ -232,7 +219,7 @@ class Log:
         if not isinstance(envelope, dict):
             raise VerificationError(f"entry {index}: stored bytes are not an envelope")
         record = verify_envelope(envelope, self.keyring)
-        if isinstance(ref, str) and _DIGEST.fullmatch(ref) and record["execution_id"] != ref:
+        if isinstance(ref, str) and DIGEST.fullmatch(ref) and record["execution_id"] != ref:
             raise _stale_index(f"entry {index} is indexed as execution {ref}")
         return Entry(index, envelope, record)
 
@@ -244,7 +231,7 @@ class Log:
                 span = f"entries 0..{size - 1}" if size else "no entries yet"
                 raise InputError(f"no entry {index}: the log has {span}")
             return index
-        if not _DIGEST.fullmatch(ref):
+        if not DIGEST.fullmatch(ref):
             raise InputError(
                 f"{ref!r} is neither an entry number nor an execution id (sha256:<64 hex>)"
             )
@@ -277,7 +264,7 @@ class Log:
         records: list[tuple[int, str, str]] = []
         start = entries_done
         for index, data in store.iter_entries(entries_done, size):
-            ids = _record_ids(data)
+            ids = record_ids(data)
             if ids is not None:
                 records.append((index, *ids))
             if index + 1 - start >= _LOOKUP_BATCH:
@@ -287,7 +274,7 @@ class Log:
         for rowid, data in store.iter_declaration_blobs(blobs_done):
             if rowid > top_blob:
                 break  # stored after we looked: the next refresh takes it
-            declaration_id = _declaration_id(data)
+            declaration_id = declaration_id_of(data)
             if declaration_id is not None:
                 declarations.append((declaration_id, content_digest(data)))
         if records or declarations or entries_done < size or blobs_done < top_blob:
@@ -321,7 +308,7 @@ class Log:
         if data is None:
             return None  # erased since it was indexed
         declaration = canonical.loads(data)
-        if not isinstance(declaration, dict) or _declaration_id(data) != declaration_id:
+        if not isinstance(declaration, dict) or declaration_id_of(data) != declaration_id:
             raise _stale_index(f"blob {digest} is indexed as declaration {declaration_id}")
         return declaration
 
@@ -339,7 +326,7 @@ class Log:
         withheld by the recorder's privacy mode, or recorded elsewhere).
         """
         where = ""
-        if isinstance(ref, str) and _DIGEST.fullmatch(ref):
+        if isinstance(ref, str) and DIGEST.fullmatch(ref):
             self.refresh_lookups()
             if self.store.find_execution(ref) is not None:
                 declaration_id = self.entry(ref).record["declaration_id"]
@@ -412,41 +399,16 @@ class Log:
         return old, new
 
     def audit(self) -> list[AuditFinding]:
-        """Re-hash every record and node; check them against the latest signed checkpoint."""
-        findings: list[AuditFinding] = []
-        try:
-            report = self.store.audit(check=False)
-            findings += [AuditFinding("store", problem) for problem in report.problems]
-        except RunidError as exc:
-            findings.append(AuditFinding("store", exc.message))
-        latest = self.store.latest_checkpoint()
-        if latest is not None:
-            try:
-                checkpoint = verify_checkpoint(latest.note, self.keyring, self.origin)
-                if checkpoint.root != latest.root or checkpoint.size != latest.size:
-                    findings.append(AuditFinding("checkpoint", "signed root differs from stored"))
-                elif self.store.root(checkpoint.size) != checkpoint.root:
-                    findings.append(
-                        AuditFinding("checkpoint", "the tree does not match its signed checkpoint")
-                    )
-            except RunidError as exc:
-                findings.append(AuditFinding(f"checkpoint at size {latest.size}", exc.message))
-        for index, data in self.store.iter_entries():
-            try:
-                envelope = canonical.loads(data)
-                if not isinstance(envelope, dict):
-                    raise VerificationError("not an envelope")
-                verify_envelope(envelope, self.keyring)
-                if leaf_hash(envelope) != self._stored_leaf_hash(index):
-                    raise VerificationError("its leaf hash differs from the stored one")
-            except RunidError as exc:
-                findings.append(AuditFinding(f"entry {index}", exc.message))
-        return findings
+        """Check everything the log and its lookups rely on; every problem found, by place.
 
-    def _stored_leaf_hash(self, index: int) -> bytes:
-        for _i, digest in self.store.iter_nodes(0, index, index + 1):
-            return digest
-        raise VerificationError(f"entry {index}: no stored leaf hash")
+        The store re-hashes every entry, subtree and blob and checks its own structure (SQLite's
+        integrity check); every stored checkpoint note is verified (signature, origin, and the
+        size and root it states against the stored ones), and the tree against the latest;
+        every envelope is verified and its leaf hash compared; and the lookup indexes are
+        rebuilt from the entries and blobs and compared with the stored ones, so a lookup that
+        answers "no such run" or "not stored" cannot be wrong without audit saying so.
+        """
+        return audit_log(self.store, self.keyring, self.origin)
 
 
 _LOOKUP_BATCH = 10_000
@@ -456,35 +418,8 @@ _SIGNED_MAX = 4096
 """Envelopes :meth:`Log.sign` remembers at most (more than capture's writer queue holds)."""
 
 
-def _record_ids(data: bytes) -> tuple[str, str] | None:
-    """``(execution id, declaration id)`` read from a leaf without verifying it (the lookups
-    verify what they return), or ``None`` if the leaf holds no readable record."""
-    try:
-        envelope = orjson.loads(data)
-        payload = base64.b64decode(envelope["payload"], validate=True)
-        record = orjson.loads(payload)["predicate"]
-        ids = (record["execution_id"], record["declaration_id"])
-    except (orjson.JSONDecodeError, ValueError, KeyError, TypeError):
-        return None
-    if all(isinstance(i, str) and _DIGEST.fullmatch(i) for i in ids):
-        return ids
-    return None
-
-
-def _declaration_id(data: bytes) -> str | None:
-    """The id of the declaration whose canonical bytes are ``data``, or ``None`` if they are
-    not a valid declaration's canonical bytes."""
-    try:
-        declaration = canonical.loads(data)
-        if canonical.canonicalize(declaration) != data:
-            return None
-        return compute_identity(declaration).declaration_id
-    except RunidError:
-        return None
-
-
 def _check_id(value: object, what: str) -> None:
-    if not isinstance(value, str) or not _DIGEST.fullmatch(value):
+    if not isinstance(value, str) or not DIGEST.fullmatch(value):
         raise InputError(
             f"{value!r:.80} is not a {what}", hint=f"a {what} is sha256:<64 lowercase hex digits>"
         )

@@ -1,0 +1,189 @@
+"""Auditing a log: everything proofs and lookups rely on, checked against what it derives from.
+
+:func:`audit_log` is :meth:`runid.log.Log.audit`. The store re-hashes its entries, subtrees and
+blobs and checks its own structure (:meth:`runid.store.LogStore.audit`); here every stored
+checkpoint note is verified, every envelope, and the lookup indexes are rebuilt from the entries
+and blobs (:mod:`runid.log._ids`, as a refresh would write them) and compared row by row: a
+lookup that answers "no such run" or "not stored" cannot be wrong without the audit saying so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .. import canonical
+from ..checkpoint import Checkpoint, verify_checkpoint
+from ..digest import content_digest
+from ..envelope import leaf_hash, verify_envelope
+from ..errors import RunidError, VerificationError
+from ..keys import Keyring
+from ..store import LogStore
+from ._ids import declaration_id_of, record_ids
+
+__all__ = ["AuditFinding", "audit_log"]
+
+
+@dataclass(frozen=True)
+class AuditFinding:
+    """One problem ``runid log audit`` found, naming the entry (or part) concerned."""
+
+    where: str
+    problem: str
+
+
+def audit_log(store: LogStore, keyring: Keyring, origin: str) -> list[AuditFinding]:
+    """Every problem of the log in ``store`` whose checkpoints ``keyring`` verifies for
+    ``origin``; empty when it is sound. See :meth:`runid.log.Log.audit`."""
+    findings: list[AuditFinding] = []
+    try:
+        report = store.audit(check=False)
+        findings += [AuditFinding("store", problem) for problem in report.problems]
+    except RunidError as exc:
+        findings.append(AuditFinding("store", exc.message))
+    findings += _checkpoints(store, keyring, origin)
+    entries_mark, blobs_mark = store.lookup_state()
+    size = store.size()
+    if entries_mark > size:
+        findings.append(
+            AuditFinding(
+                "lookup index",
+                f"the lookup state says {entries_mark} entries were indexed, but the log has "
+                f"{size} entries: runs appended from now on would never be indexed",
+            )
+        )
+    rows = iter(store.iter_record_lookups())
+    row = next(rows, None)
+    leaves = iter(store.iter_nodes(0, 0, size))
+    leaf = next(leaves, None)
+    for index, data in store.iter_entries(0, size):
+        while leaf is not None and leaf[0] < index:
+            leaf = next(leaves, None)
+        problem = _entry_problem(keyring, data, leaf, index)
+        if problem is not None:
+            findings.append(AuditFinding(f"entry {index}", problem))
+        while row is not None and row[0] < index:
+            row = next(rows, None)  # a row of a missing entry: the store reports the entry
+        indexed = (row[1], row[2]) if row is not None and row[0] == index else None
+        problem = _lookup_problem(record_ids(data), indexed, required=index < entries_mark)
+        if problem is not None:
+            findings.append(AuditFinding(f"entry {index}", problem))
+    beyond = [r[0] for r in (row, *rows) if r is not None and r[0] >= size]
+    if beyond and beyond[-1] >= store.size():  # (not a run appended and indexed meanwhile)
+        findings.append(
+            AuditFinding("lookup index", f"it lists entry {beyond[-1]}, beyond the log")
+        )
+    return findings + _declaration_lookups(store, blobs_mark)
+
+
+def _checkpoints(store: LogStore, keyring: Keyring, origin: str) -> list[AuditFinding]:
+    """Every stored note: signed by the log's key for its origin, stating the stored size and
+    root (which the store checked against the tree); the tree against the latest."""
+    findings = []
+    latest: Checkpoint | None = None
+    for stored in store.iter_checkpoints():
+        where = f"checkpoint at size {stored.size}"
+        try:
+            checkpoint = verify_checkpoint(stored.note, keyring, origin)
+        except RunidError as exc:
+            findings.append(AuditFinding(where, exc.message))
+            continue
+        if checkpoint.size != stored.size or checkpoint.root != stored.root:
+            findings.append(
+                AuditFinding(
+                    where,
+                    f"its signed note states size {checkpoint.size} and a root other than the "
+                    "one stored for this size",
+                )
+            )
+        latest = checkpoint
+    if latest is not None and store.root(latest.size) != latest.root:
+        findings.append(
+            AuditFinding(
+                f"checkpoint at size {latest.size}", "the tree does not match its signed checkpoint"
+            )
+        )
+    return findings
+
+
+def _entry_problem(
+    keyring: Keyring, data: bytes, stored_leaf: tuple[int, bytes] | None, index: int
+) -> str | None:
+    """What is wrong with the envelope of entry ``index``, or with its stored leaf hash."""
+    try:
+        envelope = canonical.loads(data)
+        if not isinstance(envelope, dict):
+            raise VerificationError("not an envelope")
+        verify_envelope(envelope, keyring)
+        if stored_leaf is None or stored_leaf[0] != index:
+            raise VerificationError(f"entry {index}: no stored leaf hash")
+        if leaf_hash(envelope) != stored_leaf[1]:
+            raise VerificationError("its leaf hash differs from the stored one")
+    except RunidError as exc:
+        return exc.message
+    return None
+
+
+def _lookup_problem(
+    expected: tuple[str, str] | None, indexed: tuple[str, str] | None, *, required: bool
+) -> str | None:
+    """The lookup row of one entry against the ids its record gives (``required``: the entry
+    is below the indexes' high-water mark, so its row must be there)."""
+    if indexed == expected or (indexed is None and not required):
+        return None
+    if indexed is None:
+        assert expected is not None
+        return (
+            f"missing from the lookup index: a lookup of execution {expected[0]} or of "
+            f"declaration {expected[1]} would not find this run"
+        )
+    if expected is None:
+        return "the lookup index lists this entry, which holds no readable record"
+    return (
+        f"the lookup index has it as execution {indexed[0]} of declaration {indexed[1]}, "
+        f"but its record is execution {expected[0]} of declaration {expected[1]}"
+    )
+
+
+def _declaration_lookups(store: LogStore, blobs_mark: int) -> list[AuditFinding]:
+    """Declaration id -> blob rebuilt from the blobs, against the stored rows."""
+    findings = []
+    top = store.max_blob_rowid()
+    if blobs_mark > top:
+        findings.append(
+            AuditFinding(
+                "lookup index",
+                f"the lookup state says blobs up to {blobs_mark} were indexed, but the newest "
+                f"blob is {top}: declarations stored from now on would not be found",
+            )
+        )
+    stored = dict(store.iter_declaration_lookups())
+    seen: set[str] = set()
+    for rowid, data in store.iter_declaration_blobs(0):
+        declaration_id = declaration_id_of(data)
+        if declaration_id is None:
+            continue
+        seen.add(declaration_id)
+        digest = content_digest(data)
+        indexed = stored.get(declaration_id)
+        if indexed == digest or (indexed is None and rowid > blobs_mark):
+            continue  # right, or not indexed yet
+        says = "is missing" if indexed is None else f"points at blob {indexed}"
+        findings.append(
+            AuditFinding(
+                "lookup index",
+                f"declaration {declaration_id} is stored as blob {digest} but its lookup row "
+                f"{says}: 'runid log declaration' would say it is not stored",
+            )
+        )
+    for declaration_id, digest in stored.items():
+        # A row for a declaration no blob holds is harmless (a lookup re-checks the blob and
+        # finds none); one that names another blob that exists is not.
+        if declaration_id not in seen and store.get_blob(digest) is not None:
+            findings.append(
+                AuditFinding(
+                    "lookup index",
+                    f"declaration {declaration_id} points at blob {digest}, which is not that "
+                    "declaration",
+                )
+            )
+    return findings

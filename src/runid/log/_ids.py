@@ -1,0 +1,50 @@
+"""The ids the log's lookups and its audit read from stored bytes: a leaf's execution and
+declaration ids, and the declaration id of a blob that holds a declaration's canonical bytes.
+
+Both the lookup indexes (:meth:`runid.log.Log.refresh_lookups`) and the audit that rebuilds them
+(:mod:`runid.log._audit`) use these, so the audit compares the stored rows with exactly what a
+refresh would have written.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+
+import orjson
+
+from .. import canonical
+from ..errors import RunidError
+from ..identity import compute_identity
+
+__all__ = ["DIGEST", "declaration_id_of", "record_ids"]
+
+DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+"""An execution id, declaration id or content digest: ``sha256:<64 lowercase hex>``."""
+
+
+def record_ids(data: bytes) -> tuple[str, str] | None:
+    """``(execution id, declaration id)`` read from a leaf without verifying it (the lookups
+    verify what they return), or ``None`` if the leaf holds no readable record."""
+    try:
+        envelope = orjson.loads(data)
+        payload = base64.b64decode(envelope["payload"], validate=True)
+        record = orjson.loads(payload)["predicate"]
+        ids = (record["execution_id"], record["declaration_id"])
+    except (orjson.JSONDecodeError, ValueError, KeyError, TypeError):
+        return None
+    if all(isinstance(i, str) and DIGEST.fullmatch(i) for i in ids):
+        return ids
+    return None
+
+
+def declaration_id_of(data: bytes) -> str | None:
+    """The id of the declaration whose canonical bytes are ``data``, or ``None`` if they are
+    not a valid declaration's canonical bytes."""
+    try:
+        declaration = canonical.loads(data)
+        if canonical.canonicalize(declaration) != data:
+            return None
+        return compute_identity(declaration).declaration_id
+    except RunidError:
+        return None
