@@ -24,7 +24,7 @@ from typing import Any
 import click
 
 from ..errors import DeclarationError, Problem, RunidError
-from . import check, core, demo, diff, keys, log, replay, verify
+from . import check, core, demo, diff, keys, log, replay, scl, verify
 from ._common import Command, PolicyFileError
 
 __all__ = ["main"]
@@ -103,5 +103,6 @@ for _command in (
     check.check_command,
     diff.diff_command,
     replay.replay_command,
+    scl.scl,
 ):
     main.add_command(_command)
