@@ -7,11 +7,13 @@ import math
 import random
 from typing import Any
 
+import pytest
 import rfc8785
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from runid.canonical import MAX_DEPTH, canonicalize, canonicalize_text, format_number, loads
+from runid.errors import E_TOO_DEEP, LimitExceededError
 
 SETTINGS = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -143,12 +145,16 @@ def test_depth_limit_is_the_same_for_text_and_values(depth: int) -> None:
         value = [value]
     accepted = depth <= MAX_DEPTH
     for call, arg in ((canonicalize_text, text), (canonicalize, value)):
-        try:
+        if accepted:
             call(arg)
-        except Exception:
-            assert not accepted
-        else:
-            assert accepted
+            continue
+        # Rejected for its depth, and for nothing else (not any exception: a TypeError or a
+        # RecursionError would be a bug, not a rejection).
+        with pytest.raises(LimitExceededError) as raised:
+            call(arg)
+        assert type(raised.value) is LimitExceededError
+        assert raised.value.code == E_TOO_DEEP
+        assert raised.value.exit_code == 5
 
 
 def test_keys_sort_by_utf16_code_units_not_code_points() -> None:

@@ -5,12 +5,19 @@ byte order mark, no NaN/Infinity, no duplicate keys, no lone surrogates, no numb
 overflows a double, no integer literal beyond +/-(2**53 - 1) that canonicalization would
 change, bounded size and nesting depth.
 
-The parse runs on the C scanner of :mod:`json` with hooks that never raise: a rejected number or
-object becomes an :class:`Invalid` marker and sets a flag. Only when a flag is set (or the text
-could hold a lone surrogate) does :func:`find_problem` walk the result, in document order, to
-turn the first problem into an error with its RFC 6901 JSON Pointer. The same walk explains
-failures of :func:`runid.canonical.canonicalize`, whose fast path only knows *that* a value is
-bad, not *where*.
+The parse runs on the C scanner of :mod:`json` with hooks that never raise: a rejected number
+becomes an :class:`Invalid` marker, an object with a repeated key keeps all its members in order
+(:class:`Pairs`), and either sets a flag. Only when a flag is set (or the text could hold a lone
+surrogate) does :func:`find_problem` walk the result, in document order, to turn the first
+problem into an error with its RFC 6901 JSON Pointer. The same walk explains failures of
+:func:`runid.canonical.canonicalize`, whose fast path only knows *that* a value is bad, not
+*where*.
+
+Precedence (docs/spec.md §2.1): the size, then the encoding, are checked before the text is
+read; reading stops at the first syntax fault or at the opening bracket of the first level of
+nesting past the limit, whichever comes first; a text read to its end is then checked for value
+faults, and the one that starts first in the text is reported. A value fault's place is where
+its literal starts; a key's (a lone surrogate in it, or its repeat) is where the key starts.
 """
 
 from __future__ import annotations
@@ -38,7 +45,7 @@ from ..errors import (
     E_TOO_LARGE,
 )
 
-__all__ = ["Invalid", "find_problem", "parse", "show"]
+__all__ = ["Invalid", "Pairs", "find_problem", "parse", "show"]
 
 _MAX_SAFE_INT = 2**53 - 1
 _UTF8_BOM = b"\xef\xbb\xbf"
@@ -55,13 +62,24 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class Invalid:
-    """Stands in the parsed value for something JSON text held but runid rejects."""
+    """Stands in the parsed value for a number or literal JSON text held but runid rejects."""
 
     __slots__ = ("code", "text")
 
     def __init__(self, code: str, text: str) -> None:
         self.code = code
-        self.text = text  # the offending literal, or the duplicated key
+        self.text = text  # the offending literal
+
+
+class Pairs:
+    """Stands in the parsed value for an object with a repeated key: every member, in document
+    order, so the walk reports whichever fault comes first (a member's value before the repeat,
+    or the repeat)."""
+
+    __slots__ = ("pairs",)
+
+    def __init__(self, pairs: list[tuple[str, Any]]) -> None:
+        self.pairs = pairs
 
 
 def show(text: str, limit: int = 80) -> str:
@@ -151,7 +169,9 @@ def find_problem(value: object, max_depth: int) -> InputError | None:
 
     Accepts what :func:`runid.canonical.canonicalize` accepts: dict (str keys), list, tuple,
     str, int, float, bool, None, and subclasses of them. :class:`Invalid` markers are always
-    a problem. An object's own problems (duplicate or bad keys) come before its members'.
+    a problem. Members are checked in order, each key before its value: a key's problem (not a
+    string, a lone surrogate, a repeat) is found where the key stands, after the values of the
+    members before it.
     """
     path: list[str] = []
 
@@ -161,10 +181,27 @@ def find_problem(value: object, max_depth: int) -> InputError | None:
             f"{subject} at {_where(pointer)}{tail}", pointer=pointer, code=code, hint=_HINTS[code]
         )
 
+    def key_problem(key: object, seen: set[str] | None) -> InputError | None:
+        if not isinstance(key, str):
+            return fail(
+                E_KEY_TYPE,
+                f"object key {show(repr(key), 40)} of type {_type_name(key)} in object",
+                " is not a string",
+            )
+        bad = _first_surrogate(key)
+        if bad is not None:
+            return fail(
+                E_LONE_SURROGATE,
+                f'lone surrogate U+{ord(bad):04X} in key "{show(key, 40)}" of object',
+            )
+        if seen is not None:
+            if key in seen:
+                return fail(E_DUPLICATE_KEY, f'duplicate key "{show(key, 40)}" in object')
+            seen.add(key)
+        return None
+
     def walk(v: object, depth: int) -> InputError | None:
-        if not isinstance(v, dict | list | tuple):
-            if isinstance(v, Invalid) and v.code == E_DUPLICATE_KEY:
-                return fail(E_DUPLICATE_KEY, f'duplicate key "{show(v.text, 40)}" in object')
+        if not isinstance(v, dict | list | tuple | Pairs):
             described = _describe(v)
             return None if described is None else fail(*described)
         if depth >= max_depth:
@@ -174,21 +211,13 @@ def find_problem(value: object, max_depth: int) -> InputError | None:
                 code=E_TOO_DEEP,
                 hint="flatten the structure",
             )
-        if isinstance(v, dict):
-            for key in v:
-                if not isinstance(key, str):
-                    return fail(
-                        E_KEY_TYPE,
-                        f"object key {show(repr(key), 40)} of type {_type_name(key)} in object",
-                        " is not a string",
-                    )
-                bad = _first_surrogate(key)
-                if bad is not None:
-                    return fail(
-                        E_LONE_SURROGATE,
-                        f'lone surrogate U+{ord(bad):04X} in key "{show(key, 40)}" of object',
-                    )
-            for key, item in v.items():
+        if isinstance(v, dict | Pairs):
+            members = v.pairs if isinstance(v, Pairs) else v.items()
+            seen: set[str] | None = set() if isinstance(v, Pairs) else None
+            for key, item in members:
+                found = key_problem(key, seen)
+                if found is not None:
+                    return found
                 path.append("/" + _token(key))
                 found = walk(item, depth + 1)
                 path.pop()
@@ -218,19 +247,37 @@ def _syntax(line: int, column: int, what: str) -> JSONSyntaxError:
 def _too_deep(text: str, max_depth: int) -> LimitExceededError:
     """The error for JSON text nested deeper than ``max_depth``, located by a token scan."""
     where = ""
-    depth = 0
-    for m in _DEPTH_TOKEN.finditer(text):
-        delta = _BRACKET_DELTA.get(m.group()[0], 0)
-        depth += delta
-        if depth > max_depth:
-            line, column = _line_col(text, m.start())
-            where = f" at line {line}, column {column}"
-            break
+    at = _first_too_deep(text, len(text), max_depth)
+    if at is not None:
+        line, column = _line_col(text, at)
+        where = f" at line {line}, column {column}"
     return LimitExceededError(
         f"JSON nests deeper than the limit of {max_depth} levels{where}",
         code=E_TOO_DEEP,
         hint="flatten the structure",
     )
+
+
+def _first_too_deep(text: str, end: int, max_depth: int) -> int | None:
+    """Where the first bracket past ``max_depth`` levels opens in ``text[:end]``, or None.
+    (A token scan: exact for text that is valid JSON up to ``end``.)"""
+    depth = 0
+    for m in _DEPTH_TOKEN.finditer(text, 0, end):
+        depth += _BRACKET_DELTA.get(m.group()[0], 0)
+        if depth > max_depth:
+            return m.start()
+    return None
+
+
+def _too_deep_before(text: str, end: int, max_depth: int) -> LimitExceededError | None:
+    """The depth error, if a bracket past the limit opens before position ``end`` (a syntax
+    fault there: the text before it is valid)."""
+    head = text[:end]
+    if head.count("[") + head.count("{") <= max_depth:
+        return None
+    if _first_too_deep(text, end, max_depth) is None:
+        return None
+    return _too_deep(head, max_depth)
 
 
 def _depth(text: str, max_depth: int) -> int:
@@ -325,13 +372,8 @@ def parse(data: bytes | str, *, max_bytes: int, max_depth: int) -> Any:
         obj = dict(pairs)
         if len(obj) == len(pairs):
             return obj
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                flagged.append(True)
-                return Invalid(E_DUPLICATE_KEY, key)
-            seen.add(key)
-        return obj  # pragma: no cover - unreachable: lengths differ only with a repeat
+        flagged.append(True)  # a repeated key: the walk finds it, or a fault before it
+        return Pairs(pairs)
 
     def on_int(literal: str) -> Any:
         if len(literal) < 16:
@@ -362,9 +404,15 @@ def parse(data: bytes | str, *, max_bytes: int, max_depth: int) -> Any:
     try:
         value = decoder.decode(text)
     except json.JSONDecodeError as exc:
+        # Reading stops at whichever comes first: this fault, or a bracket past the limit.
+        deep = _too_deep_before(text, exc.pos, max_depth)
+        if deep is not None:
+            raise deep from None
         what = exc.msg if text.strip(" \t\n\r") else "the input is empty, expected a JSON value"
         raise _syntax(exc.lineno, exc.colno, what) from None
     except RecursionError:
+        # The scanner read everything before this depth without a fault, and the first bracket
+        # past the limit comes before it.
         raise _too_deep(text, max_depth) from None
 
     if text.count("[") + text.count("{") > max_depth and _depth(text, max_depth) > max_depth:
