@@ -84,17 +84,34 @@ class Log:
         self._signed: set[bytes] = set()
 
     @classmethod
-    def open(cls, home: Home, *, need_key: bool = True) -> Log:
-        """Open the log of ``home``. Without ``need_key`` it opens read-only in spirit: the
-        public key is enough to read, prove and audit."""
+    def open(cls, home: Home, *, need_key: bool = True, readonly: bool = False) -> Log:
+        """Open the log of ``home``. Without ``need_key`` the public key is enough: reading,
+        proving and auditing need no private key.
+
+        ``readonly`` opens the home's log for reading only (nothing created or written: SQLite
+        ``mode=ro``) with the public key, so the commands that only read work on a home the
+        process may not write (a snapshot handed to an auditor, a read-only mount). Lookups then
+        keep their index rows in memory; anything that would write fails (``E_STORE``).
+        """
         if not home.signing_key_path.exists() and not home.public_key_path.exists():
             raise InputError(
                 f"{home.path}: no runid keys here",
                 hint="create them with 'runid keys init' (or point --home / RUNID_HOME elsewhere)",
             )
+        if readonly:
+            if home.public_key_path.exists():
+                public = PublicKey.parse(home.public_key_path.read_text())
+            else:
+                public = home.signing_key().public_key
+            return cls(open_store(home.path, readonly=True), None, public, home=home)
         key = home.signing_key() if need_key or home.signing_key_path.exists() else None
         public = key.public_key if key else PublicKey.parse(home.public_key_path.read_text())
         return cls(open_store(home.path), key, public, home=home)
+
+    @property
+    def readonly(self) -> bool:
+        """True when the log was opened read-only (see :meth:`open`)."""
+        return bool(getattr(self.store, "readonly", False))
 
     def close(self) -> None:
         self.store.close()
@@ -200,12 +217,21 @@ class Log:
 
     def checkpoint(self) -> bytes:
         """The latest signed checkpoint (signing one for the current size if there is none)."""
-        latest = self.store.latest_checkpoint()
+        note = self.current_checkpoint()
+        if note is not None:
+            return note
         size = self.store.size()
-        if latest is not None and latest.size == size:
-            return latest.note
         note = self._sign_checkpoint(size, self.store.root(size))
         return self.store.save_checkpoint(size, note).note
+
+    def current_checkpoint(self) -> bytes | None:
+        """The stored signed checkpoint of the log's current size, or ``None`` if there is
+        none (every append signs one; a log appended to without a signer may lack it, and
+        :meth:`checkpoint` then signs one, which needs the key and a writable log)."""
+        latest = self.store.latest_checkpoint()
+        if latest is not None and latest.size == self.store.size():
+            return latest.note
+        return None
 
     # --- reading --------------------------------------------------------------------------
 

@@ -308,18 +308,19 @@ def default_home() -> Path:
     return Path.home() / ".local" / "share" / "runid"
 
 
-def open_store(home: Path, *, create: bool = True) -> LogStore:
+def open_store(home: Path, *, create: bool = True, readonly: bool = False) -> LogStore:
     """Open the log store in directory ``home`` (see :func:`default_home`).
 
     With ``create`` (the default) a missing directory is created with mode 0700 and a missing log
     is initialised; with ``create=False`` a missing log raises
     :class:`~runid.errors.FileAccessError`, so a read-only command does not leave an empty log
-    behind a mistyped ``--home``.
+    behind a mistyped ``--home``. With ``readonly`` an existing log is opened for reading only:
+    nothing is created, migrated or written, so it works where the process may not write.
     """
     # Imported here: the backend imports this module for the shared helpers and types.
     from .sqlite import SQLiteStore
 
-    return SQLiteStore.open(home, create=create)
+    return SQLiteStore.open(home, create=create and not readonly, readonly=readonly)
 
 
 # --- helpers shared by backends --------------------------------------------------------------

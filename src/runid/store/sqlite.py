@@ -24,6 +24,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Final, Self
 
+from ..errors import E_STORE, FileAccessError
 from ..merkle import (
     HASH_SIZE,
     CompactRange,
@@ -32,7 +33,6 @@ from ..merkle import (
     leaf_hash,
 )
 from . import (
-    DECLARATION_BLOB_PREFIX,
     AuditReport,
     CheckpointSigner,
     Problems,
@@ -51,11 +51,12 @@ from ._checks import (
     check_note,
     checkpoint_conflict,
     corrupt,
-    id_bytes,
     leaf_list,
     not_in_log,
 )
+from ._sqlite_lookups import Overlay, SQLiteLookups
 from ._sqlite_open import connect, mapped_errors
+from ._sqlite_readonly import connect_readonly
 from .migrations import MIGRATIONS, Migration
 
 __all__ = ["LOG_FILE", "SQLiteStore"]
@@ -73,14 +74,19 @@ _PAGE: Final = 1000
 _IN_CHUNK: Final = 500
 
 
-class SQLiteStore:
+class SQLiteStore(SQLiteLookups):
     """A :class:`~runid.store.LogStore` in one SQLite file. Create with :meth:`open`."""
 
-    def __init__(self, path: Path, conn: sqlite3.Connection, busy_timeout: float) -> None:
+    def __init__(
+        self, path: Path, conn: sqlite3.Connection, busy_timeout: float, *, readonly: bool = False
+    ) -> None:
         """Wrap an open, migrated connection; use :meth:`open` instead."""
         self.path = path
         self._conn = conn
         self._busy_timeout = busy_timeout
+        self.readonly = readonly
+        # Read-only: lookup rows a refresh finds stay in memory (see _sqlite_lookups).
+        self._overlay = Overlay() if readonly else None
 
     # --- opening ---------------------------------------------------------------------------
 
@@ -90,12 +96,21 @@ class SQLiteStore:
         home: Path,
         *,
         create: bool = True,
+        readonly: bool = False,
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
         migrations: Sequence[Migration] = MIGRATIONS,
     ) -> SQLiteStore:
         """Open (with ``create``: create) the log ``<home>/log.sqlite3`` and bring its schema up
-        to date. ``migrations`` is for tests; see :mod:`runid.store.migrations`."""
+        to date. ``migrations`` is for tests; see :mod:`runid.store.migrations`.
+
+        ``readonly``: open an existing log for reading only (SQLite ``mode=ro``, nothing
+        created, migrated or written; see :mod:`runid.store._sqlite_readonly`), for commands
+        that only read, on a home they may not write. Appends, checkpoints and blobs are then
+        refused (``E_STORE``); lookups work, their index rows kept in memory."""
         path = Path(home) / LOG_FILE
+        if readonly:
+            conn = connect_readonly(path, busy_timeout=busy_timeout, migrations=migrations)
+            return cls(path, conn, busy_timeout, readonly=True)
         conn = connect(path, create=create, busy_timeout=busy_timeout, migrations=migrations)
         return cls(path, conn, busy_timeout)
 
@@ -117,7 +132,8 @@ class SQLiteStore:
         self.close()
 
     def __repr__(self) -> str:
-        return f"SQLiteStore({str(self.path)!r})"
+        mode = ", readonly=True" if self.readonly else ""
+        return f"SQLiteStore({str(self.path)!r}{mode})"
 
     # --- plumbing --------------------------------------------------------------------------
 
@@ -125,6 +141,14 @@ class SQLiteStore:
     def _errors(self, doing: str) -> Iterator[None]:
         with mapped_errors(self.path, doing, self._busy_timeout):
             yield
+
+    def _writable(self, doing: str) -> None:
+        if self.readonly:
+            raise FileAccessError(
+                f"{self.path}: cannot {doing}: the log was opened read-only",
+                code=E_STORE,
+                hint="use a command that writes the log, where it is writable",
+            )
 
     @contextmanager
     def _transaction(self, begin: str = "BEGIN IMMEDIATE") -> Iterator[None]:
@@ -218,6 +242,7 @@ class SQLiteStore:
         blobs: Sequence[bytes] = (),
     ) -> list[int]:
         """See :meth:`runid.store.LogStore.append`."""
+        self._writable("append to the log")
         data = leaf_list(leaves)
         blob_rows = _blob_rows(blobs)
         if not data:
@@ -336,6 +361,7 @@ class SQLiteStore:
 
     def save_checkpoint(self, size: int, note: bytes) -> StoredCheckpoint:
         """See :meth:`runid.store.LogStore.save_checkpoint`."""
+        self._writable("save a checkpoint")
         note = check_note(note)
         with self._errors("save a checkpoint"), self._transaction():
             self._check_size(size)
@@ -367,10 +393,24 @@ class SQLiteStore:
         row = self._conn.execute(sql, args).fetchone()
         return None if row is None else StoredCheckpoint(*row)
 
+    def iter_checkpoints(self) -> Iterator[StoredCheckpoint]:
+        """See :meth:`runid.store.LogStore.iter_checkpoints`."""
+        sql = f"SELECT size, root, note FROM checkpoints WHERE size > ? ORDER BY size LIMIT {_PAGE}"
+        after = -1
+        while True:
+            with self._errors("read the checkpoints"):
+                rows = self._conn.execute(sql, (after,)).fetchall()
+            for row in rows:
+                yield StoredCheckpoint(*row)
+            if len(rows) < _PAGE:
+                return
+            after = rows[-1][0]
+
     # --- blobs -----------------------------------------------------------------------------
 
     def put_blob(self, data: bytes) -> str:
         """See :meth:`runid.store.LogStore.put_blob`."""
+        self._writable("store a blob")
         digest = hashlib.sha256(check_blob(data)).digest()
         with self._errors("store a blob"), self._transaction():
             self._conn.execute(
@@ -391,146 +431,6 @@ class SQLiteStore:
         if hashlib.sha256(data).digest() != raw:
             raise corrupt(f"{self.path}: blob {digest} does not match its digest")
         return data
-
-    # --- lookup indexes (derived data; see migration 0002_lookup_indexes) --------------------
-
-    def lookup_state(self) -> tuple[int, int]:
-        """See :meth:`runid.store.LogStore.lookup_state`."""
-        with self._errors("read the lookup indexes"):
-            row = self._conn.execute(
-                "SELECT entries, blobs FROM lookup_state WHERE id = 1"
-            ).fetchone()
-        if row is None:
-            raise corrupt(f"{self.path}: the lookup state row is missing")
-        return int(row[0]), int(row[1])
-
-    def iter_declaration_blobs(self, after: int) -> Iterator[tuple[int, bytes]]:
-        """See :meth:`runid.store.LogStore.iter_declaration_blobs`."""
-        check_int(after, "after")
-        # JCS sorts keys, so a declaration's canonical bytes start with its first component
-        # name in code-point order: SQLite filters without handing every output blob over.
-        sql = (
-            "SELECT rowid, data FROM blobs WHERE rowid > ? AND substr(data, 1, ?) = ?"
-            f" ORDER BY rowid LIMIT {_PAGE}"
-        )
-        prefix = DECLARATION_BLOB_PREFIX
-        while True:
-            with self._errors("read the blobs"):
-                rows: list[tuple[int, bytes]] = self._conn.execute(
-                    sql, (after, len(prefix), prefix)
-                ).fetchall()
-            yield from rows
-            if len(rows) < _PAGE:
-                return
-            after = rows[-1][0]
-
-    def max_blob_rowid(self) -> int:
-        """See :meth:`runid.store.LogStore.max_blob_rowid`."""
-        with self._errors("read the blobs"):
-            (top,) = self._conn.execute("SELECT coalesce(max(rowid), 0) FROM blobs").fetchone()
-        return int(top)
-
-    def add_lookups(
-        self,
-        records: Sequence[tuple[int, str, str]],
-        declarations: Sequence[tuple[str, str]],
-        *,
-        entries: int,
-        blobs: int,
-    ) -> None:
-        """See :meth:`runid.store.LogStore.add_lookups`."""
-        rows = [(i, id_bytes(e), id_bytes(d)) for i, e, d in records]
-        decls = [(id_bytes(d), id_bytes(b)) for d, b in declarations]
-        with self._errors("update the lookup indexes"), self._transaction():
-            conn = self._conn
-            # OR IGNORE: another process may have indexed the same rows meanwhile.
-            conn.executemany(
-                "INSERT OR IGNORE INTO record_index (idx, execution_id, declaration_id)"
-                " VALUES (?, ?, ?)",
-                rows,
-            )
-            conn.executemany(
-                "INSERT OR IGNORE INTO declaration_index (declaration_id, blob_digest)"
-                " VALUES (?, ?)",
-                decls,
-            )
-            conn.execute(
-                "UPDATE lookup_state SET entries = max(entries, ?), blobs = max(blobs, ?)"
-                " WHERE id = 1",
-                (check_int(entries, "entries"), check_int(blobs, "blobs")),
-            )
-
-    def find_execution(self, execution_id: str) -> int | None:
-        """See :meth:`runid.store.LogStore.find_execution`."""
-        with self._errors("read the lookup indexes"):
-            row = self._conn.execute(
-                "SELECT min(idx) FROM record_index WHERE execution_id = ?",
-                (id_bytes(execution_id),),
-            ).fetchone()
-        return None if row is None or row[0] is None else int(row[0])
-
-    def find_records(self, declaration_id: str) -> list[int]:
-        """See :meth:`runid.store.LogStore.find_records`."""
-        with self._errors("read the lookup indexes"):
-            rows = self._conn.execute(
-                "SELECT idx FROM record_index WHERE declaration_id = ? ORDER BY idx",
-                (id_bytes(declaration_id),),
-            ).fetchall()
-        return [int(row[0]) for row in rows]
-
-    def find_declaration(self, declaration_id: str) -> str | None:
-        """See :meth:`runid.store.LogStore.find_declaration`."""
-        with self._errors("read the lookup indexes"):
-            row = self._conn.execute(
-                "SELECT blob_digest FROM declaration_index WHERE declaration_id = ?",
-                (id_bytes(declaration_id),),
-            ).fetchone()
-        return None if row is None else "sha256:" + bytes(row[0]).hex()
-
-    def iter_record_lookups(self) -> Iterator[tuple[int, str, str]]:
-        """See :meth:`runid.store.LogStore.iter_record_lookups`."""
-        sql = (
-            "SELECT idx, execution_id, declaration_id FROM record_index WHERE idx >= ?"
-            f" ORDER BY idx LIMIT {_PAGE}"
-        )
-        start = 0
-        while True:
-            with self._errors("read the lookup indexes"):
-                rows = self._conn.execute(sql, (start,)).fetchall()
-            for index, execution, declaration in rows:
-                yield int(index), _hex_id(execution), _hex_id(declaration)
-            if len(rows) < _PAGE:
-                return
-            start = rows[-1][0] + 1
-
-    def iter_declaration_lookups(self) -> Iterator[tuple[str, str]]:
-        """See :meth:`runid.store.LogStore.iter_declaration_lookups`."""
-        sql = (
-            "SELECT declaration_id, blob_digest FROM declaration_index WHERE declaration_id > ?"
-            f" ORDER BY declaration_id LIMIT {_PAGE}"
-        )
-        after = b""
-        while True:
-            with self._errors("read the lookup indexes"):
-                rows = self._conn.execute(sql, (after,)).fetchall()
-            for declaration, blob in rows:
-                yield _hex_id(declaration), _hex_id(blob)
-            if len(rows) < _PAGE:
-                return
-            after = rows[-1][0]
-
-    def iter_checkpoints(self) -> Iterator[StoredCheckpoint]:
-        """See :meth:`runid.store.LogStore.iter_checkpoints`."""
-        sql = f"SELECT size, root, note FROM checkpoints WHERE size > ? ORDER BY size LIMIT {_PAGE}"
-        after = -1
-        while True:
-            with self._errors("read the checkpoints"):
-                rows = self._conn.execute(sql, (after,)).fetchall()
-            for row in rows:
-                yield StoredCheckpoint(*row)
-            if len(rows) < _PAGE:
-                return
-            after = rows[-1][0]
 
     # --- iteration and audit ---------------------------------------------------------------
 
@@ -627,10 +527,6 @@ class SQLiteStore:
 
 _INTEGRITY_MESSAGES: Final = 100
 """The most problems ``PRAGMA integrity_check`` is asked for."""
-
-
-def _hex_id(raw: bytes) -> str:
-    return "sha256:" + bytes(raw).hex()
 
 
 _INSERT_BLOB = (
