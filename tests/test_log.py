@@ -121,7 +121,9 @@ def test_a_rewritten_history_fails_consistency_against_an_earlier_checkpoint(
     # Someone rebuilds the log with a different entry 0 (same size), signs with the same key.
     other = Home(home.path.parent / "forked")
     other.create()
-    other.keys_dir.joinpath("signing.key").write_bytes(home.signing_key_path.read_bytes())
+    copied = other.keys_dir.joinpath("signing.key")
+    copied.write_bytes(home.signing_key_path.read_bytes())
+    copied.chmod(0o600)  # a private key others can read is refused
     with Log.open(other) as forked:
         for name in ("local-transformers", "rag-retrieved-chunks", "agent-step-with-tools", "x"):
             decl = example(name if name != "x" else "absent-components")

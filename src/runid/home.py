@@ -11,6 +11,10 @@ Layout::
     <home>/keys/signing.pub   its verifier key (C2SP vkey), safe to publish
     <home>/keyed/index.jsonl  keyed privacy mode: HMAC digests of the content used (0600)
 
+Files here are never written through a link someone planted (new files are created with
+``O_EXCL | O_NOFOLLOW``; :mod:`runid._internal.files`), and a home anyone may write to, or a
+private key others may read, is refused with the ``chmod`` that fixes it, as ssh does.
+
 >>> from pathlib import Path
 >>> Home(Path("/tmp/x")).signing_key_path
 PosixPath('/tmp/x/keys/signing.key')
@@ -21,12 +25,27 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import E_KEY_EXISTS, E_NO_SIGNING_KEY, FileAccessError, InputError
+from ._internal.files import (
+    check_private_dir,
+    name_too_long,
+    open_regular,
+    read_regular,
+    shown,
+    write_atomic,
+)
+from .errors import (
+    E_KEY_EXISTS,
+    E_NO_SIGNING_KEY,
+    E_PERMISSIONS,
+    FileAccessError,
+    InputError,
+)
 from .keys import PublicKey, SigningKey
 from .store import default_home, open_store
 from .store.sqlite import LOG_FILE
@@ -44,9 +63,23 @@ def resolve_home(explicit: str | Path | None = None) -> Path:
     return default_home()
 
 
+_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_KEY_FILE_LIMIT = 1 << 16  # a key file is one short line
+
+
 @dataclass(frozen=True)
 class Home:
     path: Path
+
+    def __post_init__(self) -> None:
+        # A name the file system cannot hold fails here, with the name shortened, instead of
+        # in the first os call that meets it.
+        why = name_too_long(Path(self.path) / "keys" / "signing.key")
+        if why:
+            raise FileAccessError(
+                f"{shown(self.path)}: the runid home's path is too long ({why})",
+                hint="choose a shorter --home or RUNID_HOME",
+            )
 
     @property
     def keys_dir(self) -> Path:
@@ -71,13 +104,42 @@ class Home:
             return
         path = self.keyed_index_path
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "a", encoding="utf-8") as handle:
             for entry in entries:
                 handle.write(json.dumps(entry, sort_keys=True, separators=(",", ":")) + "\n")
 
+    def check_private(self) -> None:
+        """Refuse a home (or keys directory) that everyone may write to: anyone could plant
+        files in it. The error's hint is the ``chmod`` that fixes it."""
+        check_private_dir(self.path, "the runid home")
+        check_private_dir(self.keys_dir, "the keys directory")
+
+    def require_keys(self, *, private: bool = False) -> None:
+        """Raise the one "no keys" error (:class:`~runid.errors.InputError`,
+        ``E_NO_SIGNING_KEY``, exit 2) unless the home holds a key (with ``private``: the
+        private signing key)."""
+        self.check_private()
+        has_private = os.path.lexists(self.signing_key_path)
+        if has_private:
+            return
+        if not os.path.lexists(self.public_key_path):
+            raise InputError(
+                f"{shown(self.path)}: no runid keys here",
+                hint="create them with 'runid keys init' (or point --home / RUNID_HOME elsewhere)",
+                code=E_NO_SIGNING_KEY,
+            )
+        if private:
+            raise InputError(
+                f"{shown(self.path)}: this home has the public key only "
+                f"({self.public_key_path.name}), no private signing key",
+                hint="run this where keys/signing.key is (--home or RUNID_HOME)",
+                code=E_NO_SIGNING_KEY,
+            )
+
     def create(self) -> None:
         """Create the home and key directories, private to the user (0700)."""
+        self.check_private()
         try:
             self.keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             self.path.chmod(0o700)
@@ -150,21 +212,29 @@ class Home:
             )
 
     def _write_public(self, key: SigningKey) -> None:
-        """Write the verifier key file atomically (same bytes whoever writes it)."""
+        """Write the verifier key file atomically (same bytes whoever writes it), mode 0644
+        whatever the umask, through a new no-follow temporary file renamed over it."""
         path = self.public_key_path
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
         try:
-            tmp.write_text(key.public_key.vkey + "\n", "ascii")
-            os.replace(tmp, path)
+            write_atomic(
+                path, (key.public_key.vkey + "\n").encode("ascii"), mode=0o644, exact_mode=True
+            )
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
             raise FileAccessError(f"{path}: cannot write the public key ({exc.strerror})") from None
 
     def signing_key(self) -> SigningKey:
+        """The home's private signing key (the home and the key file must be private)."""
+        self.require_keys(private=True)
         return load_signing_key(self.signing_key_path)
 
     def public_key(self) -> PublicKey:
-        return self.signing_key().public_key
+        """The home's verifier key: of its signing key, else of ``keys/signing.pub`` (a
+        verifier's copy of a home holds only that)."""
+        self.require_keys()
+        if os.path.lexists(self.signing_key_path):
+            return self.signing_key().public_key
+        text = read_regular(self.public_key_path, _KEY_FILE_LIMIT, what="key files")
+        return PublicKey.parse(text.decode("ascii", "replace").strip())
 
 
 def save_signing_key(key: SigningKey, path: Path) -> None:
@@ -202,21 +272,43 @@ def save_signing_key(key: SigningKey, path: Path) -> None:
 
 
 def load_signing_key(path: Path) -> SigningKey:
-    """Read a private key file written by :func:`save_signing_key`."""
-    try:
-        text = path.read_text("ascii")
-    except FileNotFoundError:
+    """Read a private key file written by :func:`save_signing_key`.
+
+    The file must be a regular file that only its owner can read or write (as ssh requires
+    of a private key); otherwise :class:`~runid.errors.FileAccessError` says so, with the
+    ``chmod`` that fixes it in the hint.
+    """
+    if not os.path.lexists(path):
         raise FileAccessError(
-            f"{path}: no signing key", hint="create one with 'runid keys init'"
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise FileAccessError(f"{path}: cannot read the signing key ({exc})") from None
+            f"{shown(path)}: no signing key", hint="create one with 'runid keys init'"
+        )
+    fd = open_regular(path)
+    try:
+        mode = os.fstat(fd).st_mode
+        if os.name == "posix" and mode & 0o066:
+            who = "readable" if mode & 0o044 else "writable"
+            raise FileAccessError(
+                f"{shown(path)}: the private key is {who} by others "
+                f"(mode {stat.S_IMODE(mode):04o}); it must be private to its owner",
+                hint=f"chmod 600 {path}",
+                code=E_PERMISSIONS,
+            )
+        data = os.read(fd, _KEY_FILE_LIMIT)
+    except OSError as exc:
+        raise FileAccessError(f"{shown(path)}: cannot read the signing key ({exc})") from None
+    finally:
+        os.close(fd)
+    try:
+        text = data.decode("ascii")
+    except UnicodeDecodeError as exc:
+        raise FileAccessError(f"{shown(path)}: cannot read the signing key ({exc})") from None
     return SigningKey.from_private_text(text, str(path))
 
 
 def _write_new(path: Path, data: bytes) -> None:
-    """Create ``path`` (mode 0600, failing if it exists), write ``data`` and sync it."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    """Create ``path`` (mode 0600, failing if it exists, even as a dangling symlink), write
+    ``data`` and sync it."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW, 0o600)
     try:
         view = memoryview(data)
         while view:

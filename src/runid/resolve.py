@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from . import canonical
-from ._internal.files import read_input
+from ._internal.files import parse_json, read_input
 from .declaration import COMPONENTS
 from .digest import DIGEST_PATTERN
 from .errors import (
@@ -130,7 +130,7 @@ def resolve(arg: str, log: Log | None = None, *, keyring: Keyring | None = None)
             hint=exc.hint,
         ) from None
     where = "standard input" if arg == "-" else arg
-    value = canonical.loads(data)
+    value = parse_json(data, arg)  # an error names the file
     if isinstance(value, dict) and "receipt" in value:
         return _receipt(data, value, where, log, keyring)
     if isinstance(value, dict) and "spec" in value:

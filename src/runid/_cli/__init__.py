@@ -12,7 +12,8 @@ inside that command.
 Errors are handled in exactly one place (:class:`_Group`): a :class:`runid.errors.RunidError`
 becomes ``error: <message>`` (and ``hint: ...``) on standard error, and the process exits with the
 error's exit code, or with the command's ``error_exit_code`` when it sets one
-(:class:`._common.Command`: ``check``, ``diff`` and ``replay`` exit 2 on every error).
+(:class:`._common.Command`: ``check``, ``diff`` and ``replay`` exit 2 on every error). Ctrl-C
+exits 130 (128 + SIGINT, as a shell reports it), silently, whatever the command.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from typing import Any
 
 import click
 
-from ..errors import DeclarationError, Problem, RunidError
+from .._internal.schema import hidden_count
+from ..errors import E_MORE, DeclarationError, Problem, RunidError
 from . import check, core, demo, diff, keys, log, replay, scl, verify
 from ._common import Command, PolicyFileError
 
@@ -31,6 +33,9 @@ __all__ = ["main"]
 
 #: The exit code of an error that is a bug in runid, not a user mistake.
 EXIT_INTERNAL = 70
+
+#: The exit code after Ctrl-C (128 + SIGINT).
+EXIT_INTERRUPTED = 130
 
 
 class _Group(click.Group):
@@ -43,6 +48,8 @@ class _Group(click.Group):
         except BrokenPipeError:  # e.g. `runid canon big.json | head -c 10`
             sys.stderr.close()
             ctx.exit(0)
+        except KeyboardInterrupt:  # Ctrl-C: no traceback, no "Aborted!"; outputs are atomic
+            ctx.exit(EXIT_INTERRUPTED)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except Exception as exc:  # a bug, not a user mistake: say so, briefly
@@ -77,7 +84,12 @@ def _report(exc: RunidError) -> None:
 def _problems(problems: tuple[Problem, ...], what: str, *, where: str = "") -> None:
     for problem in problems:
         click.echo(f"error: {where}{problem}", err=True)
-    click.echo(f"error: {what} ({len(problems)} problem(s))", err=True)
+    # Findings beyond the cap per object are counted by E_MORE lines, not listed.
+    total = sum(hidden_count(p.message) if p.code == E_MORE else 1 for p in problems)
+    listed = (
+        f", {sum(p.code != E_MORE for p in problems):,} listed" if total > len(problems) else ""
+    )
+    click.echo(f"error: {what} ({total:,} problem(s){listed})", err=True)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

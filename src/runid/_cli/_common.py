@@ -1,5 +1,8 @@
-"""What the command modules share: the home a command works on, ``--key`` values, JSON input,
-colour, and the command class that gives a command one exit code for every error.
+"""What the command modules share: the home a command works on and its log, ``--key`` values,
+JSON input, colour, and the command class that gives a command one exit code for every error.
+
+Every file a command reads or writes goes through :mod:`runid._internal.files` (regular files
+only, named in every error; outputs written through a new no-follow temporary file).
 
 The names are public inside the private package: command modules import them from here. This
 module imports no command module and not the group (:mod:`runid._cli`), so there is no cycle.
@@ -10,15 +13,14 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import click
 
-from .. import canonical
-from .._internal.files import read_input
+from .._internal.files import load_json, read_input
 from ..errors import PolicyError, Problem
 from ..home import Home, resolve_home
+from ..log import Log
 
 __all__ = [
     "HOME_HELP",
@@ -27,6 +29,7 @@ __all__ = [
     "home_of",
     "key_text",
     "load",
+    "open_log",
     "wants_color",
 ]
 
@@ -64,16 +67,30 @@ def home_of(ctx: click.Context) -> Home:
     return Home(resolve_home(chosen))
 
 
+def open_log(ctx: click.Context, *, need_key: bool = True) -> Log:
+    """The log of the command's home; a home without keys (or, with ``need_key``, without
+    the private key) is the one "no keys" error, whatever the command (exit 2)."""
+    home = home_of(ctx)
+    home.require_keys(private=need_key)
+    return Log.open(home, need_key=need_key)
+
+
 def key_text(value: str) -> str:
-    """A --key value is the key itself, or the path of a file that holds it."""
-    if Path(value).is_file():
-        return read_input(value, 1 << 16).decode("ascii", "replace").strip()
+    """A --key value is the key itself, or the path of a file that holds it (which must be a
+    regular file: a FIFO or a directory is refused, not read as key text)."""
+    try:
+        is_path = os.path.lexists(value)
+    except (OSError, ValueError):
+        is_path = False
+    if is_path:
+        return read_input(value, 1 << 16, what="key files").decode("ascii", "replace").strip()
     return value  # parsed as a key; a bad one gets "not a verifier key" with a hint
 
 
 def load(source: str) -> Any:
-    """The JSON document in file ``source`` (``-``: standard input), read strictly."""
-    return canonical.loads(read_input(source, canonical.MAX_INPUT_BYTES))
+    """The JSON document in file ``source`` (``-``: standard input), read strictly; an error
+    names the file."""
+    return load_json(source)
 
 
 def wants_color() -> bool:

@@ -30,7 +30,7 @@ from ..keys import Keyring
 from ..log import Log
 from ..policy import FAIL, NA, PASS, Evaluation, Policy, RuleResult, evaluate, parse_policy
 from ..resolve import resolve
-from ._common import Command, PolicyFileError, home_of, key_text, wants_color
+from ._common import Command, PolicyFileError, home_of, key_text, open_log, wants_color
 
 __all__ = ["CHECK_SPEC", "EXIT_ERROR", "Checked", "check_command", "report_json"]
 
@@ -92,7 +92,7 @@ class _Sources:
 
     def log(self) -> Log:
         if self._log is None:
-            self._log = Log.open(home_of(self.ctx), need_key=False)
+            self._log = open_log(self.ctx, need_key=False)
         return self._log
 
     def log_if_any(self) -> Log | None:
@@ -241,7 +241,7 @@ def report_json(policy: Policy, runs: list[Checked]) -> dict[str, Any]:
 
 def _read_policy(name: str) -> Policy:
     try:
-        data = read_input(name, _POLICY_LIMIT)
+        data = read_input(name, _POLICY_LIMIT, what="policies")
     except LimitExceededError:
         raise LimitExceededError(
             f"{name}: larger than {_POLICY_LIMIT} bytes; a policy is a short document",
@@ -250,7 +250,9 @@ def _read_policy(name: str) -> Policy:
     try:
         return parse_policy(data, fmt="json" if name.endswith(".json") else None)
     except PolicyError as exc:
-        raise PolicyFileError(name, exc.problems) from None
+        error = PolicyFileError(name, exc.problems)
+        error.hint = exc.hint
+        raise error from None
     except RunidError as exc:  # strict JSON's own errors: name the policy file
         raise InputError(f"{name}: {exc.message}", hint=exc.hint, code=exc.code) from None
 

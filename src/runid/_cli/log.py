@@ -11,8 +11,7 @@ import click
 from .. import canonical
 from .._internal.files import read_input, write_output
 from ..errors import InputError, VerificationError
-from ..log import Log
-from ._common import HOME_HELP, home_of, load
+from ._common import HOME_HELP, load, open_log
 
 __all__ = ["log"]
 
@@ -31,8 +30,8 @@ def log(home: str | None) -> None:
 def log_append(ctx: click.Context, declaration: str, output: str, media_type: str) -> None:
     """Record one run of DECLARATION that produced --output: sign it and append it."""
     decl = load(declaration)
-    data = read_input(output, canonical.MAX_INPUT_BYTES)
-    with Log.open(home_of(ctx)) as opened:
+    data = read_input(output, canonical.MAX_INPUT_BYTES, what="run outputs")
+    with open_log(ctx) as opened:
         entry = opened.record_run(decl, output=data, media_type=media_type)
     click.echo(f"appended entry {entry.index}")
     click.echo(f"execution id:   {entry.record['execution_id']}")
@@ -44,7 +43,7 @@ def log_append(ctx: click.Context, declaration: str, output: str, media_type: st
 @click.pass_context
 def log_show(ctx: click.Context, ref: str) -> None:
     """Print the verified execution record of an entry."""
-    with Log.open(home_of(ctx), need_key=False) as opened:
+    with open_log(ctx, need_key=False) as opened:
         entry = opened.entry(ref)
     click.echo(json.dumps({"index": entry.index, "record": entry.record}, indent=2))
 
@@ -53,7 +52,7 @@ def log_show(ctx: click.Context, ref: str) -> None:
 @click.pass_context
 def log_checkpoint(ctx: click.Context) -> None:
     """Print the latest signed checkpoint (a C2SP signed note)."""
-    with Log.open(home_of(ctx)) as opened:
+    with open_log(ctx) as opened:
         sys.stdout.write(opened.checkpoint().decode("utf-8"))
 
 
@@ -88,7 +87,7 @@ def log_prove(
             "withhold it",
         )
     decl = load(declaration) if declaration else None
-    with Log.open(home_of(ctx)) as opened:
+    with open_log(ctx) as opened:
         entry = opened.entry(ref)
         if decl is None and not withhold:
             decl = opened.declaration(entry.record["declaration_id"])
@@ -118,7 +117,7 @@ def log_declaration(ctx: click.Context, ref: str, out: str | None) -> None:
     trailing newline (as 'runid canon'). Fails (exit 2, E_DECLARATION_NOT_STORED) when the
     log does not hold it: withheld by the recorder's privacy mode, or recorded elsewhere.
     """
-    with Log.open(home_of(ctx), need_key=False) as opened:
+    with open_log(ctx, need_key=False) as opened:
         declaration_id, declaration = opened.stored_declaration(ref)
     data = canonical.canonicalize(declaration)
     if out:
@@ -134,8 +133,8 @@ def log_declaration(ctx: click.Context, ref: str, out: str | None) -> None:
 @click.pass_context
 def log_consistency(ctx: click.Context, old_checkpoint: str) -> None:
     """Prove the log still extends an earlier signed checkpoint (nothing rewritten)."""
-    note = read_input(old_checkpoint, 1 << 20)
-    with Log.open(home_of(ctx)) as opened:
+    note = read_input(old_checkpoint, 1 << 20, what="checkpoints (signed notes)")
+    with open_log(ctx) as opened:
         old, new = opened.consistency(note)
     click.echo(
         f"consistent: the tree of size {old.size} is a prefix of the tree of size {new.size}"
@@ -146,7 +145,7 @@ def log_consistency(ctx: click.Context, old_checkpoint: str) -> None:
 @click.pass_context
 def log_audit(ctx: click.Context) -> None:
     """Re-hash every record and node and check them against the latest signed checkpoint."""
-    with Log.open(home_of(ctx), need_key=False) as opened:
+    with open_log(ctx, need_key=False) as opened:
         findings = opened.audit()
         size = opened.size()
     if findings:

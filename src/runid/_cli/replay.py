@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from .._internal.files import check_kind
 from ..errors import InputError
 from ._common import Command, home_of, wants_color
 
@@ -68,6 +69,7 @@ def replay_command(
     if endpoint:
         options["base_url"] = endpoint
     if model_path:
+        check_kind(model_path, directory_ok=True)  # a FIFO would block the model loader
         options["model_path"] = model_path
     report: ReplayReport | AgentReplayReport
     if agent:

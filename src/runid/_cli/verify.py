@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from .. import canonical
-from .._internal.files import read_input
+from .._internal.files import not_json_hint, read_input, shown
+from ..errors import VerificationError
 from ..keys import Keyring
 from ..receipt import verify_receipt
 from ._common import key_text
@@ -28,9 +29,20 @@ __all__ = ["verify"]
 def verify(receipt: str, keys_: tuple[str, ...], output: str | None, origin: str | None) -> None:
     """Verify a receipt offline: signature, record, declaration, inclusion, output."""
     keyring = Keyring.from_texts(key_text(k) for k in keys_)
-    data = read_input(receipt, canonical.MAX_INPUT_BYTES)
-    out = read_input(output, canonical.MAX_INPUT_BYTES) if output else None
-    result = verify_receipt(data, keyring, output=out, origin=origin)
+    data = read_input(receipt, canonical.MAX_INPUT_BYTES, what="receipts")
+    out = read_input(output, canonical.MAX_INPUT_BYTES, what="run outputs") if output else None
+    try:
+        result = verify_receipt(data, keyring, output=out, origin=origin)
+    except VerificationError as exc:
+        # "receipt file: ..." names the file the user gave, and says when it is not JSON at all.
+        prefix = "receipt file: "
+        if not exc.message.startswith(prefix):
+            raise
+        where = "standard input" if receipt == "-" else shown(receipt)
+        hint = not_json_hint(receipt, data) if "not a readable receipt" in exc.message else None
+        raise VerificationError(
+            f"{where}: {exc.message[len(prefix) :]}", hint=hint or exc.hint, code=exc.code
+        ) from None
     for check in result.checks:
         click.echo(f"ok  {check}")
     click.echo("verified")

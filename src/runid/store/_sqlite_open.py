@@ -1,7 +1,9 @@
 """Opening the SQLite log safely: a private file, WAL, ``synchronous=FULL``, migrations.
 
 :func:`connect` creates the home directory (mode 0700) and the database file (mode 0600) when
-asked, switches the file to write-ahead logging with every commit synced, and applies the
+asked, refuses a home everyone may write to and a log file (or its ``-wal``/``-shm``) that is
+a symlink or not a regular file (SQLite would follow a planted link), switches the file to
+write-ahead logging with every commit synced, and applies the
 :data:`runid.store.migrations.MIGRATIONS` the database lacks, each in its own transaction.
 :func:`mapped_errors` and :func:`store_error` turn a SQLite failure into the runid error that
 says what went wrong, where, and what to do.
@@ -12,12 +14,14 @@ from __future__ import annotations
 import math
 import os
 import sqlite3
+import stat
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from .._internal.files import check_private_dir, shown
 from ..errors import (
     E_STORE,
     E_STORE_BUSY,
@@ -31,6 +35,7 @@ from ._checks import corrupt
 from .migrations import APPLICATION_ID, Migration
 
 __all__ = [
+    "check_log_file",
     "configure",
     "connect",
     "create_private",
@@ -52,6 +57,8 @@ def connect(
 ) -> sqlite3.Connection:
     """Open the SQLite log ``path`` (with ``create``: create it, and its directory, privately),
     configure the connection and bring its schema up to date with ``migrations``."""
+    check_private_dir(path.parent, "the runid home")
+    check_log_file(path)
     if create:
         make_home(path.parent)
         create_private(path)
@@ -101,10 +108,49 @@ def make_home(home: Path) -> None:
         ) from None
     except OSError as exc:
         raise FileAccessError(
-            f"{home}: cannot create the runid home directory ({exc.strerror or exc})",
+            f"{shown(home)}: cannot create the runid home directory ({exc.strerror or exc})",
             code=E_STORE,
             hint="choose a writable directory with --home DIR or RUNID_HOME",
         ) from None
+
+
+#: The files SQLite keeps next to the database (write-ahead log, shared memory, rollback).
+_SIDE_FILES = ("-wal", "-shm", "-journal")
+
+_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+
+
+def check_log_file(path: Path) -> None:
+    """Refuse a log file ``path`` (or a file SQLite keeps next to it) that is a symbolic link
+    or not a regular file: SQLite follows links, so a planted one would send the log's writes
+    elsewhere. Checked with ``lstat`` before SQLite opens anything; a missing file passes."""
+    for candidate in (path, *(path.with_name(path.name + side) for side in _SIDE_FILES)):
+        try:
+            mode = os.lstat(candidate).st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            continue  # nothing there yet (a home that is a file is refused by make_home)
+        except OSError as exc:
+            raise FileAccessError(
+                f"{shown(candidate)}: cannot inspect the log file ({exc.strerror or exc})",
+                code=E_STORE,
+                hint="check the runid home directory (--home, RUNID_HOME)",
+            ) from None
+        if stat.S_ISLNK(mode):
+            raise FileAccessError(
+                f"{shown(candidate)}: is a symbolic link; runid does not follow a link for its log",
+                code=E_STORE,
+                hint="replace the link with the file it points to, or point --home at the "
+                "directory that holds the log",
+            )
+        if not stat.S_ISREG(mode):
+            kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+            raise FileAccessError(
+                f"{shown(candidate)}: is {kind}, not a runid log",
+                code=E_STORE,
+                hint="point --home or RUNID_HOME at a runid home directory",
+            )
 
 
 def create_private(path: Path) -> None:
@@ -113,7 +159,8 @@ def create_private(path: Path) -> None:
     # would use 0644) keeps the log private even in a --home that others can read; SQLite gives
     # the -wal and -shm files the mode of the database file.
     try:
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        flags = os.O_WRONLY | os.O_CREAT | _O_NOFOLLOW | _O_NONBLOCK | _O_CLOEXEC
+        os.close(os.open(path, flags, 0o600))
     except IsADirectoryError:
         raise FileAccessError(
             f"{path}: is a directory, not a runid log",
@@ -122,7 +169,7 @@ def create_private(path: Path) -> None:
         ) from None
     except OSError as exc:
         raise FileAccessError(
-            f"{path}: cannot create the log ({exc.strerror or exc})",
+            f"{shown(path)}: cannot create the log ({exc.strerror or exc})",
             code=E_STORE,
             hint="check the permissions of the runid home, or choose another --home",
         ) from None

@@ -17,6 +17,7 @@ from .codegen import INVALID, MAX_SAFE_INT, MISSING, Gen, Sink, compile_normaliz
 from .docs import describe, field_rows, markdown_table
 from .nodes import (
     ABSENCE_REASONS,
+    MAX_FINDINGS,
     AnyJSON,
     Arr,
     Bool,
@@ -30,6 +31,7 @@ from .nodes import (
     Obj,
     OneOf,
     Str,
+    hidden_count,
     json_type,
     pointer,
 )
@@ -37,6 +39,7 @@ from .nodes import (
 __all__ = [
     "ABSENCE_REASONS",
     "INVALID",
+    "MAX_FINDINGS",
     "MAX_SAFE_INT",
     "MISSING",
     "AnyJSON",
@@ -57,6 +60,7 @@ __all__ = [
     "compile_normalizer",
     "describe",
     "field_rows",
+    "hidden_count",
     "json_type",
     "markdown_table",
     "pointer",

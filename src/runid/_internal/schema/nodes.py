@@ -5,7 +5,10 @@ node answers
 
 * ``check(value)``: every problem, each as (relative path, stable code, message). The fast path
   (a valid document) allocates nothing but the ``None`` it returns, and JSON Pointers are only
-  built when something is wrong, because identity computation validates on every call.
+  built when something is wrong, because identity computation validates on every call. Each
+  object, map and array lists at most :data:`MAX_FINDINGS` findings (its own and its
+  children's) and counts the rest in one last ``E_MORE`` finding at its own path, so checking
+  stays linear in the input however many problems it holds.
 * ``emit(gen, ...)``: its part of the generated validator (``codegen.py``).
 * ``json_schema(defs)``: its JSON Schema (``jsonschema.py``), shipped in ``docs/schema/``.
 
@@ -28,6 +31,7 @@ from ...errors import (
     E_EMPTY,
     E_ENUM,
     E_FORMAT,
+    E_MORE,
     E_ORDER,
     E_RANGE,
     E_REQUIRED,
@@ -42,6 +46,9 @@ Finding = tuple[list[str | int], str, str]
 Findings = list[Finding] | None
 
 ABSENCE_REASONS = ("not_applicable", "not_recorded", "undisclosed")
+
+#: Findings one object, map or array lists; the rest are counted in one ``E_MORE`` finding.
+MAX_FINDINGS = 100
 
 
 def json_type(value: object) -> str:
@@ -67,13 +74,81 @@ def _one(code: str, message: str) -> Findings:
     return [([], code, message)]
 
 
-def _prefix(findings: list[Finding], part: str | int) -> list[Finding]:
-    for path, _code, _message in findings:
-        path.insert(0, part)
-    return findings
+class _More(str):
+    """The message of an ``E_MORE`` finding, carrying the number of findings it stands for."""
+
+    hidden: int
+
+    def __new__(cls, count: int, what: str) -> _More:
+        text = f"... and {count:,} more problem(s) in this {what}, not listed"
+        message = super().__new__(cls, f"{text} (at most {MAX_FINDINGS} are listed per {what})")
+        message.hidden = count
+        return message
+
+    def __reduce__(self) -> tuple[type[str], tuple[str]]:
+        return (str, (str(self),))  # a plain string once it leaves this process
+
+
+class _Findings:
+    """The findings of one object, map or array, capped at :data:`MAX_FINDINGS` (linear: each
+    finding is appended once, never copied)."""
+
+    __slots__ = ("hidden", "items", "listed")
+
+    def __init__(self) -> None:
+        self.items: list[Finding] = []
+        self.listed = 0  # findings listed, not counting the E_MORE findings of children
+        self.hidden = 0  # findings counted, not listed
+
+    def full(self) -> bool:
+        return self.listed >= MAX_FINDINGS
+
+    def add(self, path: list[str | int], code: str, message: str) -> None:
+        """One finding of this object itself (``message`` is only built while not full)."""
+        if self.listed < MAX_FINDINGS:
+            self.items.append((path, code, message))
+            self.listed += 1
+        else:
+            self.hidden += 1
+
+    def extend(self, found: list[Finding], part: str | int) -> None:
+        """A child's findings, under ``part``. A child's ``E_MORE`` stays right after the
+        finding it follows when that one is listed; otherwise its count joins this list's."""
+        kept = True
+        for finding in found:
+            path, code, message = finding
+            if code == E_MORE:
+                if kept:
+                    path.insert(0, part)
+                    self.items.append(finding)
+                else:
+                    self.hidden += message.hidden if isinstance(message, _More) else 1
+            elif self.listed < MAX_FINDINGS:
+                path.insert(0, part)
+                self.items.append(finding)
+                self.listed += 1
+            else:
+                kept = False
+                self.hidden += 1
+
+    def done(self, what: str) -> list[Finding]:
+        if self.hidden:
+            self.items.append(([], E_MORE, _More(self.hidden, what)))
+        return self.items
+
+
+def hidden_count(message: str) -> int:
+    """How many findings the message of an ``E_MORE`` finding counts (1 for any other)."""
+    if isinstance(message, _More):
+        return message.hidden
+    match = re.match(r"\.\.\. and ([\d,]+) more", message)
+    return int(match.group(1).replace(",", "")) if match else 1
 
 
 def _show(value: object) -> str:
+    if type(value) is int and value.bit_length() > 128:
+        # repr() of an int over 4,300 digits raises; a message needs only its size.
+        return f"an integer of {value.bit_length():,} bits"
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
@@ -288,28 +363,33 @@ class Obj(Node):
         self.required = [name for name in self.fields if name not in self.optional]
         self._items = tuple(self.fields.items())
         self._keys = frozenset(self.fields)
+        self._unknown = f"unknown field (allowed: {', '.join(self.fields)})"
         self.description = description
         self.may_change = any(node.may_change for node in self.fields.values())
 
     def check(self, value: Any) -> Findings:
         if type(value) is not dict:
             return _one(E_TYPE, f"expected object, got {json_type(value)}")
-        out: Findings = None
+        out: _Findings | None = None
         for name, node in self._items:
             if name in value:
                 found = node.check(value[name])
                 if found:
-                    out = (out or []) + _prefix(found, name)
+                    out = out or _Findings()
+                    out.extend(found, name)
             elif name not in self.optional:
-                out = (out or []) + [([name], E_REQUIRED, "missing required field")]
+                out = out or _Findings()
+                out.add([name], E_REQUIRED, "missing required field")
         if not value.keys() <= self._keys:
+            out = out or _Findings()
+            keys, message = self._keys, self._unknown
             for key in value:
-                if key not in self._keys:
-                    allowed = ", ".join(self.fields)
-                    out = (out or []) + [
-                        ([key], E_UNKNOWN_FIELD, f"unknown field (allowed: {allowed})")
-                    ]
-        return out
+                if key not in keys:
+                    if out.full():
+                        out.hidden += 1
+                    else:
+                        out.add([key], E_UNKNOWN_FIELD, message)
+        return out.done("object") if out is not None else None
 
     def emit(self, gen: Gen, var: str, sink: Sink, depth: int) -> None:
         gen.fail_if(f"type({var}) is not dict")
@@ -351,19 +431,22 @@ class MapOf(Node):
             return _one(E_TYPE, f"expected object, got {json_type(value)}")
         if len(value) < self.min_entries:
             return _one(E_EMPTY, f"needs at least {self.min_entries} entries")
-        out: Findings = None
+        out: _Findings | None = None
         known = self.known
         key_re = self.key_regex
         for key, item in value.items():
             if key_re is not None and key_re.fullmatch(key) is None:
-                out = (out or []) + [
-                    ([key], E_FORMAT, f"key {_show(key)} does not match {self.key_pattern}")
-                ]
+                out = out or _Findings()
+                if out.full():
+                    out.hidden += 1
+                else:
+                    out.add([key], E_FORMAT, f"key {_show(key)} does not match {self.key_pattern}")
                 continue
             found = known.get(key, self.value).check(item)
             if found:
-                out = (out or []) + _prefix(found, key)
-        return out
+                out = out or _Findings()
+                out.extend(found, key)
+        return out.done("object") if out is not None else None
 
     def emit(self, gen: Gen, var: str, sink: Sink, depth: int) -> None:
         codegen.emit_map_of(self, gen, var, sink, depth)
@@ -397,15 +480,18 @@ class Arr(Node):
             return _one(E_TYPE, f"expected array, got {json_type(value)}")
         if len(value) < self.min_items:
             return _one(E_EMPTY, f"needs at least {self.min_items} item(s)")
-        out: Findings = None
+        out: _Findings | None = None
         check = self.item.check
         for index, item in enumerate(value):
             found = check(item)
             if found:
-                out = (out or []) + _prefix(found, index)
-        if out is None and self.unique_key is not None:
-            out = self._check_keys(value, self.unique_key)
-        return out
+                out = out or _Findings()
+                out.extend(found, index)
+        if out is not None:
+            return out.done("array")
+        if self.unique_key is not None:
+            return self._check_keys(value, self.unique_key)
+        return None
 
     def _check_keys(self, value: list[Any], key: str) -> Findings:
         keys = [item[key] for item in value]
