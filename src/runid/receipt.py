@@ -12,23 +12,28 @@ A receipt is a JSON object (``docs/spec.md`` §14)::
 :func:`verify_receipt` checks, in order, and fails closed at the first failure: the shape of
 the file; the envelope's signature and the record inside it (execution id recomputed); the
 declaration id recomputed from the declaration, when included; the checkpoint's signature; the
-inclusion of the envelope's leaf in the checkpointed tree; and, given the output bytes, that
-their digest is one of the recorded outputs. It reads no database and no network.
+inclusion of the envelope's leaf in the checkpointed tree; with trusted witness keys, that at
+least ``min_witnesses`` of them cosigned the checkpoint (C2SP tlog-cosignature); and, given the
+output bytes, that their digest is one of the recorded outputs. It reads no database and no
+network.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from . import canonical
 from .checkpoint import Checkpoint
 from .digest import content_digest
 from .envelope import leaf_hash, verify_envelope
-from .errors import E_RECEIPT, RunidError, VerificationError
+from .errors import E_RECEIPT, E_WITNESS_QUORUM, InputError, RunidError, VerificationError
 from .identity import compute_identity
 from .keys import Keyring
 from .proof import parse_proof, verify_tlog_proof
+from .tlog.cosignature import CosignerKey, verify_cosignatures
 
 __all__ = ["RECEIPT_SPEC", "VerifiedReceipt", "make_receipt", "verify_receipt"]
 
@@ -65,9 +70,25 @@ def _fail(check: str, message: str, hint: str | None = None) -> VerificationErro
 
 
 def verify_receipt(
-    data: bytes, keyring: Keyring, *, output: bytes | None = None, origin: str | None = None
+    data: bytes,
+    keyring: Keyring,
+    *,
+    output: bytes | None = None,
+    origin: str | None = None,
+    witnesses: Sequence[CosignerKey] = (),
+    min_witnesses: int = 0,
 ) -> VerifiedReceipt:
-    """Verify a receipt offline; raise :class:`VerificationError` naming the first failed check."""
+    """Verify a receipt offline; raise :class:`VerificationError` naming the first failed check.
+
+    With ``witnesses`` (trusted cosigner keys), the checkpoint must carry valid cosignatures of
+    at least ``min_witnesses`` of them (``E_WITNESS_QUORUM``; a trusted witness's line that
+    does not verify is ``E_COSIGNATURE_BAD``)."""
+    if min_witnesses > len(set(witnesses)):
+        raise InputError(
+            f"{min_witnesses} witnesses required, but {len(set(witnesses))} witness keys given",
+            hint="pass each trusted witness's key with --witness VKEY",
+            code=E_WITNESS_QUORUM,
+        )
     try:
         body = canonical.loads(data)
     except RunidError as exc:
@@ -115,6 +136,8 @@ def verify_receipt(
         f"checkpoint: signed by the log {checkpoint.origin!r}, tree size {checkpoint.size}"
     )
     checks.append(f"inclusion: the record is entry {index} of that tree (root verified)")
+    if witnesses or min_witnesses:
+        checks.append(_check_cosignatures(parsed.checkpoint, witnesses, min_witnesses))
 
     if output is not None:
         digest = content_digest(output)
@@ -128,3 +151,28 @@ def verify_receipt(
             )
         checks.append(f"output: digest {digest} is recorded output {outputs.index(digest)}")
     return VerifiedReceipt(record=record, checkpoint=checkpoint, index=index, checks=checks)
+
+
+def _check_cosignatures(note: bytes, witnesses: Sequence[CosignerKey], required: int) -> str:
+    found = verify_cosignatures(note, witnesses)
+    if len(found) < required:
+        trusted = ", ".join(k.label for k in dict.fromkeys(witnesses))
+        raise VerificationError(
+            f"witnesses: the checkpoint carries cosignatures of {len(found)} of the trusted "
+            f"witnesses ({trusted}), {required} required",
+            hint="the log did not have this checkpoint witnessed (runid log witness, then runid "
+            "log prove-witnessed), or the witness keys are not the ones that cosigned",
+            code=E_WITNESS_QUORUM,
+        )
+    named = ", ".join(f"{c.key.label} at {_when(c.timestamp)}" for c in found)
+    return (
+        f"cosignatures: {len(found)} trusted witness(es) cosigned the checkpoint, {required} "
+        f"required ({named or 'none'})"
+    )
+
+
+def _when(timestamp: int) -> str:
+    try:
+        return f"{datetime.fromtimestamp(timestamp, UTC):%Y-%m-%dT%H:%M:%SZ}"
+    except (OverflowError, OSError, ValueError):
+        return f"time {timestamp}"

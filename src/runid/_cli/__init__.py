@@ -26,7 +26,20 @@ import click
 
 from .._internal.schema import hidden_count
 from ..errors import E_MORE, DeclarationError, Problem, RunidError
-from . import check, core, demo, diff, keys, log, replay, scl, verify
+from . import (
+    check,
+    core,
+    demo,
+    diff,
+    keys,
+    log,
+    log_public,
+    monitor,
+    replay,
+    scl,
+    verify,
+    witness,
+)
 from ._common import Command, PolicyFileError
 
 __all__ = ["main"]
@@ -116,5 +129,9 @@ for _command in (
     diff.diff_command,
     replay.replay_command,
     scl.scl,
+    monitor.monitor_command,
+    witness.witness,
 ):
     main.add_command(_command)
+for _command in log_public.COMMANDS:
+    log.log.add_command(_command)
