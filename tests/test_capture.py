@@ -383,6 +383,7 @@ print(key.public_key.key_id, created)
 """
 
 
+@pytest.mark.crash
 def test_processes_racing_to_create_the_key_all_use_one_key(tmp_path: Path) -> None:
     home = tmp_path / "race"
     go = tmp_path / "go"

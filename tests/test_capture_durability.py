@@ -215,6 +215,7 @@ while True:
 """
 
 
+@pytest.mark.crash
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
 @pytest.mark.parametrize("durability", ["background", "sync"])
 def test_kill_9_loses_at_most_the_unflushed_tail(tmp_path: Path, durability: str) -> None:
@@ -284,6 +285,7 @@ def test_background_runs_are_written_at_interpreter_exit(home: Home) -> None:
     assert logged_execution_ids(home) == out.decode().split()
 
 
+@pytest.mark.crash
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_a_forked_child_records_through_its_own_writer(home: Home) -> None:
     recorder = Recorder(home, durability="sync")

@@ -44,6 +44,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     return home, result.stdout
 
 
+@pytest.mark.model(subprocess=True)
 def test_the_demo_prints_ids_and_an_answer_and_records_every_run(demo: tuple[Path, str]) -> None:
     home, out = demo
     ids = re.findall(r"(declaration|execution) +(sha256:[0-9a-f]{64})", out)
@@ -63,6 +64,7 @@ def test_the_demo_prints_ids_and_an_answer_and_records_every_run(demo: tuple[Pat
     assert records[1]["declaration_id"] == answer_decl
 
 
+@pytest.mark.model(subprocess=True)
 def test_editing_a_document_is_named_in_the_context_component(demo: tuple[Path, str]) -> None:
     _home, out = demo
     diverged = next(line for line in out.splitlines() if "diverged components:" in line)
@@ -72,6 +74,7 @@ def test_editing_a_document_is_named_in_the_context_component(demo: tuple[Path, 
     assert "context: index snapshot" in out
 
 
+@pytest.mark.model(subprocess=True)
 def test_the_receipt_the_demo_writes_verifies_with_runid_verify(demo: tuple[Path, str]) -> None:
     home, out = demo
     assert "ok  inclusion" in out
@@ -152,6 +155,7 @@ def test_a_crash_in_the_model_process_is_reported_with_its_signal_and_a_hint(
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.model(subprocess=True)
 def test_the_demo_runs_pass_the_example_policy_and_fail_its_strict_variant(
     demo: tuple[Path, str],
 ) -> None:
@@ -183,6 +187,7 @@ def test_the_demo_runs_pass_the_example_policy_and_fail_its_strict_variant(
     assert "[declaration /context/index/snapshot]" in strict.stdout
 
 
+@pytest.mark.model(subprocess=True)
 def test_the_printed_replay_command_reruns_the_answer_identically(demo: tuple[Path, str]) -> None:
     _home, out = demo
     line = next(line for line in out.splitlines() if line.strip().startswith("runid --home"))

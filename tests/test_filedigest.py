@@ -217,6 +217,7 @@ def _hash_in_child(args: tuple[str, str]) -> str:
     return FileDigestCache(args[0], racy_window_ns=0).digest(args[1])
 
 
+@pytest.mark.crash
 def test_concurrent_processes_share_one_cache(tmp_path: Path) -> None:
     paths = []
     for i in range(8):

@@ -78,6 +78,7 @@ def _text(response: dict[str, Any]) -> str:
     return str(response["choices"][0]["message"]["content"])
 
 
+@pytest.mark.model
 def test_the_same_request_twice_at_temperature_0_has_one_id_and_one_output(
     llama: Any, recorder: Recorder
 ) -> None:
@@ -101,6 +102,7 @@ def test_the_same_request_twice_at_temperature_0_has_one_id_and_one_output(
     assert observed["finish_reason"] in ("stop", "length")
 
 
+@pytest.mark.model
 def test_parameters_not_given_are_marked_with_llama_cpp_python_defaults(
     llama: Any, recorder: Recorder
 ) -> None:
@@ -135,6 +137,7 @@ def test_parameters_not_given_are_marked_with_llama_cpp_python_defaults(
     assert run.declaration["model"]["endpoint"] == {"absent": "not_applicable"}
 
 
+@pytest.mark.model
 def test_no_max_tokens_is_recorded_as_n_predict_minus_one(llama: Any, recorder: Recorder) -> None:
     from runid.integrations.llama_cpp import declaration_from_request, engine_facts
 
@@ -144,6 +147,7 @@ def test_no_max_tokens_is_recorded_as_n_predict_minus_one(llama: Any, recorder: 
     assert decl["parameters"]["n_predict"] == {"source": "default", "value": -1}
 
 
+@pytest.mark.model
 def test_an_unseeded_call_records_the_seed_llama_cpp_draws_for_it(
     llama: Any, recorder: Recorder
 ) -> None:
@@ -165,6 +169,7 @@ def test_an_unseeded_call_records_the_seed_llama_cpp_draws_for_it(
     assert _text(first) == _text(second)
 
 
+@pytest.mark.model
 def test_the_gguf_digest_is_the_file_sha256_and_comes_from_the_stat_cache(
     llama: Any, gguf: Path, recorder: Recorder, home: Home
 ) -> None:
@@ -193,6 +198,7 @@ def test_the_gguf_digest_is_the_file_sha256_and_comes_from_the_stat_cache(
         assert cache.files_hashed == 0
 
 
+@pytest.mark.model
 def test_replay_rebuilds_the_call_and_gets_the_same_id_and_output(
     llama: Any, gguf: Path, recorder: Recorder, home: Home
 ) -> None:
@@ -238,6 +244,7 @@ def test_replay_rebuilds_the_call_and_gets_the_same_id_and_output(
     assert again.outputs == original.outputs
 
 
+@pytest.mark.model
 def test_replay_without_the_model_or_with_missing_content_is_a_clear_error(
     llama: Any, recorder: Recorder
 ) -> None:
@@ -263,6 +270,7 @@ def test_replay_without_the_model_or_with_missing_content_is_a_clear_error(
         replay(other, not_stored, recorder=recorder, llama=llama)
 
 
+@pytest.mark.model
 def test_a_logits_processor_cannot_be_declared_and_nothing_is_written(
     llama: Any, recorder: Recorder, home: Home
 ) -> None:

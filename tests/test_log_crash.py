@@ -16,7 +16,10 @@ import pytest
 from runid.home import Home
 from runid.log import Log
 
-pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+pytestmark = [
+    pytest.mark.crash,
+    pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL"),
+]
 
 CHILD = r"""
 import os, sys

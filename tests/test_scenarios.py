@@ -38,9 +38,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import scenarios  # noqa: E402
 
 MISSING = scenarios.missing()
-pytestmark = pytest.mark.skipif(
-    bool(MISSING), reason=f"model packages missing: {', '.join(MISSING)}"
-)
+pytestmark = [
+    pytest.mark.model,
+    pytest.mark.skipif(bool(MISSING), reason=f"model packages missing: {', '.join(MISSING)}"),
+]
 
 
 @pytest.fixture(scope="module")

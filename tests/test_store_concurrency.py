@@ -17,8 +17,12 @@ import random
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from runid.merkle import leaf_hash, root, verify_consistency, verify_inclusion
 from runid.store.sqlite import SQLiteStore
+
+pytestmark = pytest.mark.crash  # processes racing on one log
 
 WORKERS = 4
 PER_WORKER = 200

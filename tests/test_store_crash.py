@@ -27,7 +27,10 @@ import pytest
 from runid.merkle import leaf_hash, root
 from runid.store.sqlite import SQLiteStore
 
-pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+pytestmark = [
+    pytest.mark.crash,
+    pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL"),
+]
 
 KILLS = 30
 BUDGET_SECONDS = 40.0  # stop early on a very slow disk rather than blow the suite's time

@@ -16,6 +16,8 @@ from hypothesis import strategies as st
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+pytestmark = pytest.mark.model  # torch in-process: each test forked (tests/conftest.py)
+
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
