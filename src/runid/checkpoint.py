@@ -49,7 +49,14 @@ from .errors import (
 )
 from .keys import Keyring, SigningKey
 from .merkle import EMPTY_ROOT, HASH_SIZE
-from .note import MAX_NOTE_SIZE, b64decode_canonical, open_note, sign_note, text_problem
+from .note import (
+    MAX_NOTE_SIZE,
+    b64decode_canonical,
+    open_note,
+    sign_note,
+    split_note,
+    text_problem,
+)
 
 __all__ = [
     "MAX_TREE_SIZE",
@@ -223,9 +230,10 @@ def sign_checkpoint(cp: Checkpoint, key: SigningKey) -> bytes:
 def verify_checkpoint(data: bytes, keyring: Keyring, origin: str | None = None) -> Checkpoint:
     """Verify a signed checkpoint and return it.
 
-    In this order: the note verifies (:func:`runid.note.open_note`: well-formed, at least one
-    trusted signature, no bad trusted signature); its text is a checkpoint
-    (:func:`parse_checkpoint`); if ``origin`` is given, the checkpoint's origin equals it
+    In this order: the note is well-formed (:func:`runid.note.split_note`); its text is a
+    checkpoint (:func:`parse_checkpoint`); the note verifies (:func:`runid.note.open_note`: at
+    least one trusted signature, no bad trusted signature); if ``origin`` is given, the
+    checkpoint's origin equals it
     (``E_CHECKPOINT_ORIGIN``); one of the verified keys is named exactly like the origin
     (``E_CHECKPOINT_KEY``). Every failure raises :class:`~runid.errors.VerificationError`.
 
@@ -263,6 +271,10 @@ _VERIFIED_MAX = 256
 
 
 def _verify_checkpoint(data: bytes, keyring: Keyring, origin: str | None) -> Checkpoint:
+    # Syntax before any signature, the note's and then the checkpoint's (spec §13.3): a
+    # checkpoint is judged the same alone and inside a proof, whose parse checks both first.
+    text, _signatures = split_note(data)
+    parse_checkpoint(text)
     note = open_note(data, keyring)
     cp = parse_checkpoint(note.text)
     if origin is not None and cp.origin != origin:

@@ -11,22 +11,29 @@ A receipt is a JSON object (``docs/spec.md`` §14)::
 
 :func:`verify_receipt` checks, in order, and fails closed at the first failure: the shape of
 the file; the envelope's signature and the record inside it (execution id recomputed); the
-declaration id recomputed from the declaration, when included; the checkpoint's signature; the
-inclusion of the envelope's leaf in the checkpointed tree; with trusted witness keys, that at
-least ``min_witnesses`` of them cosigned the checkpoint (C2SP tlog-cosignature); and, given the
-output bytes, that their digest is one of the recorded outputs. It reads no database and no
-network.
+declaration id recomputed from the declaration, when included; the proof and its signed
+checkpoint; the inclusion of the envelope's leaf in the checkpointed tree; with trusted witness
+keys, that at least ``min_witnesses`` of them cosigned the checkpoint (C2SP tlog-cosignature);
+and, given the output bytes, that their digest is one of the recorded outputs. It reads no
+database and no network.
+
+A failure is a :class:`ReceiptError`: ``check`` names the step (:data:`CHECKS`), ``code`` is
+the stable code of the failure, the step's own (``E_RECEIPT`` for the receipt file, the
+declaration and the output; the codes of docs/spec.md §12.7 for the envelope, §13 for the proof,
+its checkpoint and the inclusion, §19 for the cosignatures), so another implementation can be
+tested against this one by code. The receipt vectors in ``tests/vectors/receipts/`` give one of
+each.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final, TypeVar
 
 from . import canonical
-from .checkpoint import Checkpoint
+from .checkpoint import Checkpoint, verify_checkpoint
 from .digest import content_digest
 from .envelope import leaf_hash, verify_envelope
 from .errors import E_RECEIPT, E_WITNESS_QUORUM, InputError, RunidError, VerificationError
@@ -35,11 +42,48 @@ from .keys import Keyring
 from .proof import parse_proof, verify_tlog_proof
 from .tlog.cosignature import CosignerKey, verify_cosignatures
 
-__all__ = ["RECEIPT_SPEC", "VerifiedReceipt", "make_receipt", "verify_receipt"]
+__all__ = [
+    "CHECKS",
+    "RECEIPT_SPEC",
+    "ReceiptError",
+    "VerifiedReceipt",
+    "make_receipt",
+    "verify_receipt",
+]
 
 RECEIPT_SPEC = "runid/receipt/v1"
 WITHHELD = {"absent": "withheld"}
 _KEYS = frozenset(("receipt", "envelope", "declaration", "proof"))
+
+CHECKS: Final = (
+    "receipt file",
+    "envelope",
+    "declaration",
+    "checkpoint",
+    "inclusion",
+    "witnesses",
+    "output",
+)
+"""The steps of verification, in order (docs/spec.md §14.3): a :class:`ReceiptError` names one.
+
+``receipt file`` (``E_RECEIPT``); ``envelope`` (§12.7: ``E_ENVELOPE``, ``E_PAYLOAD_TYPE``,
+``E_UNKNOWN_KEY``, ``E_BASE64``, ``E_SIGNATURE``, ``E_STATEMENT``, ``E_INVALID_RECORD``,
+``E_EXECUTION_ID``, ``E_ISSUER``, ``E_SUBJECT``); ``declaration`` (``E_RECEIPT``);
+``checkpoint``: the proof's lines and its signed checkpoint (§13.4 steps 1-3:
+``E_PROOF_TOO_LARGE``, ``E_PROOF_MALFORMED``, ``E_NOTE_*``, ``E_CHECKPOINT_*``); ``inclusion``
+(``E_PROOF_INDEX``, ``E_PROOF_INCLUSION``); ``witnesses``, with trusted witness keys (§19.2:
+``E_COSIGNATURE_BAD``, ``E_WITNESS_QUORUM``); ``output`` (``E_RECEIPT``)."""
+
+_T = TypeVar("_T")
+
+
+class ReceiptError(VerificationError):
+    """A receipt that does not verify: ``check`` is the step that failed (one of
+    :data:`CHECKS`), ``code`` the failure's stable code."""
+
+    def __init__(self, check: str, message: str, *, code: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint, code=code)
+        self.check = check
 
 
 @dataclass
@@ -65,8 +109,19 @@ def make_receipt(
     return canonical.canonicalize(body)
 
 
-def _fail(check: str, message: str, hint: str | None = None) -> VerificationError:
-    return VerificationError(f"{check}: {message}", hint=hint, code=E_RECEIPT)
+def _fail(check: str, message: str, hint: str | None = None) -> ReceiptError:
+    return ReceiptError(check, f"{check}: {message}", hint=hint, code=E_RECEIPT)
+
+
+def _step(check: str, verify: Callable[..., _T], *args: Any) -> _T:
+    """``verify(*args)``, its failure reported as a failure of step ``check`` (same message
+    and code)."""
+    try:
+        return verify(*args)
+    except ReceiptError:
+        raise
+    except VerificationError as exc:
+        raise ReceiptError(check, exc.message, code=exc.code, hint=exc.hint) from exc
 
 
 def verify_receipt(
@@ -78,7 +133,8 @@ def verify_receipt(
     witnesses: Sequence[CosignerKey] = (),
     min_witnesses: int = 0,
 ) -> VerifiedReceipt:
-    """Verify a receipt offline; raise :class:`VerificationError` naming the first failed check.
+    """Verify a receipt offline; raise :class:`ReceiptError` (a
+    :class:`~runid.errors.VerificationError`) naming the first failed check and its code.
 
     With ``witnesses`` (trusted cosigner keys), the checkpoint must carry valid cosignatures of
     at least ``min_witnesses`` of them (``E_WITNESS_QUORUM``; a trusted witness's line that
@@ -103,7 +159,7 @@ def verify_receipt(
     if not isinstance(envelope, dict):
         raise _fail("receipt file", "envelope must be a DSSE envelope object")
 
-    record = verify_envelope(envelope, keyring)
+    record = _step("envelope", verify_envelope, envelope, keyring)
     checks = [
         f"envelope signature: valid, by {record['issuer']['name']} ({record['issuer']['key_id']})",
         f"execution record: valid, execution id {record['execution_id']} recomputed",
@@ -128,16 +184,19 @@ def verify_receipt(
     try:
         proof_bytes = body["proof"].encode("utf-8")
     except UnicodeEncodeError:
-        raise _fail("inclusion proof", "not UTF-8 text") from None
-    parsed = parse_proof(proof_bytes)
-    checkpoint = verify_tlog_proof(parsed, leaf_hash(envelope), keyring, origin)
+        raise _fail("receipt file", "the proof is not UTF-8 text") from None
+    parsed = _step("checkpoint", parse_proof, proof_bytes)
+    _step("checkpoint", verify_checkpoint, parsed.checkpoint, keyring, origin)
+    checkpoint = _step("inclusion", verify_tlog_proof, parsed, leaf_hash(envelope), keyring, origin)
     index = parsed.index
     checks.append(
         f"checkpoint: signed by the log {checkpoint.origin!r}, tree size {checkpoint.size}"
     )
     checks.append(f"inclusion: the record is entry {index} of that tree (root verified)")
     if witnesses or min_witnesses:
-        checks.append(_check_cosignatures(parsed.checkpoint, witnesses, min_witnesses))
+        checks.append(
+            _step("witnesses", _check_cosignatures, parsed.checkpoint, witnesses, min_witnesses)
+        )
 
     if output is not None:
         digest = content_digest(output)

@@ -1,19 +1,52 @@
 """``runid log``: append runs, show entries, write checkpoints, receipts and stored declarations,
-prove consistency, audit."""
+prove consistency, audit.
+
+The commands that only read (show, checkpoint, prove, declaration, consistency, audit) open the
+log read-only (:meth:`runid.log.Log.open` with ``readonly``): they work on a home the process
+may not write, such as a snapshot handed to an auditor. Only a log without a signed checkpoint
+for its current size (appended to without a signer) is then opened with its key, to sign one.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
+from typing import TypeVar
 
 import click
 
 from .. import canonical
 from .._internal.files import read_input, write_output
-from ..errors import InputError, VerificationError
-from ._common import HOME_HELP, load, open_log
+from ..errors import E_STORE_CORRUPT, InputError, VerificationError
+from ..log import Log
+from ._common import HOME_HELP, home_of, load, open_log
 
 __all__ = ["log"]
+
+_T = TypeVar("_T")
+
+
+def _reader(ctx: click.Context) -> Log:
+    """The log opened read-only, with the public key: nothing is created or written."""
+    home = home_of(ctx)
+    home.require_keys()
+    return Log.open(home, readonly=True)
+
+
+def _writer(ctx: click.Context) -> Log:
+    """The log opened to write, with the private key."""
+    return open_log(ctx)
+
+
+def _reading(ctx: click.Context, action: Callable[[Log], _T]) -> _T:
+    """``action`` on the log opened read-only; on the log opened with its key only when the log
+    has no signed checkpoint for its current size (which ``action`` would sign)."""
+    with _reader(ctx) as opened:
+        if opened.current_checkpoint() is not None:
+            return action(opened)
+    with _writer(ctx) as opened:
+        return action(opened)
 
 
 @click.group()
@@ -43,7 +76,7 @@ def log_append(ctx: click.Context, declaration: str, output: str, media_type: st
 @click.pass_context
 def log_show(ctx: click.Context, ref: str) -> None:
     """Print the verified execution record of an entry."""
-    with open_log(ctx, need_key=False) as opened:
+    with _reader(ctx) as opened:
         entry = opened.entry(ref)
     click.echo(json.dumps({"index": entry.index, "record": entry.record}, indent=2))
 
@@ -52,8 +85,8 @@ def log_show(ctx: click.Context, ref: str) -> None:
 @click.pass_context
 def log_checkpoint(ctx: click.Context) -> None:
     """Print the latest signed checkpoint (a C2SP signed note)."""
-    with open_log(ctx) as opened:
-        sys.stdout.write(opened.checkpoint().decode("utf-8"))
+    note = _reading(ctx, lambda opened: opened.checkpoint())
+    sys.stdout.write(note.decode("utf-8"))
 
 
 @log.command(name="prove")
@@ -87,17 +120,21 @@ def log_prove(
             "withhold it",
         )
     decl = load(declaration) if declaration else None
-    with open_log(ctx) as opened:
+
+    def prove(opened: Log) -> bytes:
         entry = opened.entry(ref)
-        if decl is None and not withhold:
-            decl = opened.declaration(entry.record["declaration_id"])
-            if decl is None:
+        included = decl
+        if included is None and not withhold:
+            included = opened.declaration(entry.record["declaration_id"])
+            if included is None:
                 click.echo(
                     f"note: this log does not hold the declaration of entry {entry.index}; "
                     "the receipt withholds it (pass --declaration FILE to include it)",
                     err=True,
                 )
-        receipt = opened.receipt(entry.index, decl)
+        return opened.receipt(entry.index, included)
+
+    receipt = _reading(ctx, prove)
     if out:
         write_output(out, receipt)
         click.echo(f"wrote {out}", err=True)
@@ -117,7 +154,7 @@ def log_declaration(ctx: click.Context, ref: str, out: str | None) -> None:
     trailing newline (as 'runid canon'). Fails (exit 2, E_DECLARATION_NOT_STORED) when the
     log does not hold it: withheld by the recorder's privacy mode, or recorded elsewhere.
     """
-    with open_log(ctx, need_key=False) as opened:
+    with _reader(ctx) as opened:
         declaration_id, declaration = opened.stored_declaration(ref)
     data = canonical.canonicalize(declaration)
     if out:
@@ -134,22 +171,49 @@ def log_declaration(ctx: click.Context, ref: str, out: str | None) -> None:
 def log_consistency(ctx: click.Context, old_checkpoint: str) -> None:
     """Prove the log still extends an earlier signed checkpoint (nothing rewritten)."""
     note = read_input(old_checkpoint, 1 << 20, what="checkpoints (signed notes)")
-    with open_log(ctx) as opened:
-        old, new = opened.consistency(note)
+    old, new = _reading(ctx, lambda opened: opened.consistency(note))
     click.echo(
         f"consistent: the tree of size {old.size} is a prefix of the tree of size {new.size}"
     )
 
 
 @log.command(name="audit")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the result as JSON: ok, the size, and each finding with its place and code.",
+)
 @click.pass_context
-def log_audit(ctx: click.Context) -> None:
-    """Re-hash every record and node and check them against the latest signed checkpoint."""
-    with open_log(ctx, need_key=False) as opened:
+def log_audit(ctx: click.Context, as_json: bool) -> None:
+    """Check all: records, nodes, signed checkpoints, lookup indexes and the database.
+
+    Re-hashes every record and node, verifies every envelope and every stored signed checkpoint,
+    rebuilds the lookup indexes from the entries and blobs, and runs SQLite's integrity check.
+    """
+    with _reader(ctx) as opened:
         findings = opened.audit()
         size = opened.size()
+    if as_json:
+        report = {
+            "ok": not findings,
+            "size": size,
+            "code": E_STORE_CORRUPT if findings else None,
+            "findings": [
+                {"where": f.where, "problem": f.problem, "code": f.code} for f in findings
+            ],
+        }
+        click.echo(json.dumps(report, indent=2))
+        if findings:
+            ctx.exit(VerificationError.exit_code)
+        return
     if findings:
         for finding in findings:
             click.echo(f"error: {finding.where}: {finding.problem}", err=True)
-        raise VerificationError(f"audit failed: {len(findings)} problem(s) in {size} entries")
-    click.echo(f"audit ok: {size} entries, nodes and the latest checkpoint verify")
+        raise VerificationError(
+            f"audit failed: {len(findings)} problem(s) in {size} entries", code=E_STORE_CORRUPT
+        )
+    click.echo(
+        f"audit ok: {size} entries, their nodes, every signed checkpoint, the lookup indexes "
+        "and the database verify"
+    )

@@ -15,7 +15,7 @@ from .. import canonical
 from ..checkpoint import Checkpoint, verify_checkpoint
 from ..digest import content_digest
 from ..envelope import leaf_hash, verify_envelope
-from ..errors import RunidError, VerificationError
+from ..errors import E_STORE_CORRUPT, RunidError, VerificationError
 from ..keys import Keyring
 from ..store import LogStore
 from ._ids import declaration_id_of, record_ids
@@ -25,10 +25,14 @@ __all__ = ["AuditFinding", "audit_log"]
 
 @dataclass(frozen=True)
 class AuditFinding:
-    """One problem ``runid log audit`` found, naming the entry (or part) concerned."""
+    """One problem ``runid log audit`` found, naming the entry (or part) concerned; ``code``
+    is the stable code of the check that failed (``E_STORE_CORRUPT`` for stored data that does
+    not match what it derives from; a verifier's code, such as ``E_SIGNATURE`` or
+    ``E_NOTE_BAD_SIGNATURE``, for an envelope or checkpoint that does not verify)."""
 
     where: str
     problem: str
+    code: str = E_STORE_CORRUPT
 
 
 def audit_log(store: LogStore, keyring: Keyring, origin: str) -> list[AuditFinding]:
@@ -39,7 +43,7 @@ def audit_log(store: LogStore, keyring: Keyring, origin: str) -> list[AuditFindi
         report = store.audit(check=False)
         findings += [AuditFinding("store", problem) for problem in report.problems]
     except RunidError as exc:
-        findings.append(AuditFinding("store", exc.message))
+        findings.append(AuditFinding("store", exc.message, exc.code))
     findings += _checkpoints(store, keyring, origin)
     entries_mark, blobs_mark = store.lookup_state()
     size = store.size()
@@ -58,9 +62,9 @@ def audit_log(store: LogStore, keyring: Keyring, origin: str) -> list[AuditFindi
     for index, data in store.iter_entries(0, size):
         while leaf is not None and leaf[0] < index:
             leaf = next(leaves, None)
-        problem = _entry_problem(keyring, data, leaf, index)
-        if problem is not None:
-            findings.append(AuditFinding(f"entry {index}", problem))
+        failure = _entry_problem(keyring, data, leaf, index)
+        if failure is not None:
+            findings.append(AuditFinding(f"entry {index}", failure.message, failure.code))
         while row is not None and row[0] < index:
             row = next(rows, None)  # a row of a missing entry: the store reports the entry
         indexed = (row[1], row[2]) if row is not None and row[0] == index else None
@@ -85,7 +89,7 @@ def _checkpoints(store: LogStore, keyring: Keyring, origin: str) -> list[AuditFi
         try:
             checkpoint = verify_checkpoint(stored.note, keyring, origin)
         except RunidError as exc:
-            findings.append(AuditFinding(where, exc.message))
+            findings.append(AuditFinding(where, exc.message, exc.code))
             continue
         if checkpoint.size != stored.size or checkpoint.root != stored.root:
             findings.append(
@@ -107,19 +111,21 @@ def _checkpoints(store: LogStore, keyring: Keyring, origin: str) -> list[AuditFi
 
 def _entry_problem(
     keyring: Keyring, data: bytes, stored_leaf: tuple[int, bytes] | None, index: int
-) -> str | None:
+) -> RunidError | None:
     """What is wrong with the envelope of entry ``index``, or with its stored leaf hash."""
     try:
         envelope = canonical.loads(data)
         if not isinstance(envelope, dict):
-            raise VerificationError("not an envelope")
+            raise VerificationError("not an envelope", code=E_STORE_CORRUPT)
         verify_envelope(envelope, keyring)
         if stored_leaf is None or stored_leaf[0] != index:
-            raise VerificationError(f"entry {index}: no stored leaf hash")
+            raise VerificationError(f"entry {index}: no stored leaf hash", code=E_STORE_CORRUPT)
         if leaf_hash(envelope) != stored_leaf[1]:
-            raise VerificationError("its leaf hash differs from the stored one")
+            raise VerificationError(
+                "its leaf hash differs from the stored one", code=E_STORE_CORRUPT
+            )
     except RunidError as exc:
-        return exc.message
+        return exc
     return None
 
 
