@@ -105,6 +105,8 @@ def witness(tmp_path: Path) -> Iterator[Served]:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 def test_witnessed_receipts_and_a_fork_that_cannot_get_one(tmp_path: Path, witness: Served) -> None:
