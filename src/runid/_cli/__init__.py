@@ -31,6 +31,7 @@ from . import (
     core,
     demo,
     diff,
+    evidence,
     keys,
     log,
     log_public,
@@ -131,6 +132,7 @@ for _command in (
     scl.scl,
     monitor.monitor_command,
     witness.witness,
+    evidence.evidence,
 ):
     main.add_command(_command)
 for _command in log_public.COMMANDS:

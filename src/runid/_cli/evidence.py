@@ -1,0 +1,261 @@
+"""``runid evidence``: export a signed evidence bundle (or a standard export), verify a bundle
+offline, render the report.
+
+The I/O edge of :mod:`runid.evidence`: the log is read by :mod:`runid.evidence.collect`, the zip
+written and read by :mod:`runid.evidence.archive`; every file of a bundle is made and checked
+by the pure package. Exit codes: 0 success; 7 a bundle that does not verify (the message names
+the file and the check); 2 a usage error or an empty selection; 5 a bundle beyond the limits.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import click
+
+from .._internal.files import read_input, write_output
+from ..errors import E_SELECTION, InputError, PolicyError, RunidError, VerificationError
+from ..evidence import (
+    Verified,
+    assemble,
+    parse_disclose,
+    parse_time,
+    seal,
+    verify_files,
+)
+from ..evidence.archive import MAX_BUNDLE, read_zip, write_zip
+from ..evidence.collect import Selection, collect
+from ..keys import PublicKey
+from ..policy import Policy, parse_policy
+from ._common import HOME_HELP, PolicyFileError, key_text, open_log
+
+__all__ = ["evidence"]
+
+_POLICY_LIMIT = 1 << 20
+_PROGRESS_FROM = 1000  # runs: a smaller bundle verifies before a progress line would help
+
+
+@click.group()
+@click.option("--home", type=click.Path(file_okay=False), help=HOME_HELP)
+def evidence(home: str | None) -> None:
+    """Evidence for auditors: a signed bundle that verifies offline, a report, exports."""
+
+
+def _selection(since: str | None, until: str | None, runs: tuple[str, ...]) -> Selection:
+    start = parse_time(since, "--since") if since else None
+    end = parse_time(until, "--until") if until else None
+    if start is not None and end is not None and end <= start:
+        raise InputError("--until must be after --since", code=E_SELECTION)
+    return Selection(start, end, runs)
+
+
+def _policy(name: str | None) -> tuple[str, bytes, Policy] | None:
+    if name is None:
+        return None
+    data = read_input(name, _POLICY_LIMIT, what="policies")
+    fmt: Literal["json", "yaml"] = "json" if name.endswith(".json") else "yaml"
+    try:
+        policy = parse_policy(data, fmt=fmt)
+    except PolicyError as exc:
+        raise PolicyFileError(name, exc.problems) from None
+    except RunidError as exc:
+        raise InputError(f"{name}: {exc.message}", hint=exc.hint, code=exc.code) from None
+    return f"policy/policy.{fmt}", data, policy
+
+
+def _select_options(function: Any) -> Any:
+    for option in reversed(
+        (
+            click.option("--since", metavar="TIME", help="Runs that started at or after TIME."),
+            click.option("--until", metavar="TIME", help="Runs that started before TIME."),
+            click.option(
+                "--run",
+                "runs",
+                multiple=True,
+                metavar="REF",
+                help="Only this run (entry, execution id or declaration id); repeat.",
+            ),
+            click.option(
+                "--policy",
+                "policy_file",
+                metavar="FILE",
+                help="Evaluate this policy (YAML/JSON) on every run; results included.",
+            ),
+            click.option(
+                "--disclose",
+                default="all",
+                show_default=True,
+                metavar="ITEMS",
+                help="all, none, or components, 'outputs' and JSON Pointers "
+                "(/context/retrieved/0), comma-separated; the rest only by digest.",
+            ),
+        )
+    ):
+        function = option(function)
+    return function
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@evidence.command(name="export")
+@_select_options
+@click.option("-o", "--out", required=True, metavar="FILE", help="Write the bundle here.")
+@click.pass_context
+def evidence_export(
+    ctx: click.Context,
+    *,
+    since: str | None,
+    until: str | None,
+    runs: tuple[str, ...],
+    policy_file: str | None,
+    disclose: str,
+    out: str,
+) -> None:
+    """Write a signed evidence bundle (a zip) of the selected runs.
+
+    The bundle holds the runs' signed envelopes, their declarations (the components not
+    disclosed only by digest), the disclosed contents the log holds, an inclusion proof per run,
+    the checkpoints with a consistency chain between them, the log's public key, the policy and
+    its results, and a manifest of every file's SHA-256 signed by the log's key (so this runs
+    where the private key is). 'runid evidence verify' checks it offline.
+
+    Runs: those that started at or after --since and before --until (a date, or an RFC 3339
+    date-time, UTC unless it says otherwise), among the --run named or every run in the log. A
+    bundle covers one log: projects are not in the log yet, so there is no --project.
+    """
+    selection = _selection(since, until, runs)
+    shown = parse_disclose(disclose)
+    policy = _policy(policy_file)
+    with open_log(ctx) as log:
+        collected, sizes = collect(log, selection, shown, policy=policy)
+        key = log.key
+        assert key is not None
+        files = assemble(collected, sizes)
+        counts = {
+            "runs": len(collected.runs),
+            "declarations": sum(d is not None for d in collected.declarations.values()),
+            "contents": len(collected.contents),
+            "checkpoints": len(sizes),
+        }
+        sealed = seal(
+            files,
+            key,
+            size=sizes[-1],
+            created_at=_now(),
+            selection=selection.to_json(shown),
+            counts=counts,
+        )
+    write_output(out, write_zip(sealed))
+    first, last = collected.runs[0].index, collected.runs[-1].index
+    click.echo(
+        f"wrote {out}: {counts['runs']:,} run(s) (entries {first}..{last}), "
+        f"{counts['declarations']:,} declaration(s), {counts['contents']:,} content(s), "
+        f"disclosed: {', '.join(shown.to_json()) or 'none'}; checkpoints at "
+        f"{', '.join(f'{s:,}' for s in sizes)}",
+        err=True,
+    )
+
+
+def _trusted(keys_: tuple[str, ...]) -> list[PublicKey] | None:
+    return [PublicKey.parse(key_text(k)) for k in keys_] if keys_ else None
+
+
+class _Bar:
+    """A progress line on standard error, when it is a terminal and the bundle is large."""
+
+    def __init__(self) -> None:
+        self.shown = False
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if total < _PROGRESS_FROM or not sys.stderr.isatty():
+            return
+        sys.stderr.write(f"\rverifying {stage}: {done:,}/{total:,}")
+        sys.stderr.flush()
+        self.shown = True
+
+    def clear(self) -> None:
+        if self.shown:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+            self.shown = False
+
+
+def _read_bundle(bundle: str) -> dict[str, bytes]:
+    return read_zip(read_input(bundle, MAX_BUNDLE, what="evidence bundles"))
+
+
+def _verify(bundle: str, trusted: list[PublicKey] | None) -> Verified:
+    bar = _Bar()
+    try:
+        return verify_files(_read_bundle(bundle), trusted, progress=bar)
+    finally:
+        bar.clear()
+
+
+@evidence.command(name="verify")
+@click.argument("bundle", metavar="FILE.zip")
+@click.option(
+    "--key",
+    "keys_",
+    multiple=True,
+    metavar="VKEY",
+    help="Trust this log key (or a file holding it); repeat for rotated keys. "
+    "Without it the bundle's own key is used: whole and consistent, not who made it.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def evidence_verify(bundle: str, keys_: tuple[str, ...], as_json: bool) -> None:
+    """Verify an evidence bundle offline, from the bundle alone (no home, no database).
+
+    Checks the manifest's signature and every file's SHA-256, the checkpoints and the
+    consistency between them, every envelope and its inclusion proof, the declarations (ids
+    recomputed; each disclosed component against its digest), the contents, and the policy
+    results (re-evaluated where the declaration is disclosed). Any failure exits 7 and names
+    the file and the check.
+    """
+    trusted = _trusted(keys_)
+    try:
+        verified = _verify(bundle, trusted)
+    except VerificationError as exc:
+        if not as_json:
+            raise VerificationError(
+                f"{bundle}: {exc.message}", code=exc.code, hint=exc.hint
+            ) from None
+        failure = {
+            "file": getattr(exc, "file", ""),
+            "check": getattr(exc, "check", ""),
+            "code": exc.code,
+            "message": exc.message,
+        }
+        click.echo(json.dumps({"verified": False, "bundle": bundle, "failure": failure}))
+        sys.exit(exc.exit_code)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "verified": True,
+                    "bundle": bundle,
+                    "checks": verified.checks,
+                    "runs": len(verified.runs),
+                    "origin": verified.origin,
+                    "anchored": verified.anchored,
+                }
+            )
+        )
+        return
+    for check in verified.checks:
+        click.echo(f"ok  {check}")
+    click.echo(
+        f"verified: {len(verified.runs):,} run(s) of the log {verified.origin}, tree size "
+        f"{verified.checkpoint.size:,}"
+    )
+    if not verified.anchored:
+        click.echo(
+            "note: trusted the bundle's own log key; pass --key VKEY (the log's published "
+            "key) to check who signed it",
+            err=True,
+        )

@@ -1,0 +1,231 @@
+"""Putting a bundle together from what was collected, and the policy results it carries.
+
+Private to :mod:`runid.evidence`. Pure: :mod:`runid.evidence.collect` reads the log and hands
+the pieces here as values; the bytes of every bundle file are made here.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import orjson
+
+from .. import canonical
+from ..keys import PublicKey
+from ..policy import FAIL, NA, PASS, Evaluation, Policy, RuleResult, evaluate
+from ._format import (
+    CONSISTENCY,
+    LOG_KEY,
+    POLICY_RESULTS,
+    Disclose,
+    checkpoint_path,
+    content_path,
+    declaration_path,
+    disclosure_document,
+    run_path,
+)
+
+__all__ = [
+    "POLICY_RESULTS_SPEC",
+    "Collected",
+    "RunEvidence",
+    "assemble",
+    "disclosures",
+    "evaluate_run",
+    "output_digests",
+    "peek_record",
+    "policy_results",
+]
+
+POLICY_RESULTS_SPEC: Final = "runid/evidence-policy/v1"
+
+# A run whose declaration is not in the bundle cannot be shown to comply (as runid check).
+MISSING_DECLARATION = RuleResult(
+    "declaration",
+    FAIL,
+    "the declaration's content is not at hand (withheld, erased, or not stored in this log): "
+    "no rule can be shown to hold",
+    expected="the declaration",
+)
+
+
+@dataclass(frozen=True)
+class RunEvidence:
+    """One run as collected: its log index, its envelope's bytes (the log leaf, canonical
+    JSON), the verified record, and its inclusion proof (a tlog-proof)."""
+
+    index: int
+    envelope: bytes
+    record: dict[str, Any]
+    proof: bytes
+
+
+@dataclass
+class Collected:
+    """Everything a bundle is made of, as values.
+
+    ``checkpoints`` are signed notes by ascending size (the last one is what every proof is
+    against); ``consistency`` holds ``(old size, new size, proof hashes)`` between neighbours;
+    ``declarations`` maps each run's declaration id to the declaration the log holds (None:
+    not held); ``contents`` the content blobs to disclose, by digest; ``policy`` the policy file
+    (name and bytes) with its parsed form.
+    """
+
+    key: PublicKey
+    checkpoints: list[bytes]
+    consistency: list[tuple[int, int, list[bytes]]]
+    runs: list[RunEvidence]
+    declarations: dict[str, dict[str, Any] | None]
+    disclose: Disclose
+    contents: dict[str, bytes] = field(default_factory=dict)
+    policy: tuple[str, bytes, Policy] | None = None
+    planned: dict[str, tuple[bytes, list[str]]] | None = None
+
+
+def peek_record(leaf: bytes) -> dict[str, Any] | None:
+    """The record inside a log leaf (an envelope's bytes), **not verified**: to select runs by
+    time before verifying the ones selected. None for a leaf that is not a runid envelope."""
+    try:
+        envelope = orjson.loads(leaf)
+        statement = orjson.loads(base64.b64decode(envelope["payload"], validate=True))
+        record = statement["predicate"]
+    except (orjson.JSONDecodeError, ValueError, KeyError, TypeError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def output_digests(record: Mapping[str, Any]) -> list[str]:
+    """The digests of a record's outputs and of its error message (content it references)."""
+    outcome = record.get("outcome", {})
+    found = [o["digest"] for o in outcome.get("outputs", []) if isinstance(o, dict)]
+    message = outcome.get("error", {}).get("message") if isinstance(outcome, dict) else None
+    if isinstance(message, dict) and isinstance(message.get("digest"), str):
+        found.append(message["digest"])
+    return found
+
+
+def disclosures(
+    declarations: Mapping[str, Mapping[str, Any] | None], disclose: Disclose
+) -> dict[str, tuple[bytes, list[str]]]:
+    """For each held declaration: its bundle file's bytes and the content digests it discloses."""
+    return {
+        declaration_id: disclosure_document(declaration, disclose)
+        for declaration_id, declaration in declarations.items()
+        if declaration is not None
+    }
+
+
+def evaluate_run(
+    policy: Policy,
+    declaration: Mapping[str, Any] | None,
+    record: Mapping[str, Any],
+    cache: dict[str, Evaluation] | None = None,
+) -> Evaluation:
+    """One run's evaluation, as ``runid check`` gives it (a missing declaration fails).
+    ``cache`` keeps evaluations by declaration id when the policy reads no record."""
+    if declaration is None:
+        return Evaluation(FAIL, (MISSING_DECLARATION,), "", {PASS: 0, FAIL: 1, NA: 0})
+    key = record["declaration_id"]
+    if cache is not None and "observed" not in policy.document and key in cache:
+        return cache[key]
+    evaluation = evaluate(policy, declaration, record)
+    if cache is not None:
+        cache[key] = evaluation
+    return evaluation
+
+
+def run_result(index: int, record: Mapping[str, Any], evaluation: Evaluation) -> dict[str, Any]:
+    """One run's member of the policy results."""
+    return {
+        "entry": index,
+        "execution_id": record["execution_id"],
+        "declaration_id": record["declaration_id"],
+        "status": evaluation.status,
+        "scope": evaluation.scope or None,
+        "results": [r.to_json() for r in evaluation.results],
+    }
+
+
+def results_document(
+    policy: Policy, policy_file: str, runs: Sequence[dict[str, Any]]
+) -> dict[str, Any]:
+    by_run = {PASS: 0, FAIL: 0, NA: 0}
+    by_rule = {PASS: 0, FAIL: 0, NA: 0}
+    for run in runs:
+        by_run[run["status"]] += 1
+        for result in run["results"]:
+            by_rule[result["status"]] += 1
+    return {
+        "results": POLICY_RESULTS_SPEC,
+        "policy": {"name": policy.name, "digest": policy.digest, "file": policy_file},
+        "status": FAIL if by_run[FAIL] else PASS,
+        "summary": {"runs": by_run, "rules": by_rule},
+        "runs": list(runs),
+    }
+
+
+def policy_results(
+    policy: Policy,
+    policy_file: str,
+    runs: Iterable[RunEvidence],
+    declarations: Mapping[str, Mapping[str, Any] | None],
+) -> bytes:
+    """``policy/results.json``: every run's evaluation and the summary (canonical JSON)."""
+    cache: dict[str, Evaluation] = {}
+    results = [
+        run_result(
+            run.index,
+            run.record,
+            evaluate_run(policy, declarations.get(run.record["declaration_id"]), run.record, cache),
+        )
+        for run in runs
+    ]
+    return canonical.canonicalize(results_document(policy, policy_file, results))
+
+
+def consistency_bytes(chain: Sequence[tuple[int, int, Sequence[bytes]]]) -> bytes:
+    return canonical.canonicalize(
+        {
+            "consistency": [
+                {
+                    "old": old,
+                    "new": new,
+                    "proof": [base64.b64encode(h).decode("ascii") for h in proof],
+                }
+                for old, new, proof in chain
+            ]
+        }
+    )
+
+
+def assemble(
+    collected: Collected,
+    sizes: Sequence[int],
+    planned: Mapping[str, tuple[bytes, list[str]]] | None = None,
+) -> dict[str, bytes]:
+    """The bundle's files (without the manifest and its signature: :func:`seal` adds them).
+
+    ``sizes`` are the tree sizes of ``collected.checkpoints``, in order; ``planned`` the
+    result of :func:`disclosures` when the caller already has it.
+    """
+    files: dict[str, bytes] = {LOG_KEY: (collected.key.vkey + "\n").encode("ascii")}
+    for size, note in zip(sizes, collected.checkpoints, strict=True):
+        files[checkpoint_path(size)] = note
+    files[CONSISTENCY] = consistency_bytes(collected.consistency)
+    for run in collected.runs:
+        files[run_path(run.index, "envelope.json")] = run.envelope
+        files[run_path(run.index, "inclusion.tlog-proof")] = run.proof
+    if planned is None:
+        planned = collected.planned or disclosures(collected.declarations, collected.disclose)
+    for declaration_id, (data, _digests) in planned.items():
+        files[declaration_path(declaration_id)] = data
+    for digest, data in collected.contents.items():
+        files[content_path(digest)] = data
+    if collected.policy is not None:
+        name, data, policy = collected.policy
+        files[name] = data
+        files[POLICY_RESULTS] = policy_results(policy, name, collected.runs, collected.declarations)
+    return files

@@ -1,0 +1,570 @@
+"""Verifying a bundle offline, from its files alone: bytes in, a verdict out.
+
+Private to :mod:`runid.evidence`. :func:`verify_files` takes the bundle's files as a mapping of
+name to bytes (:mod:`runid.evidence.archive` reads them from the zip, safely) and the trusted
+keys, and fails closed at the first failure with an :class:`EvidenceError` naming the file
+and the check. It reads no file, database or network.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import itertools
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from .. import canonical
+from ..checkpoint import Checkpoint, verify_checkpoint
+from ..declaration import COMPONENTS
+from ..envelope import verify_envelope
+from ..errors import (
+    E_BUNDLE_DIGEST,
+    E_BUNDLE_FILE,
+    E_CONTENT_DIGEST,
+    E_DISCLOSURE,
+    E_POLICY_RESULT,
+    E_UNKNOWN_KEY,
+    RunidError,
+)
+from ..identity import compute_identity, declaration_id_from_components
+from ..keys import Keyring, PublicKey
+from ..merkle import leaf_hash, verify_consistency
+from ..note import open_note
+from ..policy import Policy, parse_policy
+from ..proof import parse_proof, verify_tlog_proof
+from ._assemble import evaluate_run, output_digests, results_document, run_result
+from ._format import (
+    BUNDLE_SPEC,
+    CONSISTENCY,
+    DISCLOSURE_SPEC,
+    LOG_KEY,
+    MANIFEST,
+    POLICY_RESULTS,
+    SIGNATURE,
+    EvidenceError,
+    check_disclosed,
+    checkpoint_path,
+    content_path,
+    declaration_path,
+    digests_under,
+    fail,
+    file_kind,
+    instant,
+    manifest_note_text,
+    parse_time,
+    path_problem,
+    reraise,
+    run_path,
+)
+
+__all__ = ["Progress", "Verified", "VerifiedRun", "verify_files"]
+
+Progress = Callable[[str, int, int], None]
+"""``progress(stage, done, total)``, called as runs are verified (for a progress bar)."""
+
+_MANIFEST_KEYS: Final = frozenset(("bundle", "created_at", "log", "selection", "counts", "files"))
+_DISCLOSURE_KEYS: Final = frozenset(("disclosure", "declaration_id", "components", "disclosed"))
+_PROGRESS_EVERY: Final = 250
+
+
+@dataclass
+class VerifiedRun:
+    """One verified run: its entry, record, and what the bundle discloses of its declaration
+    (``components`` the eight component digests when known, ``disclosed`` the component values
+    disclosed, ``declaration`` the whole declaration when every component is disclosed)."""
+
+    index: int
+    record: dict[str, Any]
+    components: dict[str, str] | None = None
+    disclosed: dict[str, Any] = field(default_factory=dict)
+    declaration: dict[str, Any] | None = None
+
+
+@dataclass
+class Verified:
+    """What a bundle proved: the checks that passed (one line each), and what they covered."""
+
+    origin: str
+    key: PublicKey
+    anchored: bool
+    checkpoint: Checkpoint
+    checkpoints: list[Checkpoint]
+    runs: list[VerifiedRun]
+    manifest: dict[str, Any] | None
+    contents: dict[str, int]
+    policy: Policy | None = None
+    policy_results: dict[str, Any] | None = None
+    checks: list[str] = field(default_factory=list)
+
+
+def _json(files: Mapping[str, bytes], name: str, check: str) -> Any:
+    try:
+        return canonical.loads(files[name])
+    except RunidError as exc:
+        raise fail(name, check, f"not valid JSON ({exc.message})") from None
+
+
+def _manifest(files: Mapping[str, bytes], keyring: Keyring, origin: str) -> dict[str, Any]:
+    """The manifest, after its signature and every listed file's digest verified."""
+    for name in (MANIFEST, SIGNATURE):
+        if name not in files:
+            raise fail(
+                name,
+                "files",
+                "missing: a bundle has a manifest and its signature",
+                code=E_BUNDLE_FILE,
+            )
+    try:
+        note = open_note(files[SIGNATURE], keyring)
+    except RunidError as exc:
+        raise reraise(SIGNATURE, "signature", exc) from None
+    if not any(key.name == origin for key in note.keys):
+        raise fail(SIGNATURE, "signature", f"not signed by the log's key {origin}")
+    if not note.text.startswith(BUNDLE_SPEC + "\n"):
+        raise fail(SIGNATURE, "signature", f"not a {BUNDLE_SPEC} manifest signature")
+    if note.text != manifest_note_text(files[MANIFEST]):
+        raise fail(
+            MANIFEST,
+            "digest",
+            "its SHA-256 is not the one the signature names",
+            code=E_BUNDLE_DIGEST,
+        )
+    manifest = _json(files, MANIFEST, "manifest")
+    if not isinstance(manifest, dict) or set(manifest) != _MANIFEST_KEYS:
+        raise fail(MANIFEST, "manifest", f"expected exactly the members {sorted(_MANIFEST_KEYS)}")
+    if manifest["bundle"] != BUNDLE_SPEC:
+        raise fail(MANIFEST, "manifest", f"unsupported bundle version {manifest['bundle']!r}")
+    log = manifest["log"]
+    if not isinstance(log, dict) or log.get("origin") != origin:
+        raise fail(MANIFEST, "manifest", f"its log is not {origin!r}")
+    listed = manifest["files"]
+    if not isinstance(listed, list):
+        raise fail(MANIFEST, "manifest", "files must be a list")
+    seen: set[str] = set()
+    for item in listed:
+        if not (isinstance(item, dict) and set(item) == {"path", "sha256", "size"}):
+            raise fail(MANIFEST, "manifest", "each file is {path, sha256, size}")
+        name = item["path"]
+        if not isinstance(name, str) or name in seen or name in (MANIFEST, SIGNATURE):
+            raise fail(MANIFEST, "manifest", f"file {name!r:.80} listed twice or not allowed")
+        seen.add(name)
+        if name not in files:
+            raise fail(
+                name, "files", "listed in the manifest but not in the bundle", code=E_BUNDLE_FILE
+            )
+        data = files[name]
+        if len(data) != item["size"] or hashlib.sha256(data).hexdigest() != item["sha256"]:
+            raise fail(
+                name,
+                "digest",
+                "its bytes are not the ones the manifest lists "
+                f"(sha256 {hashlib.sha256(data).hexdigest()[:16]}…, {len(data)} bytes)",
+                code=E_BUNDLE_DIGEST,
+            )
+    for name in files:
+        if name not in seen and name not in (MANIFEST, SIGNATURE):
+            raise fail(name, "files", "not listed in the manifest", code=E_BUNDLE_FILE)
+    return manifest
+
+
+def _log_key(files: Mapping[str, bytes], trusted: Sequence[PublicKey] | None) -> PublicKey:
+    if LOG_KEY not in files:
+        raise fail(LOG_KEY, "files", "missing: the log's verifier key", code=E_BUNDLE_FILE)
+    try:
+        key = PublicKey.parse(files[LOG_KEY].decode("ascii"))
+    except (RunidError, UnicodeDecodeError) as exc:
+        detail = exc.message if isinstance(exc, RunidError) else "not ASCII"
+        raise fail(LOG_KEY, "keys", f"not a verifier key ({detail})") from None
+    if trusted is not None and key not in trusted:
+        raise fail(
+            LOG_KEY,
+            "keys",
+            f"the bundle's log key {key.name} ({key.key_id}) is not a trusted key",
+            code=E_UNKNOWN_KEY,
+        )
+    return key
+
+
+def _checkpoints(
+    files: Mapping[str, bytes], keyring: Keyring, origin: str
+) -> tuple[list[Checkpoint], dict[bytes, Checkpoint]]:
+    found: list[Checkpoint] = []
+    by_note: dict[bytes, Checkpoint] = {}
+    for name in files:
+        if file_kind(name) != "checkpoint":
+            continue
+        try:
+            checkpoint = verify_checkpoint(files[name], keyring, origin)
+        except RunidError as exc:
+            raise reraise(name, "checkpoint", exc) from None
+        if checkpoint_path(checkpoint.size) != name:
+            raise fail(name, "checkpoint", f"holds the checkpoint of size {checkpoint.size}")
+        found.append(checkpoint)
+        by_note[files[name]] = checkpoint
+    if not found:
+        raise fail("checkpoints/", "files", "no checkpoint in the bundle", code=E_BUNDLE_FILE)
+    found.sort(key=lambda c: c.size)
+    if CONSISTENCY not in files:
+        raise fail(CONSISTENCY, "files", "missing", code=E_BUNDLE_FILE)
+    chain = _json(files, CONSISTENCY, "consistency")
+    steps = chain.get("consistency") if isinstance(chain, dict) and len(chain) == 1 else None
+    pairs = [(a.size, b.size) for a, b in itertools.pairwise(found)]
+    if not isinstance(steps, list) or len(steps) != len(pairs):
+        raise fail(
+            CONSISTENCY,
+            "consistency",
+            f"expected one proof for each of {len(pairs)} neighbouring checkpoints",
+        )
+    for step, (old, new), (a, b) in zip(steps, pairs, itertools.pairwise(found), strict=True):
+        if not isinstance(step, dict) or (step.get("old"), step.get("new")) != (old, new):
+            raise fail(CONSISTENCY, "consistency", f"expected the proof from {old} to {new}")
+        try:
+            proof = [_b64hash(h) for h in step.get("proof", [])]
+            verify_consistency(old, new, proof, a.root, b.root)
+        except RunidError as exc:
+            raise reraise(CONSISTENCY, "consistency", exc) from None
+        except (TypeError, ValueError):
+            raise fail(
+                CONSISTENCY,
+                "consistency",
+                f"the proof from {old} to {new} is not a list of base64 hashes",
+            ) from None
+    return found, by_note
+
+
+def _b64hash(text: object) -> bytes:
+    if not isinstance(text, str):
+        raise TypeError
+    return base64.b64decode(text, validate=True)
+
+
+def _declaration(files: Mapping[str, bytes], declaration_id: str) -> VerifiedRun:
+    """What the file of ``declaration_id`` discloses (a run with no index yet)."""
+    name = declaration_path(declaration_id)
+    document = _json(files, name, "declaration")
+    if isinstance(document, dict) and "disclosure" in document:
+        if set(document) != _DISCLOSURE_KEYS or document["disclosure"] != DISCLOSURE_SPEC:
+            raise fail(
+                name,
+                "declaration",
+                f"a {DISCLOSURE_SPEC} document has exactly {sorted(_DISCLOSURE_KEYS)}",
+                code=E_DISCLOSURE,
+            )
+        components, disclosed = document["components"], document["disclosed"]
+        if not (
+            isinstance(components, dict)
+            and set(components) == set(COMPONENTS)
+            and isinstance(disclosed, dict)
+            and set(disclosed) <= set(COMPONENTS)
+        ):
+            raise fail(
+                name,
+                "declaration",
+                "components must name the eight components and disclosed some of them",
+                code=E_DISCLOSURE,
+            )
+        try:
+            computed = declaration_id_from_components(components)
+            check_disclosed(document)
+        except RunidError as exc:
+            raise fail(name, "declaration", exc.message, code=E_DISCLOSURE) from None
+        if computed != declaration_id or document["declaration_id"] != declaration_id:
+            raise fail(
+                name,
+                "declaration",
+                f"its components give {computed}, not {declaration_id}",
+                code=E_DISCLOSURE,
+            )
+        return VerifiedRun(-1, {}, dict(components), dict(disclosed), None)
+    try:
+        identity = compute_identity(document)
+    except RunidError as exc:
+        raise fail(name, "declaration", f"invalid ({exc.message})", code=E_DISCLOSURE) from None
+    if identity.declaration_id != declaration_id:
+        raise fail(name, "declaration", f"its id is {identity.declaration_id}", code=E_DISCLOSURE)
+    assert isinstance(document, dict)
+    return VerifiedRun(-1, {}, dict(identity.components), dict(document), document)
+
+
+def _run_indices(files: Mapping[str, bytes]) -> list[int]:
+    indices: set[int] = set()
+    for name in files:
+        if file_kind(name) in ("envelope", "proof"):
+            indices.add(int(name.split("/")[1]))
+    for index in indices:
+        for part in ("envelope.json", "inclusion.tlog-proof"):
+            if run_path(index, part) not in files:
+                raise fail(
+                    run_path(index, part),
+                    "files",
+                    "missing: each run has its envelope and its inclusion proof",
+                    code=E_BUNDLE_FILE,
+                )
+    return sorted(indices)
+
+
+def _selection(manifest: dict[str, Any] | None) -> tuple[Any, Any]:
+    if manifest is None or not isinstance(manifest["selection"], dict):
+        return None, None
+    bounds = []
+    for key in ("since", "until"):
+        value = manifest["selection"].get(key)
+        try:
+            bounds.append(parse_time(value, key) if isinstance(value, str) else None)
+        except RunidError:
+            raise fail(
+                MANIFEST, "manifest", f"selection {key} {value!r:.40} is not a time"
+            ) from None
+    return bounds[0], bounds[1]
+
+
+def _verify_runs(
+    files: Mapping[str, bytes],
+    keyring: Keyring,
+    *,
+    origin: str,
+    notes: Mapping[bytes, Checkpoint],
+    manifest: dict[str, Any] | None,
+    progress: Progress | None,
+) -> list[VerifiedRun]:
+    since, until = _selection(manifest)
+    indices = _run_indices(files)
+    declarations: dict[str, VerifiedRun | None] = {}
+    runs: list[VerifiedRun] = []
+    for done, index in enumerate(indices, 1):
+        name = run_path(index, "envelope.json")
+        leaf = files[name]
+        try:
+            record = verify_envelope(leaf, keyring)
+        except RunidError as exc:
+            raise reraise(name, "envelope", exc) from None
+        if canonical.canonicalize(canonical.loads(leaf)) != leaf:
+            raise fail(name, "envelope", "not the canonical bytes of the envelope (the log leaf)")
+        started = instant(record["started_at"])
+        if (since is not None and started < since) or (until is not None and started >= until):
+            raise fail(
+                name,
+                "selection",
+                f"started at {record['started_at']}, outside the bundle's selection",
+            )
+        proof_name = run_path(index, "inclusion.tlog-proof")
+        try:
+            proof = parse_proof(files[proof_name])
+            if proof.index != index:
+                raise fail(proof_name, "inclusion", f"proves entry {proof.index}, not {index}")
+            if proof.checkpoint not in notes:
+                raise fail(
+                    proof_name, "inclusion", "proves against a checkpoint that is not in the bundle"
+                )
+            verify_tlog_proof(proof, leaf_hash(leaf), keyring, origin)
+        except EvidenceError:
+            raise
+        except RunidError as exc:
+            raise reraise(proof_name, "inclusion", exc) from None
+        declaration_id = record["declaration_id"]
+        if declaration_id not in declarations:
+            held = declaration_path(declaration_id) in files
+            declarations[declaration_id] = _declaration(files, declaration_id) if held else None
+        disclosed = declarations[declaration_id]
+        run = VerifiedRun(index, record)
+        if disclosed is not None:
+            run.components, run.disclosed = disclosed.components, disclosed.disclosed
+            run.declaration = disclosed.declaration
+        runs.append(run)
+        if progress is not None and (done % _PROGRESS_EVERY == 0 or done == len(indices)):
+            progress("runs", done, len(indices))
+    for name in files:
+        if file_kind(name) == "declaration":
+            declaration_id = "sha256:" + name.split("/")[1].removesuffix(".json")
+            if declaration_id not in declarations:
+                raise fail(name, "declaration", "no run of the bundle has this declaration")
+    return runs
+
+
+def _contents(files: Mapping[str, bytes], runs: Sequence[VerifiedRun]) -> dict[str, int]:
+    referenced: set[str] = set()
+    for run in runs:
+        referenced.update(output_digests(run.record))
+        for value in run.disclosed.values():
+            referenced.update(digests_under(value))
+    found: dict[str, int] = {}
+    for name, data in files.items():
+        if file_kind(name) != "content":
+            continue
+        digest = "sha256:" + name.split("/")[1]
+        if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
+            raise fail(
+                name,
+                "content",
+                "its bytes do not have the digest it is named by",
+                code=E_CONTENT_DIGEST,
+            )
+        if digest not in referenced:
+            raise fail(name, "content", "no disclosed component or output references it")
+        assert content_path(digest) == name
+        found[digest] = len(data)
+    return found
+
+
+def _policy(
+    files: Mapping[str, bytes], runs: Sequence[VerifiedRun]
+) -> tuple[Policy, dict[str, Any], int] | None:
+    names = [n for n in files if file_kind(n) == "policy"]
+    if not names and POLICY_RESULTS not in files:
+        return None
+    if len(names) != 1 or POLICY_RESULTS not in files:
+        missing = POLICY_RESULTS if names else "policy/policy.yaml"
+        raise fail(
+            missing,
+            "files",
+            "a bundle has one policy file and its results, or neither",
+            code=E_BUNDLE_FILE,
+        )
+    name = names[0]
+    try:
+        policy = parse_policy(files[name], fmt="json" if name.endswith(".json") else "yaml")
+    except RunidError as exc:
+        raise reraise(name, "policy", exc) from None
+    stored = _json(files, POLICY_RESULTS, "policy")
+    if not isinstance(stored, dict) or not isinstance(stored.get("runs"), list):
+        raise fail(POLICY_RESULTS, "policy", "not a policy results document", code=E_POLICY_RESULT)
+    if len(stored["runs"]) != len(runs):
+        raise fail(
+            POLICY_RESULTS,
+            "policy",
+            f"holds {len(stored['runs'])} runs, the bundle {len(runs)}",
+            code=E_POLICY_RESULT,
+        )
+    cache: dict[str, Any] = {}
+    checked = 0
+    rows = []
+    for run, row in zip(runs, stored["runs"], strict=True):
+        if not isinstance(row, dict) or row.get("entry") != run.index:
+            raise fail(
+                POLICY_RESULTS,
+                "policy",
+                f"expected the result of entry {run.index}",
+                code=E_POLICY_RESULT,
+            )
+        if run.declaration is not None or run.components is None:
+            expected = run_result(
+                run.index, run.record, evaluate_run(policy, run.declaration, run.record, cache)
+            )
+            if expected != row:
+                raise fail(
+                    POLICY_RESULTS,
+                    "policy",
+                    f"entry {run.index}: the stored result is "
+                    "not what the policy gives for the run",
+                    code=E_POLICY_RESULT,
+                )
+            checked += 1
+        rows.append(row)
+    if results_document(policy, name, rows) != stored:
+        raise fail(
+            POLICY_RESULTS,
+            "policy",
+            "the policy, status or summary is not the one the runs' results give",
+            code=E_POLICY_RESULT,
+        )
+    return policy, stored, checked
+
+
+def verify_files(
+    files: Mapping[str, bytes],
+    trusted: Sequence[PublicKey] | None = None,
+    *,
+    sealed: bool = True,
+    progress: Progress | None = None,
+) -> Verified:
+    """Verify a bundle's files; raise :class:`EvidenceError` at the first failure.
+
+    ``trusted``: the verifier keys to trust (the log's key must be one of them); None trusts
+    the bundle's own log key, which proves the bundle is whole and self-consistent, not who
+    made it. ``sealed`` False verifies files not sealed yet (no manifest: a report made
+    straight from the log).
+    """
+    for name in files:
+        problem = path_problem(name)
+        if problem is not None:
+            raise fail(name[:80], "files", problem, code=E_BUNDLE_FILE)
+        if file_kind(name) is None:
+            raise fail(
+                name, "files", "not a file a runid/evidence/v1 bundle holds", code=E_BUNDLE_FILE
+            )
+    key = _log_key(files, trusted)
+    origin = key.name
+    keyring = Keyring(trusted if trusted is not None else [key])
+    manifest = _manifest(files, keyring, origin) if sealed else None
+    checks: list[str] = []
+    if manifest is not None:
+        checks.append(
+            f"manifest: signed by the log {origin} ({key.key_id}); "
+            f"{len(manifest['files']):,} files, every SHA-256 and size as listed"
+        )
+    checks.append(
+        f"keys: the log key {key.name} is "
+        + (
+            "a key given to the verifier"
+            if trusted is not None
+            else "the bundle's own (pass --key to anchor trust in a key you hold)"
+        )
+    )
+    checkpoints, notes = _checkpoints(files, keyring, origin)
+    latest = checkpoints[-1]
+    if manifest is not None and manifest["log"].get("size") != latest.size:
+        raise fail(
+            MANIFEST,
+            "manifest",
+            f"names tree size {manifest['log'].get('size')}, "
+            f"its latest checkpoint is {latest.size}",
+        )
+    checks.append(
+        f"checkpoints: {len(checkpoints)} signed by {origin}, tree sizes "
+        f"{', '.join(f'{c.size:,}' for c in checkpoints)}; each extends the one before "
+        f"({len(checkpoints) - 1} consistency proofs)"
+    )
+    runs = _verify_runs(
+        files, keyring, origin=origin, notes=notes, manifest=manifest, progress=progress
+    )
+    checks.append(
+        f"runs: {len(runs):,} envelopes signed and valid (execution ids recomputed), "
+        f"{len(runs):,} inclusion proofs verified"
+    )
+    full = sum(r.declaration is not None for r in runs)
+    part = sum(r.declaration is None and r.components is not None for r in runs)
+    none = len(runs) - full - part
+    checks.append(
+        f"declarations: {full:,} run(s) with the whole declaration (id recomputed), "
+        f"{part:,} in part (each disclosed component's digest recomputed), "
+        f"{none:,} with none held"
+    )
+    contents = _contents(files, runs)
+    checks.append(
+        f"contents: {len(contents):,} disclosed, each matching its digest and "
+        "referenced by a disclosed component or output"
+    )
+    verified = Verified(
+        origin,
+        key,
+        trusted is not None,
+        latest,
+        checkpoints,
+        runs,
+        manifest,
+        contents,
+        checks=checks,
+    )
+    found = _policy(files, runs)
+    if found is not None:
+        policy, stored, checked = found
+        verified.policy, verified.policy_results = policy, stored
+        rest = len(runs) - checked
+        checks.append(
+            f"policy: {policy.name} ({policy.digest[:19]}…): {checked:,} run(s) "
+            "re-evaluated, results as stored"
+            + (f"; {rest:,} with undisclosed components taken as signed" if rest else "")
+        )
+    return verified
