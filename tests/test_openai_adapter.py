@@ -113,10 +113,16 @@ def test_chat_request_maps_every_component() -> None:
     assert decl["model"]["provider"] == "openai-compatible"
     assert decl["model"]["name"] == "smollm2"
     assert decl["model"]["version"] == {"absent": "not_recorded"}
-    assert decl["model"]["endpoint"] == BASE
+    # Where the model is served is not a condition (ADR 0014); which model is, and a client
+    # does not know it unless told.
+    assert decl["model"]["endpoint"] == {"absent": "not_applicable"}
+    assert decl["model"]["weights"] == {"absent": "not_recorded"}
     assert decl["instructions"]["system"][0]["size"] == len(b"You answer in one short sentence.")
+    assert decl["instructions"]["template"] == {"absent": "not_recorded"}
     assert [m["role"] for m in decl["inputs"]["messages"]] == ["user"]
-    assert decl["context"] == {"absent": "not_applicable"}
+    assert decl["inputs"]["truncation"] == {"absent": "not_recorded"}
+    # The application may have retrieved what it put in the messages: not known here.
+    assert decl["context"] == {"absent": "not_recorded"}
     assert decl["tools"] == {"absent": "not_applicable"}
     assert decl["constraints"]["output_schema"] == {"absent": "not_applicable"}
     assert decl["runtime"] == EXAMPLE_RUNTIME
@@ -173,7 +179,7 @@ def test_secrets_never_enter_the_declaration() -> None:
     text = canonicalize(decl)
     assert CANARY.encode() not in text
     assert not any(CANARY.encode() in blob for blob in blobs.values())
-    assert decl["model"]["endpoint"] == "https://example.com/v1"
+    assert decl["model"]["endpoint"] == {"absent": "not_applicable"}
     assert decl["parameters"]["top_k"] == {"source": "declared", "value": 40}
 
 
@@ -477,7 +483,7 @@ def test_real_chat_call(llama_server: LlamaServer) -> None:
     request = _request(model=llama_server.model)
     decl, blobs = declaration_from_chat_request(request, base_url=str(client.base_url))
     assert problems(decl) == []
-    assert decl["model"]["endpoint"] == llama_server.base_url
+    assert decl["model"]["endpoint"] == {"absent": "not_applicable"}  # ADR 0014
     assert compute_identity(decl) == compute_identity(
         declaration_from_chat_request(request, base_url=str(client.base_url))[0]
     )
@@ -610,6 +616,8 @@ def test_create_chat_captures_a_real_call_end_to_end(
     assert first.choices[0].message.content == second.choices[0].message.content  # temp 0
     assert run1.record is not None
     assert run1.record["observed"]["served_model"] == first.model
+    # Where the model was reached is an observed fact of the record (ADR 0014).
+    assert run1.record["observed"]["endpoint"] == llama_server.base_url
     with Log.open(home) as log:
         receipt = log.receipt(run1.execution_id)
     text = (first.choices[0].message.content or "").encode()
@@ -880,6 +888,7 @@ def test_recorded_content_that_is_not_its_media_type_is_e_replay_content() -> No
 
 
 def test_replay_a_recorded_call(llama_server: LlamaServer, tmp_path: Path) -> None:
+    from runid.capture import Recorder
     from runid.integrations import openai as adapter
     from runid.log import Log
 
@@ -902,8 +911,17 @@ def test_replay_a_recorded_call(llama_server: LlamaServer, tmp_path: Path) -> No
         by_client = adapter.replay(
             declaration, fetch, recorder=recorder, client=_client(llama_server)
         )
-        by_url = adapter.replay(declaration, fetch, recorder=recorder, stream=True)
-    for run in (by_client, by_url):
+        # The endpoint is the original record's observed fact (ADR 0014): given as the
+        # record, or found in the log through the recorder's replay_of.
+        by_url = adapter.replay(
+            declaration, fetch, recorder=recorder, stream=True, record=original.record
+        )
+        linked = Recorder(recorder.home, on_error="raise", replay_of=original.execution_id)
+        by_log = adapter.replay(declaration, fetch, recorder=linked)
+        with pytest.raises(InputError) as unknown:
+            adapter.replay(declaration, fetch, recorder=recorder)
+        assert unknown.value.code == "E_REPLAY_ENDPOINT"
+    for run in (by_client, by_url, by_log):
         assert run.recorded
         assert run.declaration_id == original.declaration_id
         assert run.outputs == original.outputs  # temperature 0: the same output

@@ -220,11 +220,28 @@ def test_absent_knobs_are_explicit() -> None:
         "embedding_model": {"absent": "not_applicable"},
         "index": {"id": "kb", "snapshot": {"absent": "not_recorded"}},
         "top_k": {"absent": "not_applicable"},
-        "threshold": {"absent": "not_applicable"},
+        # Left out: the helper cannot see whether the retriever applied one.
+        "threshold": {"absent": "not_recorded"},
         "filters": {},
-        "reranker": {"absent": "not_applicable"},
+        "reranker": {"absent": "not_recorded"},
         "retrieved": [],
     }
+
+
+def test_none_states_that_no_threshold_or_reranker_applied() -> None:
+    context, _ = context_component(
+        None,
+        [],
+        retriever={"name": "bm25", "kind": "sparse"},
+        embedding_model=None,
+        index_id="kb",
+        snapshot=None,
+        top_k=None,
+        threshold=None,
+        reranker=None,
+    )
+    assert context["threshold"] == {"absent": "not_applicable"}
+    assert context["reranker"] == {"absent": "not_applicable"}
 
 
 @pytest.mark.parametrize(

@@ -112,3 +112,94 @@ def test_runtime_component_makes_a_valid_declaration(repo: Path) -> None:
     assert problems(decl) == []
     decl["runtime"] = runtime_component()  # nothing known: still valid
     assert problems(decl) == []
+
+
+# --- the application's own revision ------------------------------------------------------------
+
+
+def _app_module(repo: Path, name: str) -> Any:
+    """A module of the application in ``repo`` whose function asks for its revision, as an
+    adapter does on the application's behalf."""
+    import importlib.util
+
+    source = repo / f"{name}.py"
+    source.write_text(
+        "from runid.runtime import application_code\n\n\ndef revision():\n"
+        "    return application_code()\n"
+    )
+    spec = importlib.util.spec_from_file_location(name, source)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_revision_from_the_environment_wins(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(runtime.APP_REVISION_ENV, "v2.3.1+build.7")
+    monkeypatch.setenv(runtime.APP_REPOSITORY_ENV, "https://deploy:s3cret@git.example.com/app.git")
+    code = runtime.application_code(caller=repo)
+    assert code == {
+        "repository": "https://git.example.com/app.git",  # credentials dropped
+        "revision": "v2.3.1+build.7",
+        "dirty": NOT_RECORDED,
+    }
+
+
+def test_the_revision_of_the_calling_code_is_read_from_git_files(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(runtime.APP_REVISION_ENV, raising=False)
+    head = git(repo, "rev-parse", "HEAD").decode().strip()
+    module = _app_module(repo, "runid_test_app_loose")
+    assert module.revision() == {
+        "repository": NOT_RECORDED,
+        "revision": head,
+        "dirty": NOT_RECORDED,
+    }
+
+
+@pytest.mark.parametrize("layout", ["packed", "detached", "worktree"])
+def test_every_git_layout_gives_the_commit(
+    tmp_path: Path, layout: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(runtime.APP_REVISION_ENV, raising=False)
+    repo = tmp_path / f"repo-{layout}"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    (repo / "app.py").write_text("print('v1')\n")
+    git(repo, "add", "app.py")
+    git(repo, "commit", "-q", "-m", "v1")
+    head = git(repo, "rev-parse", "HEAD").decode().strip()
+    where = repo
+    if layout == "packed":
+        git(repo, "pack-refs", "--all")
+        assert not any((repo / ".git" / "refs" / "heads").iterdir())
+    elif layout == "detached":
+        git(repo, "checkout", "-q", "--detach")
+    else:
+        where = tmp_path / "linked"
+        git(repo, "worktree", "add", "-q", "--detach", str(where))
+    assert runtime.application_code(caller=where / "app.py")["revision"] == head
+
+
+def test_no_repository_no_revision(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(runtime.APP_REVISION_ENV, raising=False)
+    assert runtime.application_code(caller=tmp_path) == NOT_RECORDED
+    (tmp_path / ".git").mkdir()  # a broken repository: still nothing, never an error
+    assert runtime.application_code(caller=tmp_path / "x.py") == NOT_RECORDED
+
+
+def test_adapters_declare_the_application_revision(monkeypatch: pytest.MonkeyPatch) -> None:
+    from runid.integrations.agent import tool_runtime
+    from runid.integrations.openai import declaration_from_chat_request
+
+    monkeypatch.setenv(runtime.APP_REVISION_ENV, "abc1234")
+    decl, _ = declaration_from_chat_request(
+        {"model": "m", "messages": [{"role": "user", "content": "Hi"}]},
+        base_url="http://127.0.0.1:8080/v1",
+    )
+    assert decl["runtime"]["code"]["revision"] == "abc1234"
+    assert problems(decl) == []
+    assert tool_runtime()["code"]["revision"] == "abc1234"

@@ -173,7 +173,13 @@ OBSERVED = Obj(
         "response_id": maybe(TEXT, "The provider's id of the response, for its own logs."),
         "usage": maybe(USAGE, "Token usage as reported by the serving side."),
         "finish_reason": maybe(TEXT, "Why generation stopped, as reported: 'stop', 'length'."),
+        "endpoint": Str(
+            pattern=r"[a-z][a-z0-9+.-]*://[\x21-\x2e\x30-\x3f\x41-\x7e]+(/[\x21-\x7e]*)?",
+            what="a URL without credentials (no user:password@)",
+            description="Where the model was reached (base URL): observed, not declared.",
+        ),
     },
+    optional=("endpoint",),
     description="Facts observed during or after the run; never declared before it.",
 )
 
@@ -484,7 +490,7 @@ def _observed(observed: Mapping[str, Any] | None) -> dict[str, Any]:
             "other": {},
             **usage,
         }
-    return {name: NOT_RECORDED for name in OBSERVED.fields} | given
+    return {name: NOT_RECORDED for name in OBSERVED.required} | given
 
 
 def new_record(
@@ -506,9 +512,9 @@ def new_record(
     ``outputs`` are content references (:func:`runid.digest.content_ref`). ``error`` (a mapping
     with ``type`` and optionally ``message``, a content reference) makes the status ``error``.
     ``observed`` holds any of ``served_model``, ``system_fingerprint``, ``response_id``,
-    ``usage`` (``input_tokens``, ``output_tokens``, ``other``) and ``finish_reason``; whatever
-    is left out is recorded as ``{"absent": "not_recorded"}``. ``parent`` and ``step`` go
-    together: the execution id of the record this one is a step of, and the step's index.
+    ``usage`` (``input_tokens``, ``output_tokens``, ``other``), ``finish_reason`` (whatever is
+    left out is ``{"absent": "not_recorded"}``) and ``endpoint`` (optional). ``parent`` and
+    ``step`` go together: the execution id of the record this one is a step of, and its index.
     ``nonce`` is for reproducible tests only; by default 16 fresh random bytes.
     ``replay_of`` (only for a replay, docs/spec.md §18) is the execution id of the run this one
     re-executed; left out, the record has no ``replay_of`` member.

@@ -11,6 +11,11 @@ Gathering never raises and never hangs: a distribution that is not installed is 
 ``libraries`` (listed in ``missing``), and git that is absent, slow (``timeout``) or run outside
 a repository gives ``{"absent": "not_recorded"}``.
 
+The application's own revision (which build of the app assembled the request) is
+:func:`application_code`: ``$RUNID_APP_REVISION`` when set, else the commit checked out in the
+git repository that holds the calling code, read from its ``.git`` files (no ``git`` process);
+the adapters declare it as ``runtime.code``.
+
 >>> facts = runtime_component(["orjson"], cwd="/")
 >>> sorted(facts)
 ['code', 'determinism', 'engine', 'hardware', 'libraries', 'platform']
@@ -30,15 +35,23 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import platform
+import re
 import subprocess
 import sys
+import sysconfig
+import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from types import FrameType
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from .digest import content_digest
 
 __all__ = [
+    "APP_REPOSITORY_ENV",
+    "APP_REVISION_ENV",
+    "application_code",
     "code_revision",
     "hardware_class",
     "library_versions",
@@ -48,6 +61,10 @@ __all__ = [
 
 NOT_RECORDED: dict[str, str] = {"absent": "not_recorded"}
 NOT_APPLICABLE: dict[str, str] = {"absent": "not_applicable"}
+#: The application's revision, as its build or deployment knows it (a commit, a tag, a build id).
+APP_REVISION_ENV = "RUNID_APP_REVISION"
+#: Where that revision lives (a repository URL; credentials in it are dropped).
+APP_REPOSITORY_ENV = "RUNID_APP_REPOSITORY"
 
 # Machine names differ by OS for the same architecture; one spelling keeps ids consistent.
 _ARCH = {"amd64": "x86_64", "x64": "x86_64", "arm64": "aarch64", "i686": "x86", "i386": "x86"}
@@ -175,3 +192,154 @@ def runtime_component(
         "code": code_revision(cwd, repository=repository, timeout=git_timeout),
         "determinism": dict(determinism or {}),
     }
+
+
+# --- the application's own revision ----------------------------------------------------------
+
+_COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+# Revisions found per git directory, for the life of the process: the code a process runs was
+# loaded when it started, so a commit made later does not describe it.
+_REVISIONS: dict[str, str | None] = {}
+_LOCK = threading.Lock()
+
+
+def _library_roots() -> tuple[str, ...]:
+    """Where installed code lives (the interpreter's prefixes, site-packages, the standard
+    library): a frame there is a library's, never the application's."""
+    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    for name in ("stdlib", "platstdlib", "purelib", "platlib", "scripts"):
+        path = sysconfig.get_paths().get(name)
+        if path:
+            roots.add(path)
+    return tuple(os.path.join(os.path.realpath(r), "") for r in roots if r)
+
+
+def _caller_file(frame: FrameType | None) -> str | None:
+    """The file of the first frame outside runid, installed libraries and the standard
+    library: the application's code that called into the adapter. None when there is none."""
+    roots = _library_roots()
+    while frame is not None:
+        module = str(frame.f_globals.get("__name__") or "")
+        path = frame.f_code.co_filename
+        if module != "runid" and not module.startswith("runid."):
+            if path.startswith("<"):  # <stdin>, <string>, a doctest: no file to place
+                return None
+            real = os.path.realpath(path)
+            if not real.startswith(roots):
+                return real
+        frame = frame.f_back
+    return None
+
+
+def _git_dir(start: Path) -> Path | None:
+    for folder in (start, *start.parents):
+        dot = folder / ".git"
+        if dot.is_dir():
+            return dot
+        if dot.is_file():  # a worktree or submodule: "gitdir: <path>"
+            text = dot.read_text(encoding="utf-8", errors="replace").strip()
+            if text.startswith("gitdir:"):
+                target = Path(text[len("gitdir:") :].strip())
+                return target if target.is_absolute() else (folder / target)
+            return None
+    return None
+
+
+def _packed_ref(common: Path, ref: str) -> str | None:
+    try:
+        lines = (common / "packed-refs").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    for line in lines.splitlines():
+        parts = line.split(" ", 1)
+        if len(parts) == 2 and parts[1].strip() == ref:
+            return parts[0].strip()
+    return None
+
+
+def _head_commit(git_dir: Path) -> str | None:
+    """The commit HEAD names, read from the files (a symbolic ref, loose or packed), or None."""
+    try:
+        head = (git_dir / "HEAD").read_text(encoding="utf-8", errors="replace").strip()
+        common = git_dir
+        if (git_dir / "commondir").is_file():  # a linked worktree keeps refs in the main one
+            shared = (git_dir / "commondir").read_text(encoding="utf-8").strip()
+            common = (git_dir / shared).resolve()
+        if head.startswith("ref:"):
+            ref = head[len("ref:") :].strip()
+            loose = common / ref
+            value = (
+                loose.read_text(encoding="utf-8").strip()
+                if loose.is_file()
+                else _packed_ref(common, ref)
+            )
+        else:
+            value = head
+    except OSError:
+        return None
+    return value if value and _COMMIT.fullmatch(value) else None
+
+
+def _revision_of(path: str) -> str | None:
+    where = Path(path)
+    git_dir = _git_dir(where if where.is_dir() else where.parent)
+    if git_dir is None:
+        return None
+    key = str(git_dir)
+    with _LOCK:
+        if key not in _REVISIONS:
+            _REVISIONS[key] = _head_commit(git_dir)
+        return _REVISIONS[key]
+
+
+def _without_credentials(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        port = parts.port
+    except ValueError:
+        return url
+    if not parts.scheme or host is None or "@" not in parts.netloc:
+        return url
+    netloc = f"[{host}]" if ":" in host else host
+    netloc += f":{port}" if port is not None else ""
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def application_code(*, caller: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """The ``runtime.code`` of the application whose code calls into runid: which build of
+    the app assembled the request (docs/spec.md §15).
+
+    1. ``$RUNID_APP_REVISION`` when set (a commit, tag or build id the deployment knows; with
+       ``$RUNID_APP_REPOSITORY``, credentials dropped, as ``repository``);
+    2. else the commit checked out in the git repository holding ``caller`` (default: the file
+       of the first stack frame outside runid, installed libraries and the standard library),
+       read from the ``.git`` files without running git, once per repository and process (the
+       code a process runs was loaded when it started);
+    3. else ``{"absent": "not_recorded"}`` (an app installed from a wheel, a notebook cell).
+
+    ``dirty`` is ``not_recorded``: whether the checkout had uncommitted changes is not
+    computed here (that costs a ``git diff``; :func:`code_revision` does it). Never raises.
+
+    >>> import os
+    >>> os.environ[APP_REVISION_ENV] = "v2.3.1+build.7"
+    >>> application_code()["revision"]
+    'v2.3.1+build.7'
+    >>> del os.environ[APP_REVISION_ENV]
+    """
+    revision = os.environ.get(APP_REVISION_ENV, "").strip()
+    repository: Any = dict(NOT_RECORDED)
+    if revision:
+        given = os.environ.get(APP_REPOSITORY_ENV, "").strip()
+        if given:
+            repository = _without_credentials(given)
+    else:
+        try:
+            path = os.fspath(caller) if caller is not None else _caller_file(sys._getframe(1))
+            found = _revision_of(path) if path else None
+        except (OSError, ValueError):
+            found = None
+        if found is None:
+            return dict(NOT_RECORDED)
+        revision = found
+    return {"repository": repository, "revision": revision, "dirty": dict(NOT_RECORDED)}

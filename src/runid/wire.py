@@ -427,6 +427,8 @@ class Observed(TypedDict):
     usage: Usage | Absent
     #: Why generation stopped, as reported: 'stop', 'length'.
     finish_reason: str | Absent
+    #: Where the model was reached (base URL): observed, not declared.
+    endpoint: NotRequired[str]
 
 
 class Parent(TypedDict):

@@ -197,16 +197,21 @@ class Run:
         response_id: str | None = None,
         usage: object = None,
         finish_reason: str | None = None,
+        endpoint: str | None = None,
     ) -> None:
         """Facts the serving side reported, as reported; None (or "") leaves one not_recorded.
 
         ``usage`` is a mapping or a provider usage object (see :func:`usage_fields`).
+        ``endpoint`` is where the model was reached (a base URL without credentials, query or
+        fragment): a fact of this occurrence, not a condition (ADR 0014); not given, the
+        record has no ``observed.endpoint``.
         """
         given = {
             "served_model": served_model,
             "system_fingerprint": system_fingerprint,
             "response_id": response_id,
             "finish_reason": finish_reason,
+            "endpoint": endpoint,
         }
         for name, value in given.items():
             # A fact that echoes a secret or holds something shaped like a credential is not

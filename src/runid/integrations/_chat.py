@@ -35,6 +35,7 @@ __all__ = [
     "choice_of",
     "constraints_component",
     "content_value",
+    "declared",
     "fetch_content",
     "get",
     "given",
@@ -178,21 +179,54 @@ def _message(message: Mapping[str, Any], blobs: Blobs) -> dict[str, Any]:
     return out
 
 
+def declared(value: Mapping[str, Any] | None) -> dict[str, Any]:
+    """What the application declares for a condition the adapter cannot see (the retrieval
+    ``context``, ``instructions.template``, ``inputs.truncation``): the value given (an absence
+    marker included: ``{"absent": "not_applicable"}`` says "none"), else ``not_recorded``.
+    An adapter never concludes ``not_applicable`` from silence (docs/spec.md §4.1)."""
+    return dict(NOT_RECORDED) if value is None else dict(plain(value))
+
+
 def split_instructions(
-    messages: Sequence[Mapping[str, Any]], blobs: Blobs, leading: list[dict[str, Any]]
+    messages: Sequence[Mapping[str, Any]],
+    blobs: Blobs,
+    leading: list[dict[str, Any]],
+    *,
+    template: Mapping[str, Any] | None = None,
+    truncation: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``(instructions, inputs)``: leading system/developer messages are instructions."""
+    """``(instructions, inputs)``: leading system/developer messages are instructions.
+
+    A request without them has no instructions (``not_applicable``: the request shows there are
+    none); without other messages, no inputs. ``template`` and ``truncation`` are what the
+    application declares (:func:`declared`): not given, they are ``not_recorded``, since the
+    adapter cannot see whether the prompt came from a template or the history was cut."""
     system = list(leading)
     rest = 0
     while rest < len(messages) and messages[rest].get("role") in ("system", "developer"):
         system.append(blobs.content(messages[rest].get("content")))
         rest += 1
     system = [ref for ref in system if "absent" not in ref]
-    instructions = (
-        {"system": system, "template": NA, "source": NOT_RECORDED} if system else dict(NA)
-    )
     sent = [_message(m, blobs) for m in messages[rest:]]
-    inputs = {"messages": sent, "truncation": NA, "upstream": []} if sent else dict(NA)
+    for what, given, present in (
+        ("an instruction template", template, system),
+        ("a truncation", truncation, sent),
+    ):
+        if given is not None and not present and "absent" not in given:
+            raise InputError(
+                f"{what} is declared but the request has no "
+                f"{'system prompt' if what.endswith('template') else 'input messages'}",
+                hint="declare it with the request it describes",
+                code=E_REQUEST,
+            )
+    instructions = (
+        {"system": system, "template": declared(template), "source": NOT_RECORDED}
+        if system
+        else dict(NA)
+    )
+    inputs = (
+        {"messages": sent, "truncation": declared(truncation), "upstream": []} if sent else dict(NA)
+    )
     return instructions, inputs
 
 
@@ -264,7 +298,11 @@ def upstream_links(inputs: dict[str, Any], upstream: Iterable[Mapping[str, Any]]
 
 
 def chat_components(
-    request: Mapping[str, Any], *, upstream: Iterable[Mapping[str, Any]] = ()
+    request: Mapping[str, Any],
+    *,
+    upstream: Iterable[Mapping[str, Any]] = (),
+    template: Mapping[str, Any] | None = None,
+    truncation: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], dict[str, bytes]]:
     """``instructions``, ``inputs``, ``tools`` and ``constraints`` of a chat request, exactly as
     :func:`runid.integrations.openai.declaration_from_chat_request` builds them, and the
@@ -272,7 +310,8 @@ def chat_components(
 
     For adapters of engines that take OpenAI-shaped chat requests in-process (llama.cpp): they
     add their own ``model``, ``parameters``, ``context`` and ``runtime`` and validate the whole
-    declaration once. Not validated here. :class:`~runid.errors.InputError` ``E_REQUEST`` for a
+    declaration once. Not validated here. ``template`` and ``truncation``: see
+    :func:`split_instructions`. :class:`~runid.errors.InputError` ``E_REQUEST`` for a
     message role v1 cannot carry, or ``upstream`` runs without input messages to feed.
 
     >>> parts, blobs = chat_components({"messages": [{"role": "user", "content": "Hi"}]})
@@ -281,7 +320,9 @@ def chat_components(
     """
     blobs = Blobs()
     messages = [plain(m) for m in request.get("messages") or ()]
-    instructions, inputs = split_instructions(messages, blobs, [])
+    instructions, inputs = split_instructions(
+        messages, blobs, [], template=template, truncation=truncation
+    )
     upstream_links(inputs, upstream)
     components = {
         "instructions": instructions,

@@ -52,7 +52,7 @@ from ..errors import (
     E_TOOL_UNKNOWN,
     InputError,
 )
-from ..runtime import platform_facts
+from ..runtime import application_code, platform_facts
 from .openai import create_chat
 
 __all__ = [
@@ -94,11 +94,12 @@ EXAMPLE_TOOL_RUNTIME: dict[str, Any] = {
 
 
 def tool_runtime() -> dict[str, Any]:
-    """The runtime of a tool step run in this process: the ``python-tool`` engine and the
-    platform (OS, arch, Python). The tool's own code is not visible to runid
-    (``not_recorded``); pass a runtime (e.g. :func:`runid.runtime.runtime_component` with an
-    ``engine``) to declare it."""
-    return {**EXAMPLE_TOOL_RUNTIME, "platform": platform_facts()}
+    """The runtime of a tool step run in this process: the ``python-tool`` engine, the platform
+    (OS, arch, Python) and, as ``code``, the application's revision (the tools are its
+    functions: :func:`runid.runtime.application_code`, ``not_recorded`` when not known); pass
+    a runtime (e.g. :func:`runid.runtime.runtime_component` with an ``engine``) to declare
+    more."""
+    return {**EXAMPLE_TOOL_RUNTIME, "platform": platform_facts(), "code": application_code()}
 
 
 def _tool_name(definition: Mapping[str, Any]) -> str:
@@ -438,6 +439,7 @@ def run_agent(
     recorder: Recorder | None = None,
     max_turns: int = 8,
     followup: Mapping[str, Any] | None = None,
+    **declares: Any,
 ) -> AgentResult:
     """Run a tool-using chat loop under capture.
 
@@ -447,7 +449,14 @@ def run_agent(
     a forced first call). ``tools`` maps tool names to Python functions (called with the
     arguments as keyword arguments; a :class:`LiveTools`), or is a provider such as
     :class:`RecordedTools`. The loop stops when the model answers without tool calls, or
-    after ``max_turns`` model calls (``completed`` is False). Errors: ``E_TOOL_UNKNOWN`` for a
+    after ``max_turns`` model calls (``completed`` is False).
+
+    ``declares`` go to every model call's :func:`runid.integrations.openai.create_chat`: what
+    the application declares (``context``, the retrieval the first messages were built from;
+    ``template``, the instruction template; ``truncation``, how the history the loop starts
+    from was cut; ``contents``; ``runtime``), and the served model (``served_model``,
+    ``model_files``, ``model_digest``). Each one not given is ``not_recorded`` in every call's
+    declaration (the loop cannot see it). Errors: ``E_TOOL_UNKNOWN`` for a
     tool the request did not define or that has no function, ``E_TOOL_ARGUMENTS`` for
     arguments that are not a JSON object, ``E_TOOL_NOT_RECORDED`` from :class:`RecordedTools`.
     """
@@ -459,6 +468,12 @@ def run_agent(
         raise InputError(
             "run_agent makes non-streamed model calls", hint="leave stream out of the request"
         )
+    unknown = sorted(set(declares) - _DECLARES)
+    if unknown:
+        raise InputError(
+            f"run_agent got unexpected keyword argument(s): {', '.join(unknown)}",
+            hint="the request goes in request=...; declared: " + ", ".join(sorted(_DECLARES)),
+        )
     rec = recorder if recorder is not None else Recorder()
     provider: ToolProvider = LiveTools(tools) if isinstance(tools, Mapping) else tools
     definitions = {_tool_name(d): d for d in _plain_tools(request.get("tools"))}
@@ -468,7 +483,7 @@ def run_agent(
     for number in range(max_turns):
         later = (followup or {}) if number else {}
         sent = {**request, **later, "messages": list(messages)}
-        response, run = create_chat(client, recorder=rec, upstream=upstream, **sent)
+        response, run = create_chat(client, recorder=rec, upstream=upstream, **declares, **sent)
         turn = Turn(run, response)
         turns.append(turn)
         message = response.choices[0].message
@@ -510,6 +525,21 @@ def run_agent(
             if step.execution_id:
                 upstream.append({"execution_id": step.execution_id, "relation": TOOL_RESULT})
     return AgentResult(turns, messages, False)
+
+
+#: What :func:`run_agent` passes on to :func:`~runid.integrations.openai.create_chat`.
+_DECLARES = frozenset(
+    {
+        "context",
+        "template",
+        "truncation",
+        "contents",
+        "runtime",
+        "served_model",
+        "model_files",
+        "model_digest",
+    }
+)
 
 
 def _plain_tools(tools: Any) -> list[dict[str, Any]]:

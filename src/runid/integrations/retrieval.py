@@ -56,6 +56,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "INDEX_ITEM_TAG",
+    "NOT_GIVEN",
     "Retrieved",
     "SimpleIndex",
     "context_component",
@@ -73,6 +74,18 @@ _INDEX_ITEM_PREFIX = INDEX_ITEM_TAG.encode("ascii") + b"\x00"
 
 NOT_APPLICABLE = {"absent": "not_applicable"}
 NOT_RECORDED = {"absent": "not_recorded"}
+
+
+class _NotGiven:
+    """The default of an optional retrieval setting the caller did not state."""
+
+    def __repr__(self) -> str:
+        return "NOT_GIVEN"
+
+
+#: Left out, ``threshold`` and ``reranker`` are ``not_recorded``: the helper cannot see whether
+#: the retriever applied one. ``None`` states that none applied (``not_applicable``).
+NOT_GIVEN: Any = _NotGiven()
 
 Chunk = str | int
 
@@ -250,6 +263,12 @@ def _versioned(value: Mapping[str, Any], fields: Sequence[str]) -> dict[str, Any
     return out
 
 
+def _stated(value: Any, convert: Callable[[Any], Any]) -> Any:
+    if value is NOT_GIVEN:
+        return dict(NOT_RECORDED)
+    return dict(NOT_APPLICABLE) if value is None else convert(value)
+
+
 def context_component(
     query: str | None,
     retrieved: Sequence[Retrieved],
@@ -259,9 +278,9 @@ def context_component(
     index_id: str,
     snapshot: str | None,
     top_k: int | None,
-    threshold: float | None = None,
+    threshold: float | None = NOT_GIVEN,
     filters: Mapping[str, Any] | None = None,
-    reranker: Mapping[str, Any] | None = None,
+    reranker: Mapping[str, Any] | None = NOT_GIVEN,
 ) -> tuple[dict[str, Any], list[bytes]]:
     """The ``context`` component of a retrieval and the content bytes it references.
 
@@ -269,8 +288,11 @@ def context_component(
     version is recorded as not recorded; any extra key is an error). ``embedding_model`` is
     :func:`embedding_model_identity`'s value, or None for a retriever without one (BM25):
     ``not_applicable``. ``snapshot`` None means the index state was not captured
-    (``not_recorded``); ``top_k``, ``threshold`` and ``reranker`` None mean none applied
-    (``not_applicable``); ``filters`` None means ``{}``. ``query`` None: not recorded.
+    (``not_recorded``); ``top_k``, ``threshold`` and ``reranker`` None state that none applied
+    (``not_applicable``), and ``threshold`` and ``reranker`` left out are ``not_recorded`` (the
+    helper cannot see whether the retriever applied one); ``filters`` None means ``{}`` (v1
+    has no absence marker there: pass the filters that applied). ``query`` None: not
+    recorded.
     ``retrieved`` keeps its order: it is the injection order. A score of None is recorded as
     not recorded; numpy scalars are converted to Python floats.
 
@@ -283,9 +305,11 @@ def context_component(
     >>> context, contents = context_component(
     ...     "q", [Retrieved("kb/a.md", 0, "alpha", 0.5)],
     ...     retriever={"name": "bm25", "kind": "sparse"}, embedding_model=None,
-    ...     index_id="kb", snapshot=None, top_k=3)
+    ...     index_id="kb", snapshot=None, top_k=3, reranker=None)
     >>> context["embedding_model"], context["index"]["snapshot"], context["threshold"]
-    ({'absent': 'not_applicable'}, {'absent': 'not_recorded'}, {'absent': 'not_applicable'})
+    ({'absent': 'not_applicable'}, {'absent': 'not_recorded'}, {'absent': 'not_recorded'})
+    >>> context["reranker"]
+    {'absent': 'not_applicable'}
     >>> contents
     [b'q', b'alpha']
     """
@@ -315,18 +339,16 @@ def context_component(
         "embedding_model": NOT_APPLICABLE if embedding_model is None else dict(embedding_model),
         "index": {"id": index_id, "snapshot": NOT_RECORDED if snapshot is None else snapshot},
         "top_k": NOT_APPLICABLE if top_k is None else top_k,
-        "threshold": NOT_APPLICABLE if threshold is None else float(threshold),
+        "threshold": _stated(threshold, float),
         "filters": {} if filters is None else dict(filters),
-        "reranker": NOT_APPLICABLE
-        if reranker is None
-        else _versioned(reranker, ("name", "version")),
+        "reranker": _stated(reranker, lambda r: _versioned(r, ("name", "version"))),
         "retrieved": items,
     }
     extra = [
         Problem(pointer(["context", where, key]), E_UNKNOWN_FIELD, f"unknown field {key!r}")
         for where, given, allowed in (
             ("retriever", retriever, {"name", "version", "kind"}),
-            ("reranker", reranker or {}, {"name", "version"}),
+            ("reranker", reranker if isinstance(reranker, Mapping) else {}, {"name", "version"}),
         )
         for key in given
         if key not in allowed

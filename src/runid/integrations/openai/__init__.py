@@ -39,13 +39,24 @@ The modules: ``_common`` (constants, model and parameters components, runtime, o
 and ``_replay``. The message, tool and output mapping is :mod:`runid.integrations._chat`,
 shared with the llama.cpp adapter.
 
+What the request does not show is declared by the application or recorded as not recorded,
+never as "not applicable" (docs/spec.md §4.1): the retrieval ``context``, the instruction
+``template``, the ``truncation`` of the history, and the served model's identity (which file the
+server loaded: ``served_model=`` a probe such as
+:func:`runid.integrations.served.llama_cpp_server`, ``model_files=``, ``model_digest=``). The
+endpoint is not a condition (``model.endpoint`` is ``not_applicable``): where the model was
+reached is the record's ``observed.endpoint`` (ADR 0014), so one model served on another port
+has the same declaration id.
+
 >>> decl, blobs = declaration_from_chat_request(
 ...     {"model": "smollm2", "temperature": 0,
 ...      "messages": [{"role": "system", "content": "Be brief."},
 ...                   {"role": "user", "content": "Hi"}]},
 ...     base_url="http://user:pw@127.0.0.1:8080/v1/", runtime=EXAMPLE_RUNTIME)
->>> decl["model"]["endpoint"], decl["parameters"]["temperature"], decl["parameters"]["seed"]
-('http://127.0.0.1:8080/v1', {'source': 'declared', 'value': 0}, {'source': 'provider_default'})
+>>> decl["parameters"]["temperature"], decl["parameters"]["seed"]
+({'source': 'declared', 'value': 0}, {'source': 'provider_default'})
+>>> decl["model"]["endpoint"], decl["model"]["weights"], decl["context"]
+({'absent': 'not_applicable'}, {'absent': 'not_recorded'}, {'absent': 'not_recorded'})
 >>> sorted(blobs.values())
 [b'Be brief.', b'Hi']
 """
@@ -76,7 +87,13 @@ from ._common import (
     endpoint_of,
 )
 from ._common import PROVIDER_DEFAULT as PROVIDER_DEFAULT
-from ._replay import replay, replay_client, request_from_declaration
+from ._replay import (
+    declared_conditions,
+    recorded_endpoint,
+    replay,
+    replay_client,
+    request_from_declaration,
+)
 from ._responses import (
     declaration_from_responses_request,
     observed_from_responses_response,
@@ -109,12 +126,14 @@ __all__ = [
     "create_response",
     "declaration_from_chat_request",
     "declaration_from_responses_request",
+    "declared_conditions",
     "default_runtime",
     "endpoint_of",
     "observed_from_chat_response",
     "observed_from_responses_response",
     "output_bytes",
     "output_media_type",
+    "recorded_endpoint",
     "replay",
     "replay_client",
     "request_from_declaration",

@@ -1,17 +1,26 @@
 """Capture around the real client call: :func:`create_chat`, :func:`acreate_chat`,
-:func:`create_response` and :func:`acreate_response`, four faces of one captured call."""
+:func:`create_response` and :func:`acreate_response`, four faces of one captured call.
+
+Besides the request, each takes what the application declares and the client cannot see:
+``context`` (the retrieval), ``template`` (the instruction template), ``truncation`` (how the
+history was cut; chat only: the Responses API has a ``truncation`` field of its own),
+``contents`` (the bytes those reference, stored with the run), and the served model's identity
+(``served_model``: a probe or known facts; ``model_files``; ``model_digest``)."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ...capture import Recorder, Run
 from ...privacy import credentials_of
 from .._chat import output_bytes, output_media_type
+from ..served import ServedModel, ServedModelProbe, served_facts
 from ._chat import chat_facts, declaration_from_chat_request
-from ._common import PROVIDER, observe
+from ._common import PROVIDER, endpoint_of, observe
 from ._responses import (
     declaration_from_responses_request,
     responses_facts,
@@ -72,15 +81,63 @@ class _Options:
     runtime: Mapping[str, Any] | None
     model_version: str | None
     provider: str
+    context: Mapping[str, Any] | None = None
+    template: Mapping[str, Any] | None = None
+    truncation: Mapping[str, Any] | None = None
+    contents: Iterable[bytes | str] = ()
+    served_model: ServedModel | ServedModelProbe | None = None
+    model_files: Iterable[str | os.PathLike[str]] | None = None
+    model_digest: str | None = None
+    declares: dict[str, Any] = field(default_factory=dict)  # what the API's builder takes
 
 
-def _run(api: _Api, client: Any, request: Mapping[str, Any], options: _Options) -> Run:
-    """The run of one call, its declaration built from ``request`` before it is sent."""
+def _options(api: _Api, **given: Any) -> _Options:
+    options = _Options(**given)
+    declares: dict[str, Any] = {"context": options.context, "template": options.template}
+    if api is _CHAT:
+        declares["truncation"] = options.truncation
+    elif options.truncation is not None:  # pragma: no cover - the signatures do not offer it
+        raise TypeError("truncation is the Responses API's own field")
+    options.declares.update(declares)
+    return options
+
+
+def _served(client: Any, request: Mapping[str, Any], options: _Options, rec: Recorder) -> Any:
+    """What the application and the server say about the served model (None: nothing)."""
+    if options.served_model is None and options.model_files is None and not options.model_digest:
+        return None
+    return served_facts(
+        endpoint_of(client.base_url),
+        str(request.get("model") or ""),
+        served_model=options.served_model,
+        model_files_given=options.model_files,
+        model_digest_given=options.model_digest,
+        cache_dir=rec.home.path / "cache",
+    )
+
+
+_UNSET: Any = object()
+
+
+def _run(
+    api: _Api,
+    client: Any,
+    request: Mapping[str, Any],
+    options: _Options,
+    served: Any = _UNSET,
+) -> Run:
+    """The run of one call, its declaration built from ``request`` before it is sent.
+    ``served``: the served-model facts already read (the async path reads them in a thread),
+    or an exception raised reading them."""
     rec = options.recorder if options.recorder is not None else Recorder()
     # The client's key and credential headers are the run's secrets: dropped, and a text that
     # echoes one (a 401 "Incorrect API key provided: ...") is never stored.
     secrets = credentials_of(client, request)
     try:
+        if served is _UNSET:
+            served = _served(client, request, options, rec)
+        if isinstance(served, Exception):
+            raise served
         declaration, blobs = api.declaration(
             request,
             base_url=str(client.base_url),
@@ -88,6 +145,8 @@ def _run(api: _Api, client: Any, request: Mapping[str, Any], options: _Options) 
             model_version=options.model_version,
             provider=options.provider or PROVIDER,
             upstream=options.upstream or (),
+            served=served,
+            **options.declares,
         )
     except Exception as exc:
         failure = exc
@@ -98,13 +157,16 @@ def _run(api: _Api, client: Any, request: Mapping[str, Any], options: _Options) 
             raise failure
 
         return rec.capture(unbuildable, request=secrets, parent=options.parent, step=options.step)
-    return rec.capture(
+    run = rec.capture(
         declaration,
         request=secrets,
-        contents=list(blobs.values()),
+        contents=[*blobs.values(), *options.contents],
         parent=options.parent,
         step=options.step,
     )
+    # Where the model was reached is a fact of this occurrence, not a condition (ADR 0014).
+    run.observe(endpoint=endpoint_of(client.base_url))
+    return run
 
 
 def _record(api: _Api, run: Run, response: object) -> None:
@@ -137,9 +199,18 @@ def _captured_call(
 async def _acaptured_call(
     api: _Api, client: Any, request: Mapping[str, Any], options: _Options
 ) -> tuple[Any, Run]:
-    """:func:`_captured_call` for an async client: the same steps, awaited (the log append
-    runs in a worker thread, off the event loop)."""
-    run = _run(api, client, request, options)
+    """:func:`_captured_call` for an async client: the same steps, awaited (the log append,
+    a served-model probe and the hashing of model files run in worker threads, off the event
+    loop)."""
+    served: Any = None
+    if options.served_model is not None or options.model_files is not None or options.model_digest:
+        rec = options.recorder if options.recorder is not None else Recorder()
+        options = _Options(**{**options.__dict__, "recorder": rec})
+        try:
+            served = await asyncio.to_thread(_served, client, request, options, rec)
+        except Exception as exc:
+            served = exc
+    run = _run(api, client, request, options, served)
     if request.get("stream"):
         await run.__aenter__()
         run.detach()
@@ -165,6 +236,13 @@ def create_chat(
     runtime: Mapping[str, Any] | None = None,
     model_version: str | None = None,
     provider: str = PROVIDER,
+    context: Mapping[str, Any] | None = None,
+    template: Mapping[str, Any] | None = None,
+    truncation: Mapping[str, Any] | None = None,
+    contents: Iterable[bytes | str] = (),
+    served_model: ServedModel | ServedModelProbe | None = None,
+    model_files: Iterable[str | os.PathLike[str]] | None = None,
+    model_digest: str | None = None,
     **request: Any,
 ) -> tuple[Any, Run]:
     """Call ``client.chat.completions.create(**request)`` under capture; return (response, run).
@@ -174,14 +252,47 @@ def create_chat(
     server reports are recorded after it. ``recorder`` is a :class:`runid.capture.Recorder`
     (default: one for the default home); ``parent``/``step`` make the record a step of another
     (§12.9); ``upstream``, ``runtime``, ``model_version`` and ``provider`` go to
-    :func:`declaration_from_chat_request`.
+    :func:`declaration_from_chat_request`; ``truncation`` is how the application cut the
+    history (``{"strategy", "original_count", "kept_count"}``).
+
+    What the application declares (the client cannot see it; left out, each is
+    ``not_recorded``, never ``not_applicable``: pass ``{"absent": "not_applicable"}`` to state
+    there was none): ``context``, the retrieval the prompt was built from
+    (:func:`runid.integrations.retrieval.context_component`); ``template``, the instruction
+    template the system prompt was rendered from
+    (:func:`runid.integrations.templates.instruction_template`); ``contents``, the bytes those
+    reference (stored with the run, so a replay keeps them).
+
+    The served model: ``served_model`` is a probe (``probe(endpoint, model)``, e.g.
+    :func:`runid.integrations.served.llama_cpp_server`, run before the call) or a
+    :class:`~runid.integrations.served.ServedModel`; ``model_files`` the weights file(s) the
+    server loaded (hashed: ``model.weights``); ``model_digest`` a published ``sha256:``
+    digest of the model (``model.version``). Without them the model's identity is
+    ``not_recorded``. The endpoint is never a condition: it is the record's
+    ``observed.endpoint`` (ADR 0014).
 
     With ``stream=True`` the response is a :class:`RecordedStream` that yields the chunks as
     they come; ``run`` is recorded when the stream ends, fails or is closed (a streamed and a
     non-streamed call of one request have the same declaration id and, at temperature 0, the
     same output digest).
     """
-    options = _Options(recorder, parent, step, upstream, runtime, model_version, provider)
+    options = _options(
+        _CHAT,
+        recorder=recorder,
+        parent=parent,
+        step=step,
+        upstream=upstream,
+        runtime=runtime,
+        model_version=model_version,
+        provider=provider,
+        context=context,
+        template=template,
+        truncation=truncation,
+        contents=tuple(contents),
+        served_model=served_model,
+        model_files=model_files,
+        model_digest=model_digest,
+    )
     return _captured_call(_CHAT, client, request, options)
 
 
@@ -195,12 +306,35 @@ async def acreate_chat(
     runtime: Mapping[str, Any] | None = None,
     model_version: str | None = None,
     provider: str = PROVIDER,
+    context: Mapping[str, Any] | None = None,
+    template: Mapping[str, Any] | None = None,
+    truncation: Mapping[str, Any] | None = None,
+    contents: Iterable[bytes | str] = (),
+    served_model: ServedModel | ServedModelProbe | None = None,
+    model_files: Iterable[str | os.PathLike[str]] | None = None,
+    model_digest: str | None = None,
     **request: Any,
 ) -> tuple[Any, Run]:
     """:func:`create_chat` for ``openai.AsyncOpenAI``: ``await`` it; with ``stream=True`` the
-    response is an :class:`AsyncRecordedStream` (``async for``). The log append runs in a
-    worker thread, off the event loop."""
-    options = _Options(recorder, parent, step, upstream, runtime, model_version, provider)
+    response is an :class:`AsyncRecordedStream` (``async for``). The log append, a probe and
+    the hashing of model files run in worker threads, off the event loop."""
+    options = _options(
+        _CHAT,
+        recorder=recorder,
+        parent=parent,
+        step=step,
+        upstream=upstream,
+        runtime=runtime,
+        model_version=model_version,
+        provider=provider,
+        context=context,
+        template=template,
+        truncation=truncation,
+        contents=tuple(contents),
+        served_model=served_model,
+        model_files=model_files,
+        model_digest=model_digest,
+    )
     return await _acaptured_call(_CHAT, client, request, options)
 
 
@@ -214,6 +348,12 @@ def create_response(
     runtime: Mapping[str, Any] | None = None,
     model_version: str | None = None,
     provider: str = PROVIDER,
+    context: Mapping[str, Any] | None = None,
+    template: Mapping[str, Any] | None = None,
+    contents: Iterable[bytes | str] = (),
+    served_model: ServedModel | ServedModelProbe | None = None,
+    model_files: Iterable[str | os.PathLike[str]] | None = None,
+    model_digest: str | None = None,
     **request: Any,
 ) -> tuple[Any, Run]:
     """Call ``client.responses.create(**request)`` under capture; return (response, run).
@@ -221,9 +361,25 @@ def create_response(
     As :func:`create_chat`, with :func:`declaration_from_responses_request` and the facts of
     :func:`observed_from_responses_response`; ``stream=True`` gives a :class:`RecordedStream`
     of the API's events, fed to :class:`ResponsesStreamAccumulator`. The declaration's engine
-    is :data:`RESPONSES_ENGINE` (no replay for Responses declarations yet).
+    is :data:`RESPONSES_ENGINE` (no replay for Responses declarations yet). ``truncation`` is
+    the API's own request field (a parameter), not an option here.
     """
-    options = _Options(recorder, parent, step, upstream, runtime, model_version, provider)
+    options = _options(
+        _RESPONSES,
+        recorder=recorder,
+        parent=parent,
+        step=step,
+        upstream=upstream,
+        runtime=runtime,
+        model_version=model_version,
+        provider=provider,
+        context=context,
+        template=template,
+        contents=tuple(contents),
+        served_model=served_model,
+        model_files=model_files,
+        model_digest=model_digest,
+    )
     return _captured_call(_RESPONSES, client, request, options)
 
 
@@ -237,9 +393,30 @@ async def acreate_response(
     runtime: Mapping[str, Any] | None = None,
     model_version: str | None = None,
     provider: str = PROVIDER,
+    context: Mapping[str, Any] | None = None,
+    template: Mapping[str, Any] | None = None,
+    contents: Iterable[bytes | str] = (),
+    served_model: ServedModel | ServedModelProbe | None = None,
+    model_files: Iterable[str | os.PathLike[str]] | None = None,
+    model_digest: str | None = None,
     **request: Any,
 ) -> tuple[Any, Run]:
     """:func:`create_response` for ``openai.AsyncOpenAI`` (``stream=True``: an
     :class:`AsyncRecordedStream` of the API's events)."""
-    options = _Options(recorder, parent, step, upstream, runtime, model_version, provider)
+    options = _options(
+        _RESPONSES,
+        recorder=recorder,
+        parent=parent,
+        step=step,
+        upstream=upstream,
+        runtime=runtime,
+        model_version=model_version,
+        provider=provider,
+        context=context,
+        template=template,
+        contents=tuple(contents),
+        served_model=served_model,
+        model_files=model_files,
+        model_digest=model_digest,
+    )
     return await _acaptured_call(_RESPONSES, client, request, options)

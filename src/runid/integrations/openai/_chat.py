@@ -12,10 +12,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .._chat import (
-    NA,
     Blobs,
     chat_components,
     constraints_component,
+    declared,
     get,
     output_bytes,
     output_media_type,
@@ -23,6 +23,7 @@ from .._chat import (
     split_instructions,
     tools_component,
 )
+from ..served import ServedModel
 from ._common import (
     CHAT_SAMPLING_PARAMETERS,
     ENGINE,
@@ -56,12 +57,23 @@ def declaration_from_chat_request(
     model_version: str | None = None,
     provider: str = PROVIDER,
     upstream: Iterable[Mapping[str, Any]] = (),
+    context: Mapping[str, Any] | None = None,
+    template: Mapping[str, Any] | None = None,
+    truncation: Mapping[str, Any] | None = None,
+    served: ServedModel | None = None,
 ) -> tuple[dict[str, Any], dict[str, bytes]]:
     """A valid v1 declaration, and the content it references (``{digest: bytes}``), from the
     keyword arguments of ``client.chat.completions.create(...)`` as sent to ``base_url``.
 
     ``model.version`` is ``model_version`` if given, the model name if it is a dated snapshot
-    (``gpt-4o-2024-08-06``), else ``not_recorded`` (the served model is an observed fact).
+    (``gpt-4o-2024-08-06``), else what ``served`` knows, else ``not_recorded``; ``served``
+    (:func:`runid.integrations.served.served_facts`) also gives the weights and the server's
+    defaults (``parameters`` entries ``{"source": "default"}``). The endpoint is not a
+    condition (``model.endpoint`` is ``not_applicable``, ADR 0014). ``context`` (the retrieval,
+    :func:`runid.integrations.retrieval.context_component`), ``template``
+    (:func:`runid.integrations.templates.instruction_template`) and ``truncation`` are what
+    the application declares; left out, each is ``not_recorded`` (the request does not show
+    whether they happened; pass ``{"absent": "not_applicable"}`` to state there were none).
     ``runtime`` replaces the client-side :func:`default_runtime` (its ``engine``, when absent,
     becomes :data:`ENGINE`). ``upstream`` lists the runs whose outputs feed this call
     (``{"execution_id", "relation"}``, docs/spec.md §12.9) as ``inputs.upstream``. Raises
@@ -72,14 +84,19 @@ def declaration_from_chat_request(
     """
     blobs = Blobs()
     messages = [plain(m) for m in request.get("messages") or ()]
-    instructions, inputs = split_instructions(messages, blobs, [])
+    instructions, inputs = split_instructions(
+        messages, blobs, [], template=template, truncation=truncation
+    )
+    defaults = served.defaults if served is not None else None
     declaration: dict[str, Any] = {
         "spec": "runid/v1",
-        "model": model_component(request.get("model"), base_url, model_version, provider),
-        "parameters": parameters_component(request, CHAT_SAMPLING_PARAMETERS, _STRUCTURAL),
+        "model": model_component(request.get("model"), base_url, model_version, provider, served),
+        "parameters": parameters_component(
+            request, CHAT_SAMPLING_PARAMETERS, _STRUCTURAL, defaults
+        ),
         "instructions": instructions,
         "inputs": inputs,
-        "context": dict(NA),
+        "context": declared(context),
         "tools": tools_component(
             request.get("tools"),
             request.get("tool_choice"),
@@ -89,7 +106,7 @@ def declaration_from_chat_request(
         ),
         "constraints": constraints_component(request.get("response_format"), blobs),
     }
-    return finish(declaration, blobs, runtime, ENGINE, upstream)
+    return finish(declaration, blobs, runtime, ENGINE, upstream, served=served)
 
 
 def observed_from_chat_response(response: object) -> dict[str, Any]:

@@ -15,8 +15,9 @@ from ...capture import Run, usage_fields
 from ...declaration import validate
 from ...errors import E_ENDPOINT, E_REQUEST, InputError
 from ...privacy import is_secret_name
-from ...runtime import library_versions, platform_facts
-from .._chat import NOT_RECORDED, Blobs, given, plain, upstream_links
+from ...runtime import application_code, library_versions, platform_facts
+from .._chat import NA, NOT_RECORDED, Blobs, given, plain, upstream_links
+from ..served import SERVER_PREFIX, ServedModel, model_fields
 
 __all__ = [
     "CHAT_SAMPLING_PARAMETERS",
@@ -161,37 +162,53 @@ def _default_runtime_json() -> bytes:
 
 
 def default_runtime() -> dict[str, Any]:
-    """The client-side runtime: ``openai`` and ``httpx``/``httpx2`` versions, OS, arch, Python.
+    """The client-side runtime: ``openai`` and ``httpx``/``httpx2`` versions, OS, arch, Python,
+    and the application's revision as ``code`` (:func:`runid.runtime.application_code`:
+    ``$RUNID_APP_REVISION``, else the git commit of the calling code, else ``not_recorded``).
 
     The serving engine and hardware are not visible to the client (``not_recorded``); pass a
-    ``runtime`` to the builders to declare them, or the code revision (:mod:`runid.runtime`).
+    ``runtime`` to the builders to declare them.
     """
     value: dict[str, Any] = json.loads(_default_runtime_json())
+    value["code"] = application_code()
     return value
 
 
 def model_component(
-    name: object, base_url: object, version: str | None, provider: str
+    name: object,
+    base_url: object,
+    version: str | None,
+    provider: str,
+    served: ServedModel | None = None,
 ) -> dict[str, Any]:
-    """The ``model`` component of a request for model ``name`` sent to ``base_url``."""
+    """The ``model`` component of a request for model ``name`` sent to ``base_url``.
+
+    The served model's identity is the condition, not where it is served (ADR 0014):
+    ``endpoint`` is ``not_applicable`` (the base URL is the record's ``observed.endpoint``;
+    it is still checked here, ``E_ENDPOINT``). ``version`` is ``version`` if given, the name
+    if it is a dated snapshot, else what ``served`` says; ``weights``, ``tokenizer``, ``dtype``
+    and ``quantization`` are what ``served`` knows, and ``not_recorded`` otherwise.
+    """
     if not isinstance(name, str) or not name:
         raise InputError(
             "the request has no model name",
             hint="pass model=... (the name the server serves)",
             code=E_REQUEST,
         )
+    endpoint_of(base_url)
     if version is None and _PINNED.fullmatch(name):
         version = name
+    fields = model_fields(served)
     return {
         "provider": provider,
         "name": name,
-        "version": version if version else NOT_RECORDED,
-        "endpoint": endpoint_of(base_url),
-        "weights": NOT_RECORDED,
-        "tokenizer": NOT_RECORDED,
-        "dtype": NOT_RECORDED,
-        "quantization": NOT_RECORDED,
-        "adapters": NOT_RECORDED,
+        "version": version if version else fields["version"],
+        "endpoint": dict(NA),
+        "weights": fields["weights"],
+        "tokenizer": fields["tokenizer"],
+        "dtype": fields["dtype"],
+        "quantization": fields["quantization"],
+        "adapters": dict(NOT_RECORDED),
     }
 
 
@@ -203,12 +220,22 @@ def _param_value(name: str, value: Any) -> Any:
 
 
 def parameters_component(
-    request: Mapping[str, Any], always: Sequence[str], structural: frozenset[str]
+    request: Mapping[str, Any],
+    always: Sequence[str],
+    structural: frozenset[str],
+    defaults: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The ``parameters`` component: ``always`` listed (``provider_default`` unless set), every
     other field the request sets (not ``structural``, not ignored) and ``extra_body`` entries
-    declared."""
+    declared. ``defaults`` are the values the server reports it applies to what a request
+    leaves out (:class:`~runid.integrations.served.ServedModel`): each one the request does
+    not set is ``{"source": "default", "value": V}``."""
     params: dict[str, Any] = {name: dict(PROVIDER_DEFAULT) for name in always}
+    for name, value in (defaults or {}).items():
+        if name in structural or name in IGNORED_REQUEST_FIELDS or not given(value):
+            continue
+        if _PARAM_NAME.fullmatch(name) is not None:
+            params[name] = {"source": "default", "value": _param_value(name, plain(value))}
     for name, value in request.items():
         if name in structural or name in IGNORED_REQUEST_FIELDS or name == "extra_body":
             continue
@@ -237,10 +264,19 @@ def finish(
     runtime: Mapping[str, Any] | None,
     engine: str = ENGINE,
     upstream: Iterable[Mapping[str, Any]] = (),
+    *,
+    served: ServedModel | None = None,
 ) -> tuple[dict[str, Any], dict[str, bytes]]:
-    """Add the runtime (``engine`` named) and the upstream runs, validate, and return the
+    """Add the runtime (``engine`` named; the server software ``served`` names in its
+    ``libraries`` as ``server:NAME``) and the upstream runs, validate, and return the
     declaration with its content."""
     given_runtime = plain(runtime) if runtime is not None else default_runtime()
+    if served is not None and served.server and isinstance(given_runtime, dict):
+        libraries = given_runtime.get("libraries")
+        if isinstance(libraries, dict):
+            for name, version in served.server.items():
+                if isinstance(version, str) and version:
+                    libraries[SERVER_PREFIX + name] = version
     if isinstance(given_runtime, dict) and "absent" in given_runtime.get("engine", {}):
         # The replay protocol dispatches on the engine name: a runtime that does not name one
         # (e.g. runid.runtime.runtime_component()) gets this adapter's.

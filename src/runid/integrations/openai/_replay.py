@@ -1,22 +1,35 @@
 """Replay of a recorded chat declaration: :func:`request_from_declaration` (the inverse of
-:func:`declaration_from_chat_request`) and :func:`replay` (the replay protocol)."""
+:func:`declaration_from_chat_request`) and :func:`replay` (the replay protocol).
+
+What the application declared (the retrieval ``context``, the instruction template, the
+truncation, the application's revision) is declared again as recorded: a replay rebuilds the
+request from the declaration and runs none of the application's code. What the replay measures
+again is what it can: this process's client runtime and, with a probe or the model file, the
+served model (ADR 0014: the endpoint is where the original went, an observed fact)."""
 
 from __future__ import annotations
 
 import functools
 import inspect
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from ...capture import Recorder, Run
-from ...errors import E_REPLAY_ENDPOINT, E_REPLAY_ENGINE, InputError
+from ...errors import E_REPLAY_ENDPOINT, E_REPLAY_ENGINE, InputError, RunidError
 from .._chat import fetch_content, messages_from_declaration
+from ..served import probe_for
 from ._capture import create_chat
-from ._common import CHAT_SAMPLING_PARAMETERS, ENGINE, PROVIDER
+from ._common import CHAT_SAMPLING_PARAMETERS, ENGINE, PROVIDER, default_runtime
 from ._streams import RecordedStream
 
-__all__ = ["replay", "replay_client", "request_from_declaration"]
+__all__ = [
+    "declared_conditions",
+    "recorded_endpoint",
+    "replay",
+    "replay_client",
+    "request_from_declaration",
+]
 
 
 def _absent(value: object) -> bool:
@@ -95,18 +108,34 @@ def request_from_declaration(
     return request
 
 
+def recorded_endpoint(
+    declaration: Mapping[str, Any], record: Mapping[str, Any] | None = None
+) -> str | None:
+    """Where the original run reached its model: the record's ``observed.endpoint`` (ADR
+    0014), else the declaration's ``model.endpoint`` (declarations made before it), else None.
+    """
+    observed = record.get("observed") if isinstance(record, Mapping) else None
+    endpoint = observed.get("endpoint") if isinstance(observed, Mapping) else None
+    if isinstance(endpoint, str) and endpoint:
+        return endpoint
+    model = declaration.get("model")
+    declared = model.get("endpoint") if isinstance(model, Mapping) else None
+    return declared if isinstance(declared, str) and declared else None
+
+
 def replay_client(
     declaration: Mapping[str, Any],
     *,
     client: Any = None,
     base_url: str | None = None,
     api_key: str | None = None,
+    record: Mapping[str, Any] | None = None,
 ) -> Any:
     """The ``openai.OpenAI`` client a replay of ``declaration`` calls: ``client`` when given,
-    else one for ``base_url`` (default: the declared ``model.endpoint``; neither is
-    ``E_REPLAY_ENDPOINT``) with ``api_key`` (default: ``$OPENAI_API_KEY``, else a placeholder
-    for local servers) and no retries. :func:`replay` and :func:`runid.replay.replay_agent`
-    use it."""
+    else one for ``base_url`` (default: :func:`recorded_endpoint` of the original ``record``;
+    none is ``E_REPLAY_ENDPOINT``) with ``api_key`` (default: ``$OPENAI_API_KEY``, else a
+    placeholder for local servers) and no retries. :func:`replay` and
+    :func:`runid.replay.replay_agent` use it."""
     if client is not None:
         return client
     try:
@@ -116,16 +145,81 @@ def replay_client(
             "replaying an OpenAI-compatible run needs the openai package",
             hint="pip install openai",
         ) from exc
-    endpoint = declaration["model"].get("endpoint")
-    base_url = base_url or (None if _absent(endpoint) else endpoint)
+    base_url = base_url or recorded_endpoint(declaration, record)
     if not base_url:
         raise InputError(
-            "the declaration has no endpoint: give the base_url to replay against",
+            "the endpoint of the original run is not known here (it is the record's observed "
+            "endpoint, not part of the declaration): give the base_url to replay against",
             hint="runid replay EXECUTION --endpoint URL",
             code=E_REPLAY_ENDPOINT,
         )
     key = api_key or os.environ.get("OPENAI_API_KEY") or "unused"
     return openai.OpenAI(base_url=str(base_url), api_key=key, max_retries=0)
+
+
+def _original_record(recorder: Recorder) -> Mapping[str, Any] | None:
+    """The record a replay re-executes, from the recorder's own log (a replay recorded in the
+    original's home); None when it is not there."""
+    if not recorder.replay_of:
+        return None
+    from ...log import Log
+
+    try:
+        with Log.open(recorder.home, need_key=False) as log:
+            record: Mapping[str, Any] = log.entry(recorder.replay_of).record
+    except (RunidError, OSError):
+        return None
+    return record
+
+
+def _refs(value: Any) -> Iterator[str]:
+    """The digests of every content reference in ``value``."""
+    if isinstance(value, Mapping):
+        if set(value) == {"digest", "size", "media_type"}:
+            yield str(value["digest"])
+        else:
+            for item in value.values():
+                yield from _refs(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _refs(item)
+
+
+def declared_conditions(
+    declaration: Mapping[str, Any], fetch: Callable[[str], bytes]
+) -> dict[str, Any]:
+    """Keyword arguments of :func:`create_chat` (and
+    :func:`runid.integrations.agent.run_agent`) that declare again, as recorded, what the
+    application declared: ``context``, ``template``, ``truncation``, the ``contents`` they
+    reference that ``fetch`` still has, and a ``runtime`` that is this process's client
+    runtime with the original's ``code`` (a replay runs none of the application's code)."""
+    instructions, inputs = declaration["instructions"], declaration["inputs"]
+    kept: dict[str, Any] = {"context": declaration["context"]}
+    if not _absent(instructions):
+        kept["template"] = instructions.get("template")
+    if not _absent(inputs):
+        kept["truncation"] = inputs.get("truncation")
+    template = kept.get("template")
+    digests = list(_refs([kept.get("context"), template]))
+    if isinstance(template, Mapping) and isinstance(template.get("digest"), str):
+        digests.insert(0, template["digest"])  # the template's text
+    contents: list[bytes] = []
+    for digest in dict.fromkeys(digests):
+        try:
+            contents.append(fetch(digest))
+        except RunidError:
+            continue  # not stored (digests-only): the declaration still names it
+    return {**kept, "contents": contents, "runtime": _replay_runtime(declaration)}
+
+
+def _replay_runtime(declaration: Mapping[str, Any]) -> dict[str, Any]:
+    """This process's client runtime, with the original's ``code``: the application's code
+    does not run in a replay."""
+    runtime = default_runtime()
+    recorded = declaration.get("runtime")
+    if isinstance(recorded, Mapping) and "code" in recorded:
+        runtime["code"] = recorded["code"]
+    return runtime
 
 
 def replay(
@@ -139,35 +233,56 @@ def replay(
 ) -> Run:
     """Re-run a recorded chat declaration through :func:`create_chat` (the replay protocol).
 
-    Options: ``client`` (an ``openai.OpenAI``), else ``base_url`` (default: the declared
-    ``model.endpoint``) and ``api_key`` (default: ``$OPENAI_API_KEY``, else a placeholder for
-    local servers); ``runtime`` (default: this process's :func:`default_runtime`, so a moved
-    library version shows as a changed declaration); ``stream`` (replay as a streamed call;
-    the declaration is the same). The declared ``inputs.upstream``, ``model.version`` and
-    ``model.provider`` are declared again as recorded. Returns the finished run; when nothing
-    changed its declaration id is the original's.
+    Options: ``client`` (an ``openai.OpenAI``), else ``base_url`` (default: the original's
+    :func:`recorded_endpoint`, from ``record``, the original record, else the recorder's own
+    log) and ``api_key`` (default: ``$OPENAI_API_KEY``, else a placeholder for local
+    servers); ``runtime`` (default: this process's :func:`default_runtime` with the original's
+    ``code``, so a moved library version shows as a changed declaration); ``stream`` (replay as
+    a streamed call; the declaration is the same); the served model as :func:`create_chat`
+    takes it: ``served_model`` (default: the probe registered for the server software the
+    original names, :func:`runid.integrations.served.probe_for`), ``model_files`` or
+    ``model_path`` (``runid replay --model-path``), ``model_digest``. The declared
+    ``inputs.upstream``, ``model.version``, ``model.provider``, ``context``,
+    ``instructions.template`` and ``inputs.truncation`` are declared again as recorded.
+    Returns the finished run; when nothing changed its declaration id is the original's.
     """
     request = request_from_declaration(declaration, fetch)
+    record = options.get("record")
+    if record is None and not options.get("client") and not options.get("base_url"):
+        record = _original_record(recorder)
     client = replay_client(
         declaration,
         client=options.get("client"),
         base_url=options.get("base_url"),
         api_key=options.get("api_key"),
+        record=record,
     )
     inputs = declaration["inputs"]
     upstream = [] if _absent(inputs) else list(inputs.get("upstream", []))
     version = declaration["model"].get("version")
     if options.get("stream"):
         request["stream"] = True
+    kept = declared_conditions(declaration, fetch)
+    if options.get("runtime"):
+        kept["runtime"] = options["runtime"]
+    files = options.get("model_files")
+    if files is None and options.get("model_path") is not None:
+        files = [options["model_path"]]
+    served = options.get("served_model")
+    if served is None:
+        served = probe_for(declaration)
     response, run = create_chat(
         client,
         recorder=recorder,
         parent=parent,
         step=step,
         upstream=upstream,
-        runtime=options.get("runtime"),
         model_version=version if isinstance(version, str) else None,
         provider=str(declaration["model"].get("provider") or PROVIDER),
+        served_model=served,
+        model_files=files,
+        model_digest=options.get("model_digest"),
+        **kept,
         **request,
     )
     if isinstance(response, RecordedStream):

@@ -9,10 +9,10 @@ from typing import Any
 from ...errors import E_REQUEST, InputError
 from .._chat import (
     JSON_MEDIA,
-    NA,
     TEXT_MEDIA,
     Blobs,
     constraints_component,
+    declared,
     get,
     given,
     message_output,
@@ -20,6 +20,7 @@ from .._chat import (
     split_instructions,
     tools_component,
 )
+from ..served import ServedModel
 from ._common import (
     PROVIDER,
     RESPONSES_ENGINE,
@@ -88,6 +89,9 @@ def declaration_from_responses_request(
     model_version: str | None = None,
     provider: str = PROVIDER,
     upstream: Iterable[Mapping[str, Any]] = (),
+    context: Mapping[str, Any] | None = None,
+    template: Mapping[str, Any] | None = None,
+    served: ServedModel | None = None,
 ) -> tuple[dict[str, Any], dict[str, bytes]]:
     """:func:`declaration_from_chat_request` for ``client.responses.create(...)``.
 
@@ -95,7 +99,9 @@ def declaration_from_responses_request(
     ``input`` (a string, or message, function-call and function-call-output items) is
     ``inputs.messages``; ``text.format`` is ``constraints.output_schema`` and the rest of
     ``text`` (verbosity) a parameter; ``reasoning``, ``truncation``, ``previous_response_id``
-    and other fields are declared parameters. An input item v1 cannot carry is
+    and other fields are declared parameters (``truncation`` is the API's own: the server
+    dropping items, a parameter; the application's own cutting of the history is
+    ``inputs.truncation``, ``not_recorded`` here). An input item v1 cannot carry is
     :class:`~runid.errors.InputError` ``E_REQUEST``.
     """
     blobs = Blobs()
@@ -104,7 +110,7 @@ def declaration_from_responses_request(
     if given(given_instructions):
         leading.append(blobs.content(given_instructions))
     messages = _responses_messages(request.get("input"))
-    instructions, inputs = split_instructions(messages, blobs, leading)
+    instructions, inputs = split_instructions(messages, blobs, leading, template=template)
     text = plain(request.get("text")) if given(request.get("text")) else {}
     schema = text.pop("format", None) if isinstance(text, dict) else None
     params_request = {k: v for k, v in request.items() if k != "text"}
@@ -112,17 +118,20 @@ def declaration_from_responses_request(
         params_request["text"] = text
     declaration: dict[str, Any] = {
         "spec": "runid/v1",
-        "model": model_component(request.get("model"), base_url, model_version, provider),
+        "model": model_component(request.get("model"), base_url, model_version, provider, served),
         "parameters": parameters_component(
-            params_request, RESPONSES_SAMPLING_PARAMETERS, _STRUCTURAL
+            params_request,
+            RESPONSES_SAMPLING_PARAMETERS,
+            _STRUCTURAL,
+            served.defaults if served is not None else None,
         ),
         "instructions": instructions,
         "inputs": inputs,
-        "context": dict(NA),
+        "context": declared(context),
         "tools": tools_component(request.get("tools"), request.get("tool_choice"), blobs),
         "constraints": constraints_component(schema, blobs),
     }
-    return finish(declaration, blobs, runtime, RESPONSES_ENGINE, upstream)
+    return finish(declaration, blobs, runtime, RESPONSES_ENGINE, upstream, served=served)
 
 
 def observed_from_responses_response(response: object) -> dict[str, Any]:

@@ -24,7 +24,11 @@ The declaration is built from the ``generate`` call as it is really made, just b
 * ``runtime``: engine ``transformers`` and its version, ``torch``/``tokenizers``/
   ``safetensors``/``accelerate`` versions, platform, hardware class from the model's device,
   and determinism flags (deterministic algorithms, cuDNN flags, matmul precision, device type,
-  seed). The code revision is ``not_recorded`` unless the caller passes ``code``.
+  seed). ``code`` is the application's revision (:func:`runid.runtime.application_code`)
+  unless the caller passes one.
+* ``context`` (the retrieval the prompt was built from) and ``inputs.truncation`` (how the
+  history was cut) are what the caller declares (``context=``, ``truncation=``); not given,
+  they are ``not_recorded``: a ``generate`` call does not show whether they happened.
 
 Observed facts: ``finish_reason`` (``eos``: the last new token is an end-of-sequence token;
 ``length``: the new-token budget was used up; ``stop``: another stopping criterion), and the

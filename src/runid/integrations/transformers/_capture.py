@@ -113,6 +113,7 @@ def generate(
     step: int | None = None,
     context: Mapping[str, Any] | None = None,
     contents: Sequence[bytes] = (),
+    truncation: Mapping[str, Any] | None = None,
     **generate_kwargs: Any,
 ) -> tuple[str, Run]:
     """Tokenize ``prompt`` (or render ``messages`` with the chat template), call
@@ -122,7 +123,8 @@ def generate(
     and are the declared parameters; everything else is the model's generation config, recorded
     as defaults. ``seed`` seeds torch just before the call and is declared. ``context`` (with
     ``contents``, the bytes its content references point at) declares the retrieval the
-    prompt was built from; without it the ``context`` component is ``not_applicable``.
+    prompt was built from, ``truncation`` how the history was cut; each one not given is
+    ``not_recorded`` (``{"absent": "not_applicable"}`` states there was none).
     ``model_path`` may name the GGUF file a model was loaded from
     (``from_pretrained(DIR, gguf_file=NAME)``).
     """
@@ -156,6 +158,7 @@ def generate(
         "code": code,
         "cache": cache,
         "context": context,
+        "truncation": truncation,
     }
     output, run = run_under_capture(
         model.generate,
@@ -223,10 +226,17 @@ def pipeline_call(
     cache: FileDigestCache | None = None,
     parent: str | None = None,
     step: int | None = None,
+    context: Mapping[str, Any] | None = None,
+    contents: Sequence[bytes] = (),
     **call_kwargs: Any,
 ) -> tuple[Any, Run]:
     """Call a text-generation ``pipe(text_inputs, **call_kwargs)`` with its ``generate`` call
     captured; return (the pipeline's result, run).
+
+    ``context`` (with ``contents``) declares the retrieval the prompt was built from, as for
+    :func:`generate`; not given, it is ``not_recorded``. ``inputs.truncation`` is
+    ``not_recorded`` (``truncation`` is the pipeline's own argument: it cuts tokens, and the
+    input recorded is what the model reads after it).
 
     The declaration is built from the ``generate`` call the pipeline really makes (its
     tokenization, its defaults such as ``max_new_tokens=256``); parameters the caller passed
@@ -271,6 +281,7 @@ def pipeline_call(
         "name": name,
         "code": code,
         "cache": cache,
+        "context": context,
     }
     original = model.generate
     runs: list[Run] = []
@@ -287,6 +298,7 @@ def pipeline_call(
             parent=parent,
             step=step,
             describe=describe,
+            extra_contents=contents,
         )
         runs.append(run)
         return output

@@ -18,7 +18,8 @@ from ...canonical import canonicalize
 from ...digest import content_digest, content_ref
 from ...errors import InputError
 from ...filedigest import FileDigestCache
-from ...runtime import hardware_class, library_versions, platform_facts
+from ...runtime import application_code, hardware_class, library_versions, platform_facts
+from .._chat import declared as stated
 from ._files import NA, NOT_RECORDED, model_component
 
 __all__ = [
@@ -218,14 +219,15 @@ def determinism_flags(model: Any, seed: int | None) -> dict[str, Any]:
 def runtime_component(
     model: Any, *, seed: int | None = None, code: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
-    """The ``runtime`` component: engine, libraries, platform, hardware, code, determinism."""
+    """The ``runtime`` component: engine, libraries, platform, hardware, code (default: the
+    application's revision, :func:`runid.runtime.application_code`), determinism."""
     libraries = dict(_libraries())
     return {
         "engine": {"name": ENGINE, "version": libraries.get("transformers", "unknown")},
         "libraries": libraries,
         "platform": platform_facts(),
         "hardware": _hardware(model),
-        "code": dict(code) if code is not None else dict(NOT_RECORDED),
+        "code": dict(code) if code is not None else application_code(),
         "determinism": determinism_flags(model, seed),
     }
 
@@ -315,6 +317,7 @@ def declaration_from_generate(
     code: Mapping[str, Any] | None = None,
     cache: FileDigestCache | None = None,
     context: Mapping[str, Any] | None = None,
+    truncation: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], list[bytes]]:
     """The declaration of ``model.generate(input_ids, **generate_kwargs)`` and its contents.
 
@@ -324,8 +327,10 @@ def declaration_from_generate(
     that tokenizes to exactly ``input_ids`` is recorded as text; ``system`` and
     ``template_variables`` describe a chat's system messages and template call; ``context`` is
     the retrieval context the prompt was built from (a ``context`` component, e.g. from
-    :func:`runid.integrations.retrieval.context_component`), else ``not_applicable``: a bare
-    ``generate`` call retrieves nothing.
+    :func:`runid.integrations.retrieval.context_component`) and ``truncation`` how the caller
+    cut the history: what the caller declares, else ``not_recorded`` (the prompt may have been
+    built from a retrieval, or cut, before it reached ``generate``; ``{"absent":
+    "not_applicable"}`` states that it was not).
     """
     for name_ in _UNDESCRIBABLE:
         if generate_kwargs.get(name_) is not None:
@@ -360,10 +365,10 @@ def declaration_from_generate(
         "instructions": instructions,
         "inputs": {
             "messages": [{"role": "user", "content": dict(content_ref(raw, media))}],
-            "truncation": dict(NA),
+            "truncation": stated(truncation),
             "upstream": [],
         },
-        "context": dict(context) if context is not None else dict(NA),
+        "context": stated(context),
         "tools": dict(NA),
         "runtime": runtime_component(model, seed=seed, code=code),
         "constraints": dict(NA),

@@ -182,8 +182,9 @@ def model_component(
     return {
         "provider": PROVIDER,
         "name": name,
-        # A hub snapshot's commit is its version; a local directory has none (digests identify it).
-        "version": revision if revision is not None else dict(NA),
+        # A hub snapshot's commit is its version; of a local directory the adapter knows none
+        # (not that it has none): the digests identify it.
+        "version": revision if revision is not None else dict(NOT_RECORDED),
         "endpoint": dict(NA),  # in-process
         "weights": _artifacts(directory, _WEIGHT_FILE, cache),
         "tokenizer": _artifacts(tok_dir, _TOKENIZER_FILE, cache),
@@ -236,7 +237,7 @@ def _gguf_model_component(
     return {
         "provider": PROVIDER,
         "name": name if name is not None else gguf.name,
-        "version": dict(NA),  # a local file: its digest identifies it
+        "version": dict(NOT_RECORDED),  # a local file: its digest identifies it
         "endpoint": dict(NA),  # in-process
         "weights": artifact,
         "tokenizer": _artifacts(tok_dir, _TOKENIZER_FILE, cache) if tok_dir else list(artifact),

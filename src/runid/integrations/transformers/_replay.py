@@ -13,7 +13,6 @@ from typing import Any
 from ...capture import Recorder, Run
 from ...digest import checked_fetch
 from ...errors import E_REPLAY_ENGINE, E_REPLAY_UNAVAILABLE, InputError
-from ...runtime import code_revision
 from ._capture import run_under_capture
 from ._declaration import ADD_SPECIAL, ENGINE, JSON_MEDIA
 from ._files import gguf_file
@@ -44,7 +43,8 @@ def replay(
     fetched by digest, the declared parameters are passed again, defaults are left to the
     model's generation config (so a changed default shows as a changed ``parameters``
     component), and the model component is recomputed from the files (so changed weights change
-    the id and name the ``model`` component). The retrieval context is declared as recorded.
+    the id and name the ``model`` component). The retrieval context, the truncation and the
+    application's revision (``runtime.code``) are declared as recorded.
     When nothing changed, the declaration id is the original's.
     """
     engine = declaration.get("runtime", {}).get("engine")
@@ -122,12 +122,14 @@ def replay(
         "model_path": model_path,
         "tokenizer_path": tokenizer_path,
         "name": declaration["model"]["name"],
-        # Measured again, never copied: a changed checkout must show as a changed runtime.
-        "code": code_revision() if isinstance(code, Mapping) and "absent" not in code else None,
+        # The application's revision as recorded: a replay runs none of the application's code
+        # (it rebuilds the call from the declaration); what runs is measured again.
+        "code": code if isinstance(code, Mapping) else None,
         "cache": options.get("cache"),
-        # The retrieval context is a recorded input condition: the replay feeds the same
-        # prompt, so it declares the same context (its contents are in the log already).
+        # What the application declared is declared again as recorded: the replay feeds the
+        # same prompt, built from the same retrieval and cut the same way.
         "context": declaration["context"],
+        "truncation": declaration["inputs"].get("truncation"),
     }
     call_kwargs = {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids), **kwargs}
     _output, run = run_under_capture(
