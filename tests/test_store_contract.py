@@ -1,4 +1,5 @@
-"""The store contract (``store_contract.py``), run against every backend: SQLite and memory."""
+"""The store contract (``store_contract.py``), run against every backend: SQLite, memory and
+PostgreSQL (the server ``RUNID_TEST_POSTGRES_DSN`` names; skipped, with the reason, without one)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ import pytest
 from runid.store import LogStore, open_store
 from runid.store.memory import MemoryStore
 from store_contract import StoreContract
+from store_postgres import schemas_for
 
 
-@pytest.fixture(params=["sqlite", "memory"])
+@pytest.fixture(params=["sqlite", "memory", "postgresql"])
 def open_log(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..., LogStore]:
     if request.param == "sqlite":
 
@@ -20,6 +22,15 @@ def open_log(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..., Lo
             return open_store(tmp_path / name)
 
         return open_sqlite
+    if request.param == "postgresql":
+        from runid.store.postgres import PostgresStore
+
+        schemas = schemas_for(request)
+
+        def open_postgres(name: str = "log") -> LogStore:
+            return PostgresStore.open(schemas.url(name))
+
+        return open_postgres
     logs: dict[str, MemoryStore] = {}
 
     def open_memory(name: str = "log") -> LogStore:

@@ -45,7 +45,7 @@ from ..merkle import verify_consistency
 from ..proof import format_proof
 from ..receipt import make_receipt
 from ..record import new_record
-from ..store import LogStore, open_store
+from ..store import LogStore, open_store, open_store_url
 from ._audit import AuditFinding, audit_log
 from ._ids import DIGEST, declaration_id_of, record_ids
 
@@ -84,9 +84,18 @@ class Log:
         self._signed: set[bytes] = set()
 
     @classmethod
-    def open(cls, home: Home, *, need_key: bool = True, readonly: bool = False) -> Log:
+    def open(
+        cls,
+        home: Home,
+        *,
+        need_key: bool = True,
+        store_url: str | None = None,
+        readonly: bool = False,
+    ) -> Log:
         """Open the log of ``home``. Without ``need_key`` the public key is enough: reading,
-        proving and auditing need no private key.
+        proving and auditing need no private key. ``store_url`` (``sqlite:PATH`` or
+        ``postgresql://...``, :func:`~runid.store.open_store_url`) keeps the log elsewhere than
+        the home's SQLite file; the keys stay in the home.
 
         ``readonly`` opens the home's log for reading only (nothing created or written: SQLite
         ``mode=ro``) with the public key, so the commands that only read work on a home the
@@ -98,7 +107,7 @@ class Log:
                 f"{home.path}: no runid keys here",
                 hint="create them with 'runid keys init' (or point --home / RUNID_HOME elsewhere)",
             )
-        if readonly:
+        if readonly and store_url is None:
             if home.public_key_path.exists():
                 public = PublicKey.parse(home.public_key_path.read_text())
             else:
@@ -106,7 +115,8 @@ class Log:
             return cls(open_store(home.path, readonly=True), None, public, home=home)
         key = home.signing_key() if need_key or home.signing_key_path.exists() else None
         public = key.public_key if key else PublicKey.parse(home.public_key_path.read_text())
-        return cls(open_store(home.path), key, public, home=home)
+        store = open_store(home.path) if store_url is None else open_store_url(store_url)
+        return cls(store, key, public, home=home)
 
     @property
     def readonly(self) -> bool:

@@ -36,6 +36,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Final, Protocol, Self
 
+from ..errors import InputError
 from ..merkle import EMPTY_ROOT, CompactRange, leaf_hash, node_hash
 from ._checks import corrupt
 
@@ -52,6 +53,7 @@ __all__ = [
     "fold",
     "node_count",
     "open_store",
+    "open_store_url",
     "subtree_keys",
 ]
 
@@ -321,6 +323,30 @@ def open_store(home: Path, *, create: bool = True, readonly: bool = False) -> Lo
     from .sqlite import SQLiteStore
 
     return SQLiteStore.open(home, create=create and not readonly, readonly=readonly)
+
+
+def open_store_url(url: str, *, create: bool = True) -> LogStore:
+    """Open the log store a URL names: ``sqlite:PATH`` (the SQLite log in directory ``PATH``, or
+    the ``log.sqlite3`` file ``PATH`` names) or ``postgresql://USER@HOST:PORT/DB[?schema=NAME]``
+    (:class:`~runid.store.postgres.PostgresStore`; ``postgres://`` too; needs
+    ``runid[postgres]``). ``create`` as for :func:`open_store`."""
+    scheme = url.split(":", 1)[0].lower() if isinstance(url, str) and ":" in url else ""
+    if scheme == "sqlite" and url.split(":", 1)[1].removeprefix("//"):
+        path = Path(url.split(":", 1)[1].removeprefix("//")).expanduser()
+        return open_store(path.parent if path.name == "log.sqlite3" else path, create=create)
+    if scheme in ("postgresql", "postgres"):
+        try:
+            from .postgres import PostgresStore
+        except ImportError as exc:
+            raise InputError(
+                f"a PostgreSQL store needs psycopg ({exc})",
+                hint="pip install 'runid[postgres]'",
+            ) from None
+        return PostgresStore.open(url, create=create)
+    raise InputError(
+        f"not a store URL: {url!r:.80}",
+        hint="use sqlite:PATH or postgresql://USER@HOST:PORT/DATABASE",
+    )
 
 
 # --- helpers shared by backends --------------------------------------------------------------
