@@ -1,7 +1,7 @@
 """Read-only homes on the command line (issue 12, defect 6): ``log audit``, ``show``, ``prove``,
 ``checkpoint``, ``declaration`` and ``consistency`` open the store read-only and work on a home
-the process may not write (files 0444, directory 0555): as root, run as ``nobody`` through
-``setpriv`` (root ignores permissions); otherwise as the current user.
+the process may not write (files 0444, directory 0555): as root, run through ``setpriv`` with
+every capability dropped (root otherwise ignores permissions); otherwise as the current user.
 """
 
 from __future__ import annotations
@@ -57,13 +57,15 @@ def test_read_only_commands_open_the_store_read_only(
 
 
 def _as_auditor() -> list[str] | None:
-    """The command prefix that runs a process as a user who cannot write root's files."""
+    """The command prefix that runs a process which file permissions bind: as root, through
+    ``setpriv`` with every capability dropped (root without CAP_DAC_OVERRIDE obeys the
+    permission bits like any user: files 0444 and a directory 0555 are read-only to it)."""
     if os.geteuid() != 0:
         return []
     setpriv = shutil.which("setpriv")
     if setpriv is None:
         return None
-    return [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
+    return [setpriv, "--bounding-set=-all", "--inh-caps=-all"]
 
 
 @pytest.fixture
@@ -86,7 +88,9 @@ def test_an_auditor_who_cannot_write_the_home_can_audit_show_prove_and_checkpoin
 ) -> None:
     prefix = _as_auditor()
     if prefix is None:
-        pytest.skip("running as root without setpriv: cannot drop to a user who cannot write")
+        pytest.skip(
+            "running as root without setpriv: cannot drop the capabilities that ignore permissions"
+        )
     home, ids, old = make_home(world_readable_dir / "home")
     out = world_readable_dir / "out"
     out.mkdir(mode=0o777)
