@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import sys
 from datetime import UTC, datetime
+from importlib import metadata
 from typing import Any, Literal
 
 import click
@@ -19,12 +20,18 @@ import click
 from .._internal.files import read_input, write_output
 from ..errors import E_SELECTION, InputError, PolicyError, RunidError, VerificationError
 from ..evidence import (
+    Collected,
     Verified,
     assemble,
+    cyclonedx_bom,
+    intoto_jsonl,
+    otlp_traces,
     parse_disclose,
     parse_time,
+    prov_document,
     seal,
     verify_files,
+    views,
 )
 from ..evidence.archive import MAX_BUNDLE, read_zip, write_zip
 from ..evidence.collect import Selection, collect
@@ -102,8 +109,21 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+_FORMATS = ("bundle", "intoto", "dsse", "tlog-proof", "prov", "cyclonedx", "otlp")
+
+
 @evidence.command(name="export")
 @_select_options
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(_FORMATS),
+    default="bundle",
+    show_default=True,
+    help="bundle: the signed zip. intoto: the envelopes as an in-toto bundle (JSON Lines); "
+    "dsse, tlog-proof: one run's envelope, or its bare C2SP proof; prov: W3C PROV-JSON; "
+    "cyclonedx: a CycloneDX 1.6 ML-BOM of the models and datasets; otlp: OTLP/JSON spans.",
+)
 @click.option("-o", "--out", required=True, metavar="FILE", help="Write the bundle here.")
 @click.pass_context
 def evidence_export(
@@ -114,6 +134,7 @@ def evidence_export(
     runs: tuple[str, ...],
     policy_file: str | None,
     disclose: str,
+    fmt: str,
     out: str,
 ) -> None:
     """Write a signed evidence bundle (a zip) of the selected runs.
@@ -131,6 +152,13 @@ def evidence_export(
     selection = _selection(since, until, runs)
     shown = parse_disclose(disclose)
     policy = _policy(policy_file)
+    if fmt != "bundle":
+        with open_log(ctx, need_key=False) as log:
+            collected, _sizes = collect(log, selection, shown, policy=policy)
+        data = _export(fmt, collected)
+        write_output(out, data)
+        click.echo(f"wrote {out}: {fmt}, {len(collected.runs):,} run(s)", err=True)
+        return
     with open_log(ctx) as log:
         collected, sizes = collect(log, selection, shown, policy=policy)
         key = log.key
@@ -159,6 +187,37 @@ def evidence_export(
         f"{', '.join(f'{s:,}' for s in sizes)}",
         err=True,
     )
+
+
+def _export(fmt: str, collected: Collected) -> bytes:
+    """The bytes of a standard export of the collected runs (as disclosed)."""
+    origin = collected.key.name
+    if fmt in ("dsse", "tlog-proof"):
+        if len(collected.runs) != 1:
+            raise InputError(
+                f"--format {fmt} writes one run; {len(collected.runs):,} are selected",
+                code=E_SELECTION,
+                hint="name it with --run N|EXECUTION_ID",
+            )
+        run = collected.runs[0]
+        return run.envelope if fmt == "dsse" else run.proof  # the leaf bytes exactly
+    if fmt == "intoto":
+        return intoto_jsonl([run.envelope for run in collected.runs])
+    shown = views(collected)
+    if fmt == "prov":
+        document = prov_document(shown, origin)
+    elif fmt == "cyclonedx":
+        document = cyclonedx_bom(shown, origin, created_at=_now(), tool_version=_version())
+    else:
+        document = otlp_traces(shown, origin, tool_version=_version())
+    return (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def _version() -> str:
+    try:
+        return metadata.version("runid")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0"
 
 
 def _trusted(keys_: tuple[str, ...]) -> list[PublicKey] | None:

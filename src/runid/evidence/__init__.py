@@ -27,7 +27,9 @@ from ._assemble import (
     output_digests,
     peek_record,
     policy_results,
+    views,
 )
+from ._exports import FORMATS, cyclonedx_bom, intoto_jsonl, otlp_traces, prov_document
 from ._format import (
     BUNDLE_SPEC,
     DISCLOSURE_SPEC,
@@ -40,6 +42,7 @@ from ._format import (
     SIGNATURE,
     Disclose,
     EvidenceError,
+    VerifiedRun,
     content_path,
     declaration_path,
     digests_under,
@@ -52,11 +55,12 @@ from ._format import (
     run_path,
     seal,
 )
-from ._verify import Progress, Verified, VerifiedRun, verify_files
+from ._verify import Progress, Verified, verify_files
 
 __all__ = [
     "BUNDLE_SPEC",
     "DISCLOSURE_SPEC",
+    "FORMATS",
     "LOG_KEY",
     "MANIFEST",
     "OUTPUTS",
@@ -74,20 +78,25 @@ __all__ = [
     "VerifiedRun",
     "assemble",
     "content_path",
+    "cyclonedx_bom",
     "declaration_path",
     "digests_under",
     "disclosure_document",
     "disclosures",
     "evaluate_run",
     "file_kind",
+    "intoto_jsonl",
     "manifest_note_text",
+    "otlp_traces",
     "output_digests",
     "parse_disclose",
     "parse_time",
     "path_problem",
     "peek_record",
     "policy_results",
+    "prov_document",
     "run_path",
     "seal",
     "verify_files",
+    "views",
 ]

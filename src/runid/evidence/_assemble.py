@@ -14,6 +14,7 @@ from typing import Any, Final
 import orjson
 
 from .. import canonical
+from ..identity import compute_identity
 from ..keys import PublicKey
 from ..policy import FAIL, NA, PASS, Evaluation, Policy, RuleResult, evaluate
 from ._format import (
@@ -21,6 +22,7 @@ from ._format import (
     LOG_KEY,
     POLICY_RESULTS,
     Disclose,
+    VerifiedRun,
     checkpoint_path,
     content_path,
     declaration_path,
@@ -38,6 +40,7 @@ __all__ = [
     "output_digests",
     "peek_record",
     "policy_results",
+    "views",
 ]
 
 POLICY_RESULTS_SPEC: Final = "runid/evidence-policy/v1"
@@ -184,6 +187,27 @@ def policy_results(
         for run in runs
     ]
     return canonical.canonicalize(results_document(policy, policy_file, results))
+
+
+def views(collected: Collected) -> list[VerifiedRun]:
+    """The runs as a bundle shows them: each record, and of its declaration what
+    ``collected.disclose`` discloses (as :func:`runid.evidence.verify_files` returns them)."""
+    shown: dict[str, tuple[dict[str, str], dict[str, Any], dict[str, Any] | None]] = {}
+    out = []
+    for run in collected.runs:
+        declaration_id = run.record["declaration_id"]
+        declaration = collected.declarations.get(declaration_id)
+        if declaration is None:
+            out.append(VerifiedRun(run.index, run.record))
+            continue
+        if declaration_id not in shown:
+            components = dict(compute_identity(declaration).components)
+            disclosed = {c: declaration[c] for c in collected.disclose.components}
+            whole = dict(declaration) if collected.disclose.everything else None
+            shown[declaration_id] = (components, disclosed, whole)
+        components, disclosed, whole = shown[declaration_id]
+        out.append(VerifiedRun(run.index, run.record, components, disclosed, whole))
+    return out
 
 
 def consistency_bytes(chain: Sequence[tuple[int, int, Sequence[bytes]]]) -> bytes:

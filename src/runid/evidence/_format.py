@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -34,6 +34,7 @@ __all__ = [
     "SIGNATURE",
     "Disclose",
     "EvidenceError",
+    "VerifiedRun",
     "checkpoint_path",
     "content_path",
     "declaration_path",
@@ -90,6 +91,19 @@ _KINDS: Final = (
     ("report", re.compile(r"report/report\.(?:html|pdf)")),
 )
 _DIGEST = re.compile(DIGEST_PATTERN)
+
+
+@dataclass
+class VerifiedRun:
+    """One verified run: its entry, record, and what the bundle discloses of its declaration
+    (``components`` the eight component digests when known, ``disclosed`` the component values
+    disclosed, ``declaration`` the whole declaration when every component is disclosed)."""
+
+    index: int
+    record: dict[str, Any]
+    components: dict[str, str] | None = None
+    disclosed: dict[str, Any] = field(default_factory=dict)
+    declaration: dict[str, Any] | None = None
 
 
 class EvidenceError(VerificationError):

@@ -44,6 +44,7 @@ from ._format import (
     POLICY_RESULTS,
     SIGNATURE,
     EvidenceError,
+    VerifiedRun,
     check_disclosed,
     checkpoint_path,
     content_path,
@@ -59,7 +60,7 @@ from ._format import (
     run_path,
 )
 
-__all__ = ["Progress", "Verified", "VerifiedRun", "verify_files"]
+__all__ = ["Progress", "Verified", "verify_files"]
 
 Progress = Callable[[str, int, int], None]
 """``progress(stage, done, total)``, called as runs are verified (for a progress bar)."""
@@ -67,19 +68,6 @@ Progress = Callable[[str, int, int], None]
 _MANIFEST_KEYS: Final = frozenset(("bundle", "created_at", "log", "selection", "counts", "files"))
 _DISCLOSURE_KEYS: Final = frozenset(("disclosure", "declaration_id", "components", "disclosed"))
 _PROGRESS_EVERY: Final = 250
-
-
-@dataclass
-class VerifiedRun:
-    """One verified run: its entry, record, and what the bundle discloses of its declaration
-    (``components`` the eight component digests when known, ``disclosed`` the component values
-    disclosed, ``declaration`` the whole declaration when every component is disclosed)."""
-
-    index: int
-    record: dict[str, Any]
-    components: dict[str, str] | None = None
-    disclosed: dict[str, Any] = field(default_factory=dict)
-    declaration: dict[str, Any] | None = None
 
 
 @dataclass
@@ -285,7 +273,8 @@ def _declaration(files: Mapping[str, bytes], declaration_id: str) -> VerifiedRun
     if identity.declaration_id != declaration_id:
         raise fail(name, "declaration", f"its id is {identity.declaration_id}", code=E_DISCLOSURE)
     assert isinstance(document, dict)
-    return VerifiedRun(-1, {}, dict(identity.components), dict(document), document)
+    disclosed = {name: document[name] for name in COMPONENTS}
+    return VerifiedRun(-1, {}, dict(identity.components), disclosed, document)
 
 
 def _run_indices(files: Mapping[str, bytes]) -> list[int]:
