@@ -9,8 +9,12 @@ psycopg.
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
+import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -248,3 +252,76 @@ def test_a_log_on_postgresql_records_proves_and_audits(
     with Log.open(home, need_key=False, store_url=postgres_schemas.url()) as log:
         assert log.size() == 2
         assert log.entry(1).record == second.record
+
+
+class Proxy:
+    """A TCP proxy on loopback to the test server, whose link can be cut and restored: the
+    server going away (and coming back) for the store, without stopping the shared server."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.refuse = False
+        self.sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if self.refuse:
+                client.close()
+                continue
+            upstream = socket.create_connection(self.target)
+            self.sockets += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        for sock in (source, sink):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+    def cut(self) -> None:
+        self.refuse = True
+        for sock in self.sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        self.sockets.clear()
+
+    def close(self) -> None:
+        self.cut()
+        self.listener.close()
+
+
+def test_a_server_that_goes_away_is_reported_at_once_and_found_again(
+    postgres_schemas: Schemas,
+) -> None:
+    dsn = urlsplit(postgres_schemas.dsn)
+    proxy = Proxy(dsn.hostname or "127.0.0.1", dsn.port or 5432)
+    url = postgres_schemas.url().replace(dsn.netloc, f"{dsn.username}@127.0.0.1:{proxy.port}")
+    try:
+        with PostgresStore.open(url, pool_size=2) as store:
+            store.append([b"before"], fake_note)
+            proxy.cut()
+            started = time.monotonic()
+            with pytest.raises(FileAccessError) as info:
+                store.append([b"during"], fake_note)
+            assert time.monotonic() - started < 10  # not the pool's 30 s timeout
+            assert info.value.code == "E_STORE"
+            assert "running and reachable" in (info.value.hint or "")
+            proxy.refuse = False  # the server is back
+            assert store.append([b"after"], fake_note) == [1]
+            assert store.audit().ok
+    finally:
+        proxy.close()

@@ -29,12 +29,13 @@ every operation is idempotent (a leaf already in the log keeps its index).
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
 from typing import Any, Final, Self, TypeVar
 
 import psycopg
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..merkle import consistency_proof_ranges, inclusion_proof_ranges, leaf_hash
 from . import AuditReport, CheckpointSigner, StoredCheckpoint
@@ -66,15 +67,23 @@ DEFAULT_LOCK_TIMEOUT: Final = 30.0
 _ATTEMPTS: Final = 3
 """Tries of one operation whose connection was lost or which lost a deadlock."""
 
+# The pool reports every failed reconnection as a warning; the store raises a runid error that
+# says the same once. Without a handler of the application's, Python would print each one.
+for _name in ("psycopg", "psycopg.pool"):
+    logging.getLogger(_name).addHandler(logging.NullHandler())
+
 
 class PostgresStore:
     """A :class:`~runid.store.LogStore` in a PostgreSQL schema. Create with :meth:`open`."""
 
-    def __init__(self, pool: ConnectionPool[Conn], where: str, lock_timeout: float) -> None:
+    def __init__(
+        self, pool: ConnectionPool[Conn], where: str, lock_timeout: float, conninfo: str = ""
+    ) -> None:
         """Wrap an open pool on a migrated schema; use :meth:`open` instead."""
         self._pool = pool
         self.where = where
         self._lock_timeout = lock_timeout
+        self._conninfo = conninfo
 
     # --- opening ---------------------------------------------------------------------------
 
@@ -111,7 +120,7 @@ class PostgresStore:
             name=f"runid {where}",
             open=True,
         )
-        return cls(pool, where, lock_timeout)
+        return cls(pool, where, lock_timeout, conninfo)
 
     # --- context manager -------------------------------------------------------------------
 
@@ -161,11 +170,27 @@ class PostgresStore:
             except psycopg.Error as exc:
                 if self._pool.closed:
                     raise  # used after close(): a bug, not a storage problem
-                if attempt + 1 < _ATTEMPTS and retryable(exc):
-                    self._pool.check()  # drop the other connections that died with this one
-                    continue
+                if isinstance(exc, PoolTimeout) or retryable(exc):
+                    # Is the server there at all? If not, say so now rather than wait for the
+                    # pool to give up reconnecting.
+                    down = self._probe()
+                    if down is not None:
+                        raise store_error(down, self.where, doing, self._lock_timeout) from exc
+                    if attempt + 1 < _ATTEMPTS and not isinstance(exc, PoolTimeout):
+                        self._pool.check()  # drop the other connections that died with it
+                        continue
                 raise store_error(exc, self.where, doing, self._lock_timeout) from exc
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _probe(self) -> psycopg.Error | None:
+        """The error of a fresh connection to the server, or ``None`` if one can be made."""
+        if not self._conninfo:
+            return None
+        try:
+            psycopg.connect(self._conninfo, connect_timeout=5).close()
+        except psycopg.Error as exc:
+            return exc
+        return None
 
     def _query(self, doing: str, query: str, args: tuple[Any, ...] = ()) -> list[Any]:
         """The rows of one read-only query."""
