@@ -1,9 +1,10 @@
 """PostgreSQL for the tests: the server named by ``RUNID_TEST_POSTGRES_DSN``, a schema per log.
 
 ``scripts/postgres.sh start DIR PORT`` starts a private server and prints its DSN (e.g.
-``postgresql://runid@127.0.0.1:54329/runid``); ``.ci/run`` exports it. Without it, or without
-psycopg, or when the server does not answer, PostgreSQL tests skip and say which. Each log a test
-opens lives in a schema of its own, named after the test process, and dropped afterwards.
+``postgresql://runid@127.0.0.1:54329/runid``); ``.ci/run`` exports it. Without it PostgreSQL
+tests skip and say so; with it, a server that does not answer (or psycopg missing) fails them,
+so a CI run that meant to test PostgreSQL cannot pass by skipping. Each log a test opens lives in
+a schema of its own, named after the test process, and dropped afterwards.
 """
 
 from __future__ import annotations
@@ -22,33 +23,38 @@ _counter = itertools.count()
 
 
 @functools.cache
-def skip_reason() -> str | None:
-    """Why PostgreSQL tests cannot run here, or ``None`` if they can."""
-    if (
-        importlib.util.find_spec("psycopg") is None
-        or importlib.util.find_spec("psycopg_pool") is None
-    ):
-        return "psycopg is not installed (pip install -e '.[postgres]')"
+def _problem() -> tuple[str, bool] | None:
+    """Why PostgreSQL tests cannot run here and whether that fails them, or ``None``."""
     dsn = os.environ.get(DSN_ENV)
     if not dsn:
         return (
             f"{DSN_ENV} is not set: start a server with 'scripts/postgres.sh start DIR PORT' "
-            "and export the DSN it prints"
+            "and export the DSN it prints",
+            False,
         )
+    if (
+        importlib.util.find_spec("psycopg") is None
+        or importlib.util.find_spec("psycopg_pool") is None
+    ):
+        return f"{DSN_ENV} is set but psycopg is not installed (pip install -e '.[postgres]')", True
     import psycopg
 
     try:
         with psycopg.connect(dsn, connect_timeout=5) as conn:
             conn.execute("SELECT 1")
     except psycopg.Error as exc:
-        return f"no PostgreSQL server answers at {DSN_ENV}={dsn}: {str(exc).strip()[:200]}"
+        return f"no PostgreSQL server answers at {DSN_ENV}={dsn}: {str(exc).strip()[:200]}", True
     return None
 
 
 def require_postgres() -> str:
-    """The test server's DSN; skips the test (with the reason) when there is none."""
-    reason = skip_reason()
-    if reason is not None:
+    """The test server's DSN. Without one the test skips (with the reason); with one that does
+    not answer it fails."""
+    problem = _problem()
+    if problem is not None:
+        reason, fatal = problem
+        if fatal:
+            pytest.fail(reason)
         pytest.skip(reason)
     return os.environ[DSN_ENV]
 
