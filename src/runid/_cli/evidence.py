@@ -13,14 +13,25 @@ import json
 import sys
 from datetime import UTC, datetime
 from importlib import metadata
+from pathlib import Path
 from typing import Any, Literal
 
 import click
 
 from .._internal.files import read_input, write_output
-from ..errors import E_SELECTION, InputError, PolicyError, RunidError, VerificationError
+from ..errors import (
+    E_SELECTION,
+    FileAccessError,
+    InputError,
+    PolicyError,
+    RunidError,
+    VerificationError,
+)
 from ..evidence import (
+    REPORT_HTML,
+    REPORT_PDF,
     Collected,
+    Disclose,
     Verified,
     assemble,
     cyclonedx_bom,
@@ -29,12 +40,14 @@ from ..evidence import (
     parse_disclose,
     parse_time,
     prov_document,
+    render_report,
     seal,
     verify_files,
     views,
 )
 from ..evidence.archive import MAX_BUNDLE, read_zip, write_zip
 from ..evidence.collect import Selection, collect
+from ..evidence.pdf import chromium, html_to_pdf
 from ..keys import PublicKey
 from ..policy import Policy, parse_policy
 from ._common import HOME_HELP, PolicyFileError, key_text, open_log
@@ -124,6 +137,13 @@ _FORMATS = ("bundle", "intoto", "dsse", "tlog-proof", "prov", "cyclonedx", "otlp
     "dsse, tlog-proof: one run's envelope, or its bare C2SP proof; prov: W3C PROV-JSON; "
     "cyclonedx: a CycloneDX 1.6 ML-BOM of the models and datasets; otlp: OTLP/JSON spans.",
 )
+@click.option(
+    "--report",
+    "with_report",
+    is_flag=True,
+    help="Put the report in the bundle (report/report.html, and report.pdf when Chromium is "
+    "there): its digest is then in the signed manifest.",
+)
 @click.option("-o", "--out", required=True, metavar="FILE", help="Write the bundle here.")
 @click.pass_context
 def evidence_export(
@@ -135,6 +155,7 @@ def evidence_export(
     policy_file: str | None,
     disclose: str,
     fmt: str,
+    with_report: bool,
     out: str,
 ) -> None:
     """Write a signed evidence bundle (a zip) of the selected runs.
@@ -170,23 +191,40 @@ def evidence_export(
             "contents": len(collected.contents),
             "checkpoints": len(sizes),
         }
-        sealed = seal(
-            files,
-            key,
-            size=sizes[-1],
-            created_at=_now(),
-            selection=selection.to_json(shown),
-            counts=counts,
-        )
+        created = _now()
+
+        def sealed_files() -> dict[str, bytes]:
+            return seal(
+                files,
+                key,
+                size=sizes[-1],
+                created_at=created,
+                selection=selection.to_json(shown),
+                counts=counts,
+            )
+
+        sealed = sealed_files()
+        if with_report:
+            verified = verify_files(sealed, [key.public_key])
+            note = "These results are the bundle's without its report, checked at export."
+            page = render_report(verified, generated_at=created, tool_version=_version(), note=note)
+            files.update(_report_files(page, pdf=True))
+            sealed = sealed_files()
     write_output(out, write_zip(sealed))
     first, last = collected.runs[0].index, collected.runs[-1].index
     click.echo(
         f"wrote {out}: {counts['runs']:,} run(s) (entries {first}..{last}), "
         f"{counts['declarations']:,} declaration(s), {counts['contents']:,} content(s), "
-        f"disclosed: {', '.join(shown.to_json()) or 'none'}; checkpoints at "
+        f"disclosed: {_disclosed(shown)}; checkpoints at "
         f"{', '.join(f'{s:,}' for s in sizes)}",
         err=True,
     )
+
+
+def _disclosed(shown: Disclose) -> str:
+    if shown.everything and shown.outputs and not shown.pointers:
+        return "all"
+    return ", ".join(shown.to_json()) or "none (component digests only)"
 
 
 def _export(fmt: str, collected: Collected) -> bytes:
@@ -211,6 +249,19 @@ def _export(fmt: str, collected: Collected) -> bytes:
     else:
         document = otlp_traces(shown, origin, tool_version=_version())
     return (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def _report_files(page: str, *, pdf: bool) -> dict[str, bytes]:
+    """``report/report.html`` and, when asked and Chromium is there, ``report/report.pdf``."""
+    files = {REPORT_HTML: page.encode("utf-8")}
+    if pdf:
+        if chromium() is None:
+            click.echo(
+                "note: no Chromium (apt-get install chromium); the report is HTML only", err=True
+            )
+        else:
+            files[REPORT_PDF] = html_to_pdf(page)
+    return files
 
 
 def _version() -> str:
@@ -318,3 +369,75 @@ def evidence_verify(bundle: str, keys_: tuple[str, ...], as_json: bool) -> None:
             "key) to check who signed it",
             err=True,
         )
+
+
+@evidence.command(name="report")
+@click.argument("bundle", required=False, metavar="[FILE.zip]")
+@_select_options
+@click.option(
+    "--key",
+    "keys_",
+    multiple=True,
+    metavar="VKEY",
+    help="Trust this log key when reading a bundle (as for verify).",
+)
+@click.option(
+    "--pdf/--no-pdf",
+    default=True,
+    show_default=True,
+    help="Also print report.pdf with headless Chromium, when there is one.",
+)
+@click.option("-o", "--out", required=True, metavar="DIR", help="Write the report here.")
+@click.pass_context
+def evidence_report(
+    ctx: click.Context,
+    *,
+    bundle: str | None,
+    since: str | None,
+    until: str | None,
+    runs: tuple[str, ...],
+    policy_file: str | None,
+    disclose: str,
+    keys_: tuple[str, ...],
+    pdf: bool,
+    out: str,
+) -> None:
+    """Render the evidence report: report.html (and report.pdf) in DIR.
+
+    From a bundle (verified first, as 'runid evidence verify' does), or, without one, from
+    the log with the same selection options as export. The report shows what ran (models,
+    instruction versions, index snapshots, parameter sets, with counts and time ranges), when
+    each condition changed (a timeline), the policy results, the verification results, and
+    the record-keeping clauses (EU AI Act, NIST AI RMF, ISO/IEC 42001) the evidence serves.
+    """
+    if bundle is not None:
+        if since or until or runs or policy_file or disclose != "all":
+            raise InputError(
+                "the selection options are for a report from the log; a bundle's runs are fixed",
+                code=E_SELECTION,
+                hint="export a bundle with the selection you want, then report on it",
+            )
+        verified = _verify(bundle, _trusted(keys_))
+        note = f"Verified from {bundle}."
+        created = (verified.manifest or {}).get("created_at") or _now()
+    else:
+        selection = _selection(since, until, runs)
+        shown = parse_disclose(disclose)
+        policy = _policy(policy_file)
+        with open_log(ctx, need_key=False) as log:
+            collected, sizes = collect(log, selection, shown, policy=policy)
+        verified = verify_files(assemble(collected, sizes), [collected.key], sealed=False)
+        note = "Verified from the log's records, proofs and checkpoints (no bundle)."
+        created = _now()
+    page = render_report(verified, generated_at=created, tool_version=_version(), note=note)
+    folder = Path(out)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FileAccessError(f"{out}: cannot create the directory ({exc.strerror})") from None
+    written = []
+    for name, data in _report_files(page, pdf=pdf).items():
+        target = folder / name.split("/")[-1]
+        write_output(str(target), data)
+        written.append(str(target))
+    click.echo(f"wrote {', '.join(written)}: {len(verified.runs):,} run(s)", err=True)

@@ -29,6 +29,7 @@ from ._assemble import (
     policy_results,
     views,
 )
+from ._clauses import CLAUSES, DISCLAIMER, Clause
 from ._exports import FORMATS, cyclonedx_bom, intoto_jsonl, otlp_traces, prov_document
 from ._format import (
     BUNDLE_SPEC,
@@ -55,12 +56,16 @@ from ._format import (
     run_path,
     seal,
 )
+from ._report import KINDS, Variant, render_report, summarise
 from ._verify import Progress, Verified, verify_files
 
 __all__ = [
     "BUNDLE_SPEC",
+    "CLAUSES",
+    "DISCLAIMER",
     "DISCLOSURE_SPEC",
     "FORMATS",
+    "KINDS",
     "LOG_KEY",
     "MANIFEST",
     "OUTPUTS",
@@ -69,11 +74,13 @@ __all__ = [
     "REPORT_HTML",
     "REPORT_PDF",
     "SIGNATURE",
+    "Clause",
     "Collected",
     "Disclose",
     "EvidenceError",
     "Progress",
     "RunEvidence",
+    "Variant",
     "Verified",
     "VerifiedRun",
     "assemble",
@@ -95,8 +102,10 @@ __all__ = [
     "peek_record",
     "policy_results",
     "prov_document",
+    "render_report",
     "run_path",
     "seal",
+    "summarise",
     "verify_files",
     "views",
 ]
