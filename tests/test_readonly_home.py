@@ -110,3 +110,12 @@ def test_a_wal_with_commits_is_read_not_skipped(tmp_path: Path) -> None:
     assert (copy / "log.sqlite3-wal").stat().st_size > 0
     with Log.open(Home(copy), readonly=True) as log:
         assert log.size() == 2 and log.entry(ids[1]).index == 1 and log.audit() == []
+
+
+def test_a_planted_link_is_not_followed_by_a_read_only_open(tmp_path: Path) -> None:
+    home, _, _ = make_home(tmp_path / "home", runs=1)
+    other, _, _ = make_home(tmp_path / "other", runs=2)
+    (home.path / "log.sqlite3").unlink()
+    (home.path / "log.sqlite3").symlink_to(other.path / "log.sqlite3")
+    with pytest.raises(FileAccessError, match="symbolic link"):
+        Log.open(home, readonly=True)

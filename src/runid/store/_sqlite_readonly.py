@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import E_STORE, E_STORE_SCHEMA, FileAccessError
-from ._sqlite_open import mapped_errors, primary, store_error, text
+from ._sqlite_open import check_log_file, mapped_errors, primary, store_error, text
 from .migrations import APPLICATION_ID, Migration
 
 __all__ = ["connect_readonly"]
@@ -30,6 +30,7 @@ def connect_readonly(
 ) -> sqlite3.Connection:
     """A read-only connection to the existing SQLite log ``path`` whose schema is exactly
     ``migrations`` (an older log needs its migrations applied by a writable open first)."""
+    check_log_file(path)  # a planted link is not followed for reading either
     if not path.is_file():
         raise FileAccessError(
             f"{path}: no runid log here",
