@@ -36,8 +36,11 @@ from . import (
     log,
     log_public,
     monitor,
+    push,
     replay,
     scl,
+    serve,
+    tokens,
     verify,
     witness,
 )
@@ -133,6 +136,9 @@ for _command in (
     monitor.monitor_command,
     witness.witness,
     evidence.evidence,
+    serve.serve,
+    tokens.tokens,
+    push.push,
 ):
     main.add_command(_command)
 for _command in log_public.COMMANDS:

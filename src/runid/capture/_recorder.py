@@ -26,6 +26,7 @@ from ..keys import SigningKey
 from ..privacy import Mode, Privacy
 from ._run import CaptureError, DeclarationSource, Run
 from ._writer import Job, Writer
+from .remote import Forwarder, remote_settings
 
 __all__ = ["Durability", "OnError", "Recorder", "capture", "captured", "flush"]
 
@@ -53,6 +54,11 @@ class Recorder:
     committed to the log, ``"background"`` at once, the record being committed within one
     commit's time (see :mod:`runid.capture`). Either way, records go through one writer thread
     that commits every run waiting in one transaction (group commit).
+
+    ``url`` and ``token`` (default: ``$RUNID_URL``, ``$RUNID_TOKEN``) name a log service
+    (``runid serve``) to send the runs to: they are committed to the home's log as always, and
+    a forwarder thread sends them in batches, retrying while the service cannot be reached
+    (:mod:`runid.capture.remote`); :attr:`remote` is that forwarder (``None`` without a service).
     """
 
     def __init__(
@@ -64,6 +70,8 @@ class Recorder:
         issuer: str | None = None,
         replay_of: str | None = None,
         durability: Durability = "sync",
+        url: str | None = None,
+        token: str | None = None,
     ) -> None:
         if on_error not in _ON_ERROR:
             raise InputError(f"on_error must be one of {', '.join(_ON_ERROR)}, not {on_error!r}")
@@ -82,6 +90,11 @@ class Recorder:
         self._key_lock = threading.Lock()
         # Group commit, the runs on_error="queue" keeps, the background failures flush() raises.
         self._writer = Writer(self.home, self._signing_key)
+        # Remote capture (runid.capture.remote): the home's log is the spool a forwarder sends.
+        remote = remote_settings(url, token)
+        self.remote = Forwarder(self.home, *remote, drain=self._writer.drain) if remote else None
+        if self.remote is not None:
+            self._writer.after_commit = self.remote.notify
 
     def __repr__(self) -> str:
         return (

@@ -121,6 +121,8 @@ class Writer:
         # inherits SQLite's locks taken by a thread it does not have.
         self._io = threading.Lock()
         self.commits = 0  # transactions written (for benchmarks and tests)
+        # Called after every commit (remote capture: the forwarder sends the new entries).
+        self.after_commit: Callable[[], None] | None = None
         self.lock = threading.Lock()
         # on_error="queue": finished runs kept in memory until a commit works.
         self.kept: list[Pending] = []
@@ -212,6 +214,9 @@ class Writer:
         self.commits += 1
         for job, index in zip(ready, indices, strict=True):
             job.index = index
+        if self.after_commit is not None:
+            with contextlib.suppress(Exception):
+                self.after_commit()
         self._retry_kept(log)
         return log
 
