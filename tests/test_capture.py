@@ -513,40 +513,20 @@ def test_header_value_and_sidecar(home: Home, tmp_path: Path) -> None:
 # --- OpenTelemetry ------------------------------------------------------------------------
 
 
-class FakeSpan:
-    def __init__(self) -> None:
-        self.attributes: dict[str, str] = {}
-
-    def is_recording(self) -> bool:
-        return True
-
-    def set_attribute(self, key: str, value: str) -> None:
-        self.attributes[key] = value
-
-
-def test_ids_go_on_the_current_span(home: Home, monkeypatch: pytest.MonkeyPatch) -> None:
-    span = FakeSpan()
+def test_a_partial_opentelemetry_module_never_breaks_capture(
+    home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An API module without a tracer provider (a stub, a broken install): the run is recorded.
+    # What a configured OpenTelemetry gets, a span per run, is tests/test_otel.py.
     trace = types.ModuleType("opentelemetry.trace")
-    trace.get_current_span = lambda: span  # type: ignore[attr-defined]
+    trace.get_current_span = lambda: None  # type: ignore[attr-defined]
     package = types.ModuleType("opentelemetry")
     package.trace = trace  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "opentelemetry", package)
     monkeypatch.setitem(sys.modules, "opentelemetry.trace", trace)
     with Recorder(home).capture(example("absent-components")) as run:
-        assert span.attributes == {"runid.declaration_id": run.declaration_id}
-    assert span.attributes["runid.execution_id"] == run.execution_id
-
-
-def test_ids_on_a_real_opentelemetry_span(home: Home) -> None:
-    pytest.importorskip("opentelemetry.sdk.trace")
-    from opentelemetry.sdk.trace import TracerProvider
-
-    tracer = TracerProvider().get_tracer("runid-test")
-    with tracer.start_as_current_span("llm") as span:
-        with Recorder(home).capture(example("absent-components")) as run:
-            pass
-        attributes = dict(span.attributes or {})
-    assert attributes["runid.execution_id"] == run.execution_id
+        pass
+    assert run.recorded
 
 
 # --- secrets never land anywhere ----------------------------------------------------------

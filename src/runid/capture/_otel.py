@@ -183,7 +183,8 @@ def request_attributes(declaration: Mapping[str, Any], declaration_id: str) -> d
                 continue
             if "value" in parameter and parameter.get("source") in ("declared", "default"):
                 value = parameter["value"]
-                value = [value] if attribute.endswith("stop_sequences") and value else value
+                if attribute.endswith("stop_sequences") and isinstance(value, str):
+                    value = [value]  # one stop string is a list of one
                 converted = _value(value)
                 if converted is not None:
                     attributes[attribute] = converted

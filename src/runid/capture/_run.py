@@ -34,7 +34,7 @@ from ._observed import (
     TEXT_MEDIA,
     usage_fields,
 )
-from ._otel import set_span_attributes
+from ._otel import end_run_span, start_run_span
 from ._writer import Job, Pending
 
 if TYPE_CHECKING:
@@ -137,6 +137,7 @@ class Run:
         self._token: contextvars.Token[Run | None] | None = None
         self._error_text: str | None = None
         self._job: Job | None = None
+        self._span: Any = None  # its OpenTelemetry span, when tracing is configured
 
     # --- what the caller reads -------------------------------------------------------------
 
@@ -315,7 +316,7 @@ class Run:
             # No valid declaration, no record; the call itself still runs.
             self._capture_failed(exc, fatal=True)
             return
-        set_span_attributes({"runid.declaration_id": self.identity.declaration_id})
+        self._span = start_run_span(declaration, self.identity.declaration_id)
         self.started_at = datetime.now(UTC)
 
     def _capture_failed(self, exc: BaseException, *, fatal: bool = False) -> None:
@@ -360,9 +361,10 @@ class Run:
                 replay_of=self.recorder.replay_of,
             )
         except Exception as failure:
+            end_run_span(self._span, None, exc)
             self._handle(failure, raising=exc is None)
             return None
-        set_span_attributes({"runid.execution_id": self.record["execution_id"]})
+        end_run_span(self._span, self.record, exc)
         return self._pending_item(error)
 
     def _pending_item(self, error: Mapping[str, Any] | None) -> Pending:
