@@ -32,6 +32,7 @@ the adapters declare it as ``runtime.code``.
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import os
 import platform
@@ -200,9 +201,11 @@ _COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 # Revisions found per git directory, for the life of the process: the code a process runs was
 # loaded when it started, so a commit made later does not describe it.
 _REVISIONS: dict[str, str | None] = {}
+_BY_FILE: dict[str, str | None] = {}  # a file of the application -> its checkout's revision
 _LOCK = threading.Lock()
 
 
+@functools.lru_cache(maxsize=1)
 def _library_roots() -> tuple[str, ...]:
     """Where installed code lives (the interpreter's prefixes, site-packages, the standard
     library): a frame there is a library's, never the application's."""
@@ -214,19 +217,26 @@ def _library_roots() -> tuple[str, ...]:
     return tuple(os.path.join(os.path.realpath(r), "") for r in roots if r)
 
 
+@functools.lru_cache(maxsize=1024)
+def _application_file(path: str) -> str | None:
+    """``path`` resolved when it is application code, not an installed library's or the
+    standard library's; None otherwise."""
+    real = os.path.realpath(path)
+    return None if real.startswith(_library_roots()) else real
+
+
 def _caller_file(frame: FrameType | None) -> str | None:
     """The file of the first frame outside runid, installed libraries and the standard
     library: the application's code that called into the adapter. None when there is none."""
-    roots = _library_roots()
     while frame is not None:
         module = str(frame.f_globals.get("__name__") or "")
-        path = frame.f_code.co_filename
         if module != "runid" and not module.startswith("runid."):
+            path = frame.f_code.co_filename
             if path.startswith("<"):  # <stdin>, <string>, a doctest: no file to place
                 return None
-            real = os.path.realpath(path)
-            if not real.startswith(roots):
-                return real
+            found = _application_file(path)
+            if found is not None:
+                return found
         frame = frame.f_back
     return None
 
@@ -281,15 +291,21 @@ def _head_commit(git_dir: Path) -> str | None:
 
 
 def _revision_of(path: str) -> str | None:
+    with _LOCK:
+        if path in _BY_FILE:
+            return _BY_FILE[path]
     where = Path(path)
     git_dir = _git_dir(where if where.is_dir() else where.parent)
-    if git_dir is None:
-        return None
-    key = str(git_dir)
+    found = None
+    if git_dir is not None:
+        key = str(git_dir)
+        with _LOCK:
+            if key not in _REVISIONS:
+                _REVISIONS[key] = _head_commit(git_dir)
+            found = _REVISIONS[key]
     with _LOCK:
-        if key not in _REVISIONS:
-            _REVISIONS[key] = _head_commit(git_dir)
-        return _REVISIONS[key]
+        _BY_FILE[path] = found
+    return found
 
 
 def _without_credentials(url: str) -> str:
