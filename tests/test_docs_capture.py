@@ -135,7 +135,7 @@ def end_group(pgid: int) -> None:
 
 def test_the_page_follows_its_convention() -> None:
     files, script, shows = session(PAGE.read_text("utf-8"), 23456)
-    assert set(files) == {"record.py"}
+    assert set(files) == {"record.py", "instrumented.py"}
     assert "python record.py" in script and "23456" in script and "8080" not in script
     assert len(shows) >= 3
 

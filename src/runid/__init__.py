@@ -11,6 +11,8 @@ retrieval context, tools, runtime, constraints) gets an identity that is a pure 
 True
 """
 
+from typing import TYPE_CHECKING, Any
+
 from . import examples
 from .canonical import canonicalize, loads
 from .declaration import SPEC_VERSION, json_schema, problems, validate
@@ -44,13 +46,35 @@ __all__ = [
     "compute_identity",
     "content_digest",
     "content_ref",
+    "context",
     "declaration_id_from_components",
     "examples",
+    "instrument",
+    "instrumented",
     "json_schema",
+    "last_run",
     "loads",
     "problems",
     "tagged_digest",
+    "uninstrument",
     "validate",
 ]
 
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from .integrations.instrument import context, instrument, instrumented, last_run, uninstrument
+
+#: Recording an existing app in one line (runid.integrations.instrument), imported on first use
+#: so that ``import runid`` stays the core.
+_INSTRUMENT = frozenset({"context", "instrument", "instrumented", "last_run", "uninstrument"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _INSTRUMENT:
+        from .integrations import instrument as module
+
+        value = getattr(module, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'runid' has no attribute {name!r}")

@@ -61,7 +61,7 @@ unchanged, after its error outcome was recorded.
 Inside the package (private modules, public names only at this path): ``_run`` (:class:`Run`,
 the errors, :func:`current_run`), ``_recorder`` (:class:`Recorder` and the module-level
 functions), ``_writer`` (group commit and fork safety: ADR 0006), ``_observed`` (usage and
-observed facts, pure), ``_otel`` (OpenTelemetry span attributes).
+observed facts, pure), ``_otel`` (OpenTelemetry: a span per run).
 """
 
 from __future__ import annotations

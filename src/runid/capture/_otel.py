@@ -276,17 +276,3 @@ def end_run_span(handle: Any, record: Mapping[str, Any] | None, failure: object 
         handle.end()
     except Exception:  # a tracing problem must never break the user's call
         return
-
-
-def set_span_attributes(attributes: Mapping[str, str]) -> None:
-    """Put ids on the current OpenTelemetry span, if the API is installed and a span records."""
-    trace = _trace()
-    if trace is None:
-        return
-    try:
-        span = trace.get_current_span()
-        if span.is_recording():
-            for key, value in attributes.items():
-                span.set_attribute(key, value)
-    except Exception:  # a tracing problem must never break the user's call
-        return

@@ -67,6 +67,8 @@ from .._chat import JSON_MEDIA as JSON_MEDIA
 from .._chat import NA as NA
 from .._chat import NOT_RECORDED as NOT_RECORDED
 from .._chat import TEXT_MEDIA as TEXT_MEDIA
+from ..instrument import instrument as instrument
+from ..instrument import uninstrument as uninstrument
 from ._capture import acreate_chat, acreate_response, create_chat, create_response
 from ._chat import (
     chat_components,
