@@ -402,3 +402,34 @@ def test_the_same_files_give_the_same_zip(bundle: Path) -> None:
     assert write_zip(files) == write_zip(dict(reversed(list(files.items()))))
     assert list(read_zip(write_zip(files)))[:2] == [MANIFEST, SIGNATURE]
     assert hashlib.sha256(write_zip(files)).digest() == hashlib.sha256(bundle.read_bytes()).digest()
+
+
+# --- the policy results a bundle carries are runid check's ------------------------------------
+
+_POLICIES = {
+    "acme": POLICY.read_bytes(),
+    "observed": b"policy: runid/policy/v1\nname: served\nobserved:\n"
+    b"  served_model: [gpt-4o-mini-2024-07-18]\ncomponents: {inputs: present, tools: present}\n",
+    "parameters": b"policy: runid/policy/v1\nname: temp\nparameters:\n  temperature: {max: 0.5}\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(_POLICIES))
+def test_shared_evaluations_equal_evaluating_each_run(
+    home: tuple[Home, list[str]], name: str
+) -> None:
+    from runid.evidence import evaluate_run
+    from runid.log import Log
+    from runid.policy import evaluate, parse_policy
+
+    policy = parse_policy(_POLICIES[name])
+    cache: dict[tuple[str, ...], Any] = {}
+    with Log.open(home[0], readonly=True) as log:
+        for index in range(RUNS):
+            record = log.entry(index).record
+            declaration = log.declaration(record["declaration_id"])
+            assert declaration is not None
+            components = compute_identity(declaration).components
+            shared = evaluate_run(policy, declaration, record, cache, components)
+            assert shared == evaluate(policy, declaration, record), (name, index)
+    assert len(cache) < RUNS or name == "observed"

@@ -57,6 +57,7 @@ from ._format import (
     seal,
 )
 from ._report import KINDS, Variant, render_report, summarise
+from ._salted import SALTED_MEDIA_TYPE, SALTED_SPEC, salted_content, unsalted
 from ._verify import Progress, Verified, verify_files
 
 __all__ = [
@@ -73,6 +74,8 @@ __all__ = [
     "POLICY_RESULTS_SPEC",
     "REPORT_HTML",
     "REPORT_PDF",
+    "SALTED_MEDIA_TYPE",
+    "SALTED_SPEC",
     "SIGNATURE",
     "Clause",
     "Collected",
@@ -104,8 +107,10 @@ __all__ = [
     "prov_document",
     "render_report",
     "run_path",
+    "salted_content",
     "seal",
     "summarise",
+    "unsalted",
     "verify_files",
     "views",
 ]

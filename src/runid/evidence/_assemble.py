@@ -14,7 +14,8 @@ from typing import Any, Final
 import orjson
 
 from .. import canonical
-from ..identity import compute_identity
+from ..declaration import COMPONENTS
+from ..identity import Identity, compute_identity
 from ..keys import PublicKey
 from ..policy import FAIL, NA, PASS, Evaluation, Policy, RuleResult, evaluate
 from ._format import (
@@ -86,6 +87,7 @@ class Collected:
     contents: dict[str, bytes] = field(default_factory=dict)
     policy: tuple[str, bytes, Policy] | None = None
     planned: dict[str, tuple[bytes, list[str]]] | None = None
+    identities: dict[str, Identity] = field(default_factory=dict)
 
 
 def peek_record(leaf: bytes) -> dict[str, Any] | None:
@@ -111,32 +113,70 @@ def output_digests(record: Mapping[str, Any]) -> list[str]:
 
 
 def disclosures(
-    declarations: Mapping[str, Mapping[str, Any] | None], disclose: Disclose
+    declarations: Mapping[str, Mapping[str, Any] | None],
+    disclose: Disclose,
+    identities: Mapping[str, Identity] | None = None,
 ) -> dict[str, tuple[bytes, list[str]]]:
-    """For each held declaration: its bundle file's bytes and the content digests it discloses."""
+    """For each held declaration: its bundle file's bytes and the content digests it
+    discloses (``identities``: the declarations' identities when the caller has them)."""
+    known = identities or {}
     return {
-        declaration_id: disclosure_document(declaration, disclose)
+        declaration_id: disclosure_document(declaration, disclose, known.get(declaration_id))
         for declaration_id, declaration in declarations.items()
         if declaration is not None
     }
+
+
+def _absence(value: Any) -> str | None:
+    """The reason of an absence marker, as the policy check reads it (§17.3), or None."""
+    if type(value) is dict and len(value) == 1 and "absent" in value:
+        reason = value["absent"]
+        return reason if isinstance(reason, str) else "not_recorded"
+    return None
+
+
+def _reads(
+    policy: Policy,
+    declaration: Mapping[str, Any],
+    components: Mapping[str, str],
+    record: Mapping[str, Any],
+) -> tuple[str, ...]:
+    """What the policy's rules read of a run (docs/spec.md §17.3): the components its sections
+    name (and ``model`` and ``runtime``, which ``applies_to`` reads), by digest; for a
+    ``components`` section, the presence or absence reason of each component it lists; the
+    record's ``observed`` facts when it has an ``observed`` section. Two runs that agree on
+    these get the same results."""
+    document = policy.document
+    named = sorted((set(document) & set(COMPONENTS)) | {"model", "runtime"})
+    key = [components[name] for name in named]
+    for name in sorted(document.get("components", {})):
+        value = declaration.get(name)
+        key.append(_absence(value) or "present")
+    if "observed" in document:
+        key.append(canonical.canonicalize(record.get("observed")).decode("utf-8"))
+    return tuple(key)
 
 
 def evaluate_run(
     policy: Policy,
     declaration: Mapping[str, Any] | None,
     record: Mapping[str, Any],
-    cache: dict[str, Evaluation] | None = None,
+    cache: dict[tuple[str, ...], Evaluation] | None = None,
+    components: Mapping[str, str] | None = None,
 ) -> Evaluation:
     """One run's evaluation, as ``runid check`` gives it (a missing declaration fails).
-    ``cache`` keeps evaluations by declaration id when the policy reads no record."""
+
+    With ``cache`` and the declaration's (verified) component ``components``, runs that agree
+    on what the policy reads share one evaluation (the declaration was validated when its id
+    was computed, so only the rules are skipped)."""
     if declaration is None:
         return Evaluation(FAIL, (MISSING_DECLARATION,), "", {PASS: 0, FAIL: 1, NA: 0})
-    key = record["declaration_id"]
-    if cache is not None and "observed" not in policy.document and key in cache:
-        return cache[key]
-    evaluation = evaluate(policy, declaration, record)
-    if cache is not None:
-        cache[key] = evaluation
+    if cache is None or components is None:
+        return evaluate(policy, declaration, record)
+    key = _reads(policy, declaration, components, record)
+    evaluation = cache.get(key)
+    if evaluation is None:
+        evaluation = cache[key] = evaluate(policy, declaration, record)
     return evaluation
 
 
@@ -175,17 +215,20 @@ def policy_results(
     policy_file: str,
     runs: Iterable[RunEvidence],
     declarations: Mapping[str, Mapping[str, Any] | None],
+    identities: Mapping[str, Identity] | None = None,
 ) -> bytes:
     """``policy/results.json``: every run's evaluation and the summary (canonical JSON)."""
-    cache: dict[str, Evaluation] = {}
-    results = [
-        run_result(
-            run.index,
-            run.record,
-            evaluate_run(policy, declarations.get(run.record["declaration_id"]), run.record, cache),
-        )
-        for run in runs
-    ]
+    cache: dict[tuple[str, ...], Evaluation] = {}
+    results = []
+    for run in runs:
+        declaration_id = run.record["declaration_id"]
+        declaration = declarations.get(declaration_id)
+        identity = identities.get(declaration_id) if identities else None
+        if declaration is not None and identity is None:
+            identity = compute_identity(declaration)
+        components = identity.components if identity is not None else None
+        evaluation = evaluate_run(policy, declaration, run.record, cache, components)
+        results.append(run_result(run.index, run.record, evaluation))
     return canonical.canonicalize(results_document(policy, policy_file, results))
 
 
@@ -201,7 +244,8 @@ def views(collected: Collected) -> list[VerifiedRun]:
             out.append(VerifiedRun(run.index, run.record))
             continue
         if declaration_id not in shown:
-            components = dict(compute_identity(declaration).components)
+            identity = collected.identities.get(declaration_id) or compute_identity(declaration)
+            components = dict(identity.components)
             disclosed = {c: declaration[c] for c in collected.disclose.components}
             whole = dict(declaration) if collected.disclose.everything else None
             shown[declaration_id] = (components, disclosed, whole)

@@ -13,11 +13,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
+import orjson
+
 from .. import canonical
 from ..declaration import COMPONENTS
 from ..digest import DIGEST_PATTERN
 from ..errors import E_BUNDLE, E_SELECTION, InputError, RunidError, VerificationError
-from ..identity import component_digest, compute_identity
+from ..identity import Identity, component_digest, compute_identity
 from ..keys import SigningKey
 from ..note import sign_note
 
@@ -42,6 +44,7 @@ __all__ = [
     "disclosure_document",
     "file_kind",
     "instant",
+    "load_canonical",
     "manifest_bytes",
     "manifest_note_text",
     "parse_disclose",
@@ -355,7 +358,7 @@ def digests_under(value: Any) -> Iterator[str]:
 
 
 def disclosure_document(
-    declaration: Mapping[str, Any], disclose: Disclose
+    declaration: Mapping[str, Any], disclose: Disclose, identity: Identity | None = None
 ) -> tuple[bytes, list[str]]:
     """The bundle file of one declaration, and the content digests it discloses.
 
@@ -363,7 +366,8 @@ def disclosure_document(
     ``{"disclosure", "declaration_id", "components": {name: digest}, "disclosed": {name:
     value}}``, whose component digests prove each disclosed value belongs to the id.
     """
-    identity = compute_identity(declaration)
+    if identity is None:
+        identity = compute_identity(declaration)
     contents: list[str] = []
     for name in disclose.components:
         narrowed = disclose.pointers.get(name)
@@ -383,6 +387,23 @@ def disclosure_document(
         "disclosed": {name: declaration[name] for name in disclose.components},
     }
     return canonical.canonicalize(document), list(dict.fromkeys(contents))
+
+
+def load_canonical(data: bytes) -> Any:
+    """The JSON value of a bundle file, which must be canonical JSON (§2): parsed fast, then
+    written again and compared, which refuses duplicate keys, non-canonical numbers and
+    strings, and white space as strictly as the strict reader."""
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise VerificationError(f"not valid JSON ({exc})") from None
+    try:
+        again = canonical.canonicalize(value)
+    except RunidError as exc:
+        raise VerificationError(f"not canonical JSON ({exc.message})") from None
+    if again != data:
+        raise VerificationError("not canonical JSON (RFC 8785): the bytes differ from the value's")
+    return value
 
 
 def check_disclosed(document: Mapping[str, Any]) -> dict[str, str]:

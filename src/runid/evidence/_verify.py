@@ -15,7 +15,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from .. import canonical
+import orjson
+
 from ..checkpoint import Checkpoint, verify_checkpoint
 from ..declaration import COMPONENTS
 from ..envelope import verify_envelope
@@ -28,7 +29,7 @@ from ..errors import (
     E_UNKNOWN_KEY,
     RunidError,
 )
-from ..identity import compute_identity, declaration_id_from_components
+from ..identity import declaration_id_from_components, identity_and_canonical
 from ..keys import Keyring, PublicKey
 from ..merkle import leaf_hash, verify_consistency
 from ..note import open_note
@@ -53,6 +54,7 @@ from ._format import (
     fail,
     file_kind,
     instant,
+    load_canonical,
     manifest_note_text,
     parse_time,
     path_problem,
@@ -89,9 +91,9 @@ class Verified:
 
 def _json(files: Mapping[str, bytes], name: str, check: str) -> Any:
     try:
-        return canonical.loads(files[name])
+        return load_canonical(files[name])
     except RunidError as exc:
-        raise fail(name, check, f"not valid JSON ({exc.message})") from None
+        raise fail(name, check, exc.message) from None
 
 
 def _manifest(files: Mapping[str, bytes], keyring: Keyring, origin: str) -> dict[str, Any]:
@@ -231,8 +233,13 @@ def _b64hash(text: object) -> bytes:
 def _declaration(files: Mapping[str, bytes], declaration_id: str) -> VerifiedRun:
     """What the file of ``declaration_id`` discloses (a run with no index yet)."""
     name = declaration_path(declaration_id)
-    document = _json(files, name, "declaration")
+    data = files[name]
+    try:
+        document = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise fail(name, "declaration", f"not valid JSON ({exc})") from None
     if isinstance(document, dict) and "disclosure" in document:
+        _json(files, name, "declaration")  # canonical
         if set(document) != _DISCLOSURE_KEYS or document["disclosure"] != DISCLOSURE_SPEC:
             raise fail(
                 name,
@@ -267,9 +274,11 @@ def _declaration(files: Mapping[str, bytes], declaration_id: str) -> VerifiedRun
             )
         return VerifiedRun(-1, {}, dict(components), dict(disclosed), None)
     try:
-        identity = compute_identity(document)
+        identity, written = identity_and_canonical(document)
     except RunidError as exc:
         raise fail(name, "declaration", f"invalid ({exc.message})", code=E_DISCLOSURE) from None
+    if written != data:
+        raise fail(name, "declaration", "not the canonical JSON of the declaration")
     if identity.declaration_id != declaration_id:
         raise fail(name, "declaration", f"its id is {identity.declaration_id}", code=E_DISCLOSURE)
     assert isinstance(document, dict)
@@ -329,8 +338,11 @@ def _verify_runs(
             record = verify_envelope(leaf, keyring)
         except RunidError as exc:
             raise reraise(name, "envelope", exc) from None
-        if canonical.canonicalize(canonical.loads(leaf)) != leaf:
-            raise fail(name, "envelope", "not the canonical bytes of the envelope (the log leaf)")
+        try:
+            load_canonical(leaf)
+        except RunidError:
+            msg = "not the canonical bytes of the envelope (the log leaf)"
+            raise fail(name, "envelope", msg) from None
         started = instant(record["started_at"])
         if (since is not None and started < since) or (until is not None and started >= until):
             raise fail(
@@ -426,7 +438,7 @@ def _policy(
             f"holds {len(stored['runs'])} runs, the bundle {len(runs)}",
             code=E_POLICY_RESULT,
         )
-    cache: dict[str, Any] = {}
+    cache: dict[tuple[str, ...], Any] = {}
     checked = 0
     rows = []
     for run, row in zip(runs, stored["runs"], strict=True):
@@ -438,9 +450,8 @@ def _policy(
                 code=E_POLICY_RESULT,
             )
         if run.declaration is not None or run.components is None:
-            expected = run_result(
-                run.index, run.record, evaluate_run(policy, run.declaration, run.record, cache)
-            )
+            evaluation = evaluate_run(policy, run.declaration, run.record, cache, run.components)
+            expected = run_result(run.index, run.record, evaluation)
             if expected != row:
                 raise fail(
                     POLICY_RESULTS,

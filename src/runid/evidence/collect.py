@@ -16,13 +16,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from ..checkpoint import Checkpoint, verify_checkpoint
 from ..digest import DIGEST_PATTERN
 from ..envelope import verify_envelope
-from ..errors import E_SELECTION, InputError, RunidError, VerificationError
+from ..errors import E_SELECTION, E_STORE_CORRUPT, InputError, RunidError, VerificationError
+from ..identity import Identity, identity_and_canonical
 from ..log import Log
+from ..merkle import inclusion_proof_ranges
 from ..policy import Policy
 from ..proof import format_proof
+from ..store import fold, subtree_keys
 from ._assemble import Collected, RunEvidence, disclosures, output_digests, peek_record
 from ._format import Disclose, instant
 
@@ -61,6 +66,7 @@ class Selection:
 
 def _named(log: Log, refs: Iterable[str]) -> list[int]:
     digest = re.compile(DIGEST_PATTERN)
+    log.refresh_lookups()
     found: set[int] = set()
     for ref in refs:
         if digest.fullmatch(ref) and log.store.find_execution(ref) is None:
@@ -74,6 +80,54 @@ def _named(log: Log, refs: Iterable[str]) -> list[int]:
         else:
             found.add(log.entry(ref).index)
     return sorted(found)
+
+
+class _Prover:
+    """Inclusion proofs against one tree size from the stored subtree hashes, read once: for
+    a bundle of many runs, instead of a few store look-ups per proof."""
+
+    def __init__(self, log: Log, size: int) -> None:
+        self.size = size
+        self.levels = [
+            [h for _i, h in log.store.iter_nodes(level, 0, size >> level)]
+            for level in range(size.bit_length())
+        ]
+
+    def proof(self, index: int) -> list[bytes]:
+        return [
+            fold([self.levels[level][i] for level, i in subtree_keys(begin, end)])
+            for begin, end in inclusion_proof_ranges(index, self.size)
+        ]
+
+
+def _declarations(
+    log: Log, ids: Iterable[str]
+) -> tuple[dict[str, dict[str, Any] | None], dict[str, Identity]]:
+    """The declarations the log holds, by id (None: not held), each read once, its bytes
+    checked to be the canonical form of a declaration with that id; and their identities."""
+    log.refresh_lookups()
+    found: dict[str, dict[str, Any] | None] = {}
+    identities: dict[str, Identity] = {}
+    for declaration_id in ids:
+        digest = log.store.find_declaration(declaration_id)
+        data = log.store.get_blob(digest) if digest is not None else None
+        if data is None:
+            found[declaration_id] = None  # withheld, erased, or recorded elsewhere
+            continue
+        try:
+            value = orjson.loads(data)
+            identity, canonical = identity_and_canonical(value)
+        except (orjson.JSONDecodeError, RunidError):
+            identity, canonical = None, b""
+        if identity is None or canonical != data or identity.declaration_id != declaration_id:
+            raise VerificationError(
+                f"blob {digest} is indexed as declaration {declaration_id}, but it is not",
+                code=E_STORE_CORRUPT,
+                hint="run 'runid log audit'",
+            )
+        found[declaration_id] = value
+        identities[declaration_id] = identity
+    return found, identities
 
 
 def _covering(log: Log, index: int, latest: int) -> int:
@@ -126,12 +180,14 @@ def collect(
     note = log.current_checkpoint() or log.checkpoint()
     latest = verify_checkpoint(note, log.keyring, log.origin)
     size = latest.size
+    prover: _Prover | None = None
     if selection.runs:
         candidates: Iterable[tuple[int, bytes]] = (
             (i, log.store.entry(i)) for i in _named(log, selection.runs) if i < size
         )
     else:
         candidates = log.store.iter_entries(0, size)
+        prover = _Prover(log, size) if size else None
     runs: list[RunEvidence] = []
     for index, leaf in candidates:
         peeked = peek_record(leaf)
@@ -146,7 +202,8 @@ def collect(
             record = verify_envelope(leaf, log.keyring)
         except RunidError as exc:
             raise VerificationError(f"entry {index}: {exc.message}", code=exc.code) from None
-        proof = format_proof(index, log.store.inclusion_proof(index, size), note)
+        hashes = prover.proof(index) if prover else log.store.inclusion_proof(index, size)
+        proof = format_proof(index, hashes, note)
         runs.append(RunEvidence(index, leaf, record, proof))
         if progress is not None and len(runs) % 500 == 0:
             progress("runs", len(runs), 0)
@@ -158,14 +215,13 @@ def collect(
             code=E_SELECTION,
             hint="widen --since/--until, or name runs with --run",
         )
-    declarations: dict[str, dict[str, Any] | None] = {}
-    for run in runs:
-        declaration_id = run.record["declaration_id"]
-        if declaration_id not in declarations:
-            declarations[declaration_id] = log.declaration(declaration_id)
+    declarations, identities = _declarations(
+        log, dict.fromkeys(run.record["declaration_id"] for run in runs)
+    )
     sizes, notes, chain = _checkpoints(log, [r.index for r in runs], note, latest)
     collected = Collected(log.public, notes, chain, runs, declarations, disclose, policy=policy)
-    collected.planned = disclosures(declarations, disclose)
+    collected.planned = disclosures(declarations, disclose, identities)
+    collected.identities = identities
     wanted: dict[str, None] = {}
     for _data, digests in collected.planned.values():
         wanted.update(dict.fromkeys(digests))
