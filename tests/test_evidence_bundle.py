@@ -433,3 +433,48 @@ def test_shared_evaluations_equal_evaluating_each_run(
             shared = evaluate_run(policy, declaration, record, cache, components)
             assert shared == evaluate(policy, declaration, record), (name, index)
     assert len(cache) < RUNS or name == "observed"
+
+
+# --- witness cosignatures ----------------------------------------------------------------------
+
+
+def test_witness_cosignatures_travel_in_the_bundle_and_are_checked(tmp_path: Path) -> None:
+    from runid.log import Log
+    from runid.tlog.cosignature import CosigningKey, add_signatures, cosign
+    from runid.transparency.witnessing import cosigned_path
+
+    h, _ids = make_home(tmp_path / "home", 4)
+    witness = CosigningKey.generate("witness.example/w1")
+    with Log.open(h) as log:
+        note = log.checkpoint()
+    text = note.split(b"\n\n", 1)[0].decode() + "\n"
+    cosigned = add_signatures(note, [cosign(text, witness, 1_700_000_000)])
+    cosigned_path(h).parent.mkdir(parents=True, exist_ok=True)
+    cosigned_path(h).write_bytes(cosigned)
+    bundle = tmp_path / "b.zip"
+    files = _export(h, bundle)
+    assert files["checkpoints/4.note"] == cosigned
+    assert all(files[f"runs/{i}/inclusion.tlog-proof"].endswith(cosigned) for i in range(4))
+    runner = CliRunner()
+    key = _public(h).vkey
+    result = runner.invoke(main, ["evidence", "verify", str(bundle), "--key", key])
+    assert result.exit_code == 0 and "pass --witness VKEY" in result.output, result.output
+    result = runner.invoke(
+        main, ["evidence", "verify", str(bundle), "--key", key, "--witness", witness.public.vkey]
+    )
+    assert result.exit_code == 0, result.output
+    assert "cosigned by 1 of the witnesses given (witness.example/w1)" in result.output
+    other = CosigningKey.generate("witness.example/w2").public.vkey
+    result = runner.invoke(
+        main, ["evidence", "verify", str(bundle), "--key", key, "--witness", other, "--json"]
+    )
+    assert result.exit_code == 7
+    assert json.loads(result.output)["failure"]["check"] == "witnesses"
+    # A run appended after the witnessed checkpoint is not covered by it.
+    with Log.open(h) as log:
+        log.record_run(variant(0, 4), output=b"late")
+    files = _export(h, tmp_path / "c.zip")
+    with pytest.raises(EvidenceError) as caught:
+        verify_files(files, [_public(h)], witnesses=[witness.public])
+    assert caught.value.file == "runs/4/envelope.json"
+    verify_files(files, [_public(h)])

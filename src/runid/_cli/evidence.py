@@ -50,6 +50,7 @@ from ..evidence.collect import Selection, collect
 from ..evidence.pdf import chromium, html_to_pdf
 from ..keys import PublicKey
 from ..policy import Policy, parse_policy
+from ..tlog.cosignature import CosignerKey
 from ._common import HOME_HELP, PolicyFileError, key_text, open_log
 
 __all__ = ["evidence"]
@@ -271,6 +272,34 @@ def _version() -> str:
         return "0"
 
 
+def _witness_options(function: Any) -> Any:
+    function = click.option(
+        "--min-witnesses",
+        type=click.IntRange(min=1),
+        metavar="K",
+        help="Require a checkpoint cosigned by at least K --witness keys (default 1).",
+    )(function)
+    return click.option(
+        "--witness",
+        "witnesses",
+        multiple=True,
+        metavar="VKEY",
+        help="A trusted witness's cosigner key (or a file holding one); repeat. A checkpoint "
+        "of the bundle cosigned by them must hold every run.",
+    )(function)
+
+
+def _cosigners(witnesses: tuple[str, ...], min_witnesses: int | None) -> list[CosignerKey]:
+    keys = [CosignerKey.parse(key_text(w)) for w in witnesses]
+    if min_witnesses is not None and min_witnesses > len(keys):
+        raise InputError(
+            f"--min-witnesses {min_witnesses} needs at least as many --witness keys "
+            f"({len(keys)} given)",
+            code=E_SELECTION,
+        )
+    return keys
+
+
 def _trusted(keys_: tuple[str, ...]) -> list[PublicKey] | None:
     return [PublicKey.parse(key_text(k)) for k in keys_] if keys_ else None
 
@@ -299,10 +328,21 @@ def _read_bundle(bundle: str) -> dict[str, bytes]:
     return read_zip(read_input(bundle, MAX_BUNDLE, what="evidence bundles"))
 
 
-def _verify(bundle: str, trusted: list[PublicKey] | None) -> Verified:
+def _verify(
+    bundle: str,
+    trusted: list[PublicKey] | None,
+    cosigners: list[CosignerKey] | None = None,
+    min_witnesses: int | None = None,
+) -> Verified:
     bar = _Bar()
     try:
-        return verify_files(_read_bundle(bundle), trusted, progress=bar)
+        return verify_files(
+            _read_bundle(bundle),
+            trusted,
+            progress=bar,
+            witnesses=cosigners or (),
+            min_witnesses=min_witnesses,
+        )
     finally:
         bar.clear()
 
@@ -318,7 +358,14 @@ def _verify(bundle: str, trusted: list[PublicKey] | None) -> Verified:
     "Without it the bundle's own key is used: whole and consistent, not who made it.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def evidence_verify(bundle: str, keys_: tuple[str, ...], as_json: bool) -> None:
+@_witness_options
+def evidence_verify(
+    bundle: str,
+    keys_: tuple[str, ...],
+    as_json: bool,
+    witnesses: tuple[str, ...],
+    min_witnesses: int | None,
+) -> None:
     """Verify an evidence bundle offline, from the bundle alone (no home, no database).
 
     Checks the manifest's signature and every file's SHA-256, the checkpoints and the
@@ -328,8 +375,9 @@ def evidence_verify(bundle: str, keys_: tuple[str, ...], as_json: bool) -> None:
     the file and the check.
     """
     trusted = _trusted(keys_)
+    cosigners = _cosigners(witnesses, min_witnesses)
     try:
-        verified = _verify(bundle, trusted)
+        verified = _verify(bundle, trusted, cosigners, min_witnesses)
     except VerificationError as exc:
         if not as_json:
             raise VerificationError(

@@ -8,46 +8,38 @@ and the check. It reads no file, database or network.
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 import orjson
 
-from ..checkpoint import Checkpoint, verify_checkpoint
+from ..checkpoint import Checkpoint
 from ..declaration import COMPONENTS
 from ..envelope import verify_envelope
 from ..errors import (
-    E_BUNDLE_DIGEST,
     E_BUNDLE_FILE,
     E_CONTENT_DIGEST,
     E_DISCLOSURE,
     E_POLICY_RESULT,
-    E_UNKNOWN_KEY,
     RunidError,
 )
 from ..identity import declaration_id_from_components, identity_and_canonical
 from ..keys import Keyring, PublicKey
-from ..merkle import leaf_hash, verify_consistency
-from ..note import open_note
+from ..merkle import leaf_hash
 from ..policy import Policy, parse_policy
 from ..proof import parse_proof, verify_tlog_proof
+from ..tlog.cosignature import CosignerKey
+from ._anchors import check_checkpoints, check_manifest, check_witnesses, json_file, log_key
 from ._assemble import evaluate_run, output_digests, results_document, run_result
 from ._format import (
-    BUNDLE_SPEC,
-    CONSISTENCY,
     DISCLOSURE_SPEC,
-    LOG_KEY,
     MANIFEST,
     POLICY_RESULTS,
-    SIGNATURE,
     EvidenceError,
     VerifiedRun,
     check_disclosed,
-    checkpoint_path,
     content_path,
     declaration_path,
     digests_under,
@@ -55,7 +47,6 @@ from ._format import (
     file_kind,
     instant,
     load_canonical,
-    manifest_note_text,
     parse_time,
     path_problem,
     reraise,
@@ -67,7 +58,6 @@ __all__ = ["Progress", "Verified", "verify_files"]
 Progress = Callable[[str, int, int], None]
 """``progress(stage, done, total)``, called as runs are verified (for a progress bar)."""
 
-_MANIFEST_KEYS: Final = frozenset(("bundle", "created_at", "log", "selection", "counts", "files"))
 _DISCLOSURE_KEYS: Final = frozenset(("disclosure", "declaration_id", "components", "disclosed"))
 _PROGRESS_EVERY: Final = 250
 
@@ -89,147 +79,6 @@ class Verified:
     checks: list[str] = field(default_factory=list)
 
 
-def _json(files: Mapping[str, bytes], name: str, check: str) -> Any:
-    try:
-        return load_canonical(files[name])
-    except RunidError as exc:
-        raise fail(name, check, exc.message) from None
-
-
-def _manifest(files: Mapping[str, bytes], keyring: Keyring, origin: str) -> dict[str, Any]:
-    """The manifest, after its signature and every listed file's digest verified."""
-    for name in (MANIFEST, SIGNATURE):
-        if name not in files:
-            raise fail(
-                name,
-                "files",
-                "missing: a bundle has a manifest and its signature",
-                code=E_BUNDLE_FILE,
-            )
-    try:
-        note = open_note(files[SIGNATURE], keyring)
-    except RunidError as exc:
-        raise reraise(SIGNATURE, "signature", exc) from None
-    if not any(key.name == origin for key in note.keys):
-        raise fail(SIGNATURE, "signature", f"not signed by the log's key {origin}")
-    if not note.text.startswith(BUNDLE_SPEC + "\n"):
-        raise fail(SIGNATURE, "signature", f"not a {BUNDLE_SPEC} manifest signature")
-    if note.text != manifest_note_text(files[MANIFEST]):
-        raise fail(
-            MANIFEST,
-            "digest",
-            "its SHA-256 is not the one the signature names",
-            code=E_BUNDLE_DIGEST,
-        )
-    manifest = _json(files, MANIFEST, "manifest")
-    if not isinstance(manifest, dict) or set(manifest) != _MANIFEST_KEYS:
-        raise fail(MANIFEST, "manifest", f"expected exactly the members {sorted(_MANIFEST_KEYS)}")
-    if manifest["bundle"] != BUNDLE_SPEC:
-        raise fail(MANIFEST, "manifest", f"unsupported bundle version {manifest['bundle']!r}")
-    log = manifest["log"]
-    if not isinstance(log, dict) or log.get("origin") != origin:
-        raise fail(MANIFEST, "manifest", f"its log is not {origin!r}")
-    listed = manifest["files"]
-    if not isinstance(listed, list):
-        raise fail(MANIFEST, "manifest", "files must be a list")
-    seen: set[str] = set()
-    for item in listed:
-        if not (isinstance(item, dict) and set(item) == {"path", "sha256", "size"}):
-            raise fail(MANIFEST, "manifest", "each file is {path, sha256, size}")
-        name = item["path"]
-        if not isinstance(name, str) or name in seen or name in (MANIFEST, SIGNATURE):
-            raise fail(MANIFEST, "manifest", f"file {name!r:.80} listed twice or not allowed")
-        seen.add(name)
-        if name not in files:
-            raise fail(
-                name, "files", "listed in the manifest but not in the bundle", code=E_BUNDLE_FILE
-            )
-        data = files[name]
-        if len(data) != item["size"] or hashlib.sha256(data).hexdigest() != item["sha256"]:
-            raise fail(
-                name,
-                "digest",
-                "its bytes are not the ones the manifest lists "
-                f"(sha256 {hashlib.sha256(data).hexdigest()[:16]}…, {len(data)} bytes)",
-                code=E_BUNDLE_DIGEST,
-            )
-    for name in files:
-        if name not in seen and name not in (MANIFEST, SIGNATURE):
-            raise fail(name, "files", "not listed in the manifest", code=E_BUNDLE_FILE)
-    return manifest
-
-
-def _log_key(files: Mapping[str, bytes], trusted: Sequence[PublicKey] | None) -> PublicKey:
-    if LOG_KEY not in files:
-        raise fail(LOG_KEY, "files", "missing: the log's verifier key", code=E_BUNDLE_FILE)
-    try:
-        key = PublicKey.parse(files[LOG_KEY].decode("ascii"))
-    except (RunidError, UnicodeDecodeError) as exc:
-        detail = exc.message if isinstance(exc, RunidError) else "not ASCII"
-        raise fail(LOG_KEY, "keys", f"not a verifier key ({detail})") from None
-    if trusted is not None and key not in trusted:
-        raise fail(
-            LOG_KEY,
-            "keys",
-            f"the bundle's log key {key.name} ({key.key_id}) is not a trusted key",
-            code=E_UNKNOWN_KEY,
-        )
-    return key
-
-
-def _checkpoints(
-    files: Mapping[str, bytes], keyring: Keyring, origin: str
-) -> tuple[list[Checkpoint], dict[bytes, Checkpoint]]:
-    found: list[Checkpoint] = []
-    by_note: dict[bytes, Checkpoint] = {}
-    for name in files:
-        if file_kind(name) != "checkpoint":
-            continue
-        try:
-            checkpoint = verify_checkpoint(files[name], keyring, origin)
-        except RunidError as exc:
-            raise reraise(name, "checkpoint", exc) from None
-        if checkpoint_path(checkpoint.size) != name:
-            raise fail(name, "checkpoint", f"holds the checkpoint of size {checkpoint.size}")
-        found.append(checkpoint)
-        by_note[files[name]] = checkpoint
-    if not found:
-        raise fail("checkpoints/", "files", "no checkpoint in the bundle", code=E_BUNDLE_FILE)
-    found.sort(key=lambda c: c.size)
-    if CONSISTENCY not in files:
-        raise fail(CONSISTENCY, "files", "missing", code=E_BUNDLE_FILE)
-    chain = _json(files, CONSISTENCY, "consistency")
-    steps = chain.get("consistency") if isinstance(chain, dict) and len(chain) == 1 else None
-    pairs = [(a.size, b.size) for a, b in itertools.pairwise(found)]
-    if not isinstance(steps, list) or len(steps) != len(pairs):
-        raise fail(
-            CONSISTENCY,
-            "consistency",
-            f"expected one proof for each of {len(pairs)} neighbouring checkpoints",
-        )
-    for step, (old, new), (a, b) in zip(steps, pairs, itertools.pairwise(found), strict=True):
-        if not isinstance(step, dict) or (step.get("old"), step.get("new")) != (old, new):
-            raise fail(CONSISTENCY, "consistency", f"expected the proof from {old} to {new}")
-        try:
-            proof = [_b64hash(h) for h in step.get("proof", [])]
-            verify_consistency(old, new, proof, a.root, b.root)
-        except RunidError as exc:
-            raise reraise(CONSISTENCY, "consistency", exc) from None
-        except (TypeError, ValueError):
-            raise fail(
-                CONSISTENCY,
-                "consistency",
-                f"the proof from {old} to {new} is not a list of base64 hashes",
-            ) from None
-    return found, by_note
-
-
-def _b64hash(text: object) -> bytes:
-    if not isinstance(text, str):
-        raise TypeError
-    return base64.b64decode(text, validate=True)
-
-
 def _declaration(files: Mapping[str, bytes], declaration_id: str) -> VerifiedRun:
     """What the file of ``declaration_id`` discloses (a run with no index yet)."""
     name = declaration_path(declaration_id)
@@ -239,7 +88,7 @@ def _declaration(files: Mapping[str, bytes], declaration_id: str) -> VerifiedRun
     except orjson.JSONDecodeError as exc:
         raise fail(name, "declaration", f"not valid JSON ({exc})") from None
     if isinstance(document, dict) and "disclosure" in document:
-        _json(files, name, "declaration")  # canonical
+        json_file(files, name, "declaration")  # canonical
         if set(document) != _DISCLOSURE_KEYS or document["disclosure"] != DISCLOSURE_SPEC:
             raise fail(
                 name,
@@ -428,7 +277,7 @@ def _policy(
         policy = parse_policy(files[name], fmt="json" if name.endswith(".json") else "yaml")
     except RunidError as exc:
         raise reraise(name, "policy", exc) from None
-    stored = _json(files, POLICY_RESULTS, "policy")
+    stored = json_file(files, POLICY_RESULTS, "policy")
     if not isinstance(stored, dict) or not isinstance(stored.get("runs"), list):
         raise fail(POLICY_RESULTS, "policy", "not a policy results document", code=E_POLICY_RESULT)
     if len(stored["runs"]) != len(runs):
@@ -478,13 +327,16 @@ def verify_files(
     *,
     sealed: bool = True,
     progress: Progress | None = None,
+    witnesses: Sequence[CosignerKey] = (),
+    min_witnesses: int | None = None,
 ) -> Verified:
     """Verify a bundle's files; raise :class:`EvidenceError` at the first failure.
 
     ``trusted``: the verifier keys to trust (the log's key must be one of them); None trusts
     the bundle's own log key, which proves the bundle is whole and self-consistent, not who
     made it. ``sealed`` False verifies files not sealed yet (no manifest: a report made
-    straight from the log).
+    straight from the log). ``witnesses`` (cosigner keys) requires a checkpoint of the bundle
+    cosigned by ``min_witnesses`` of them (default 1) whose tree holds every run.
     """
     for name in files:
         problem = path_problem(name)
@@ -494,10 +346,10 @@ def verify_files(
             raise fail(
                 name, "files", "not a file a runid/evidence/v1 bundle holds", code=E_BUNDLE_FILE
             )
-    key = _log_key(files, trusted)
+    key = log_key(files, trusted)
     origin = key.name
     keyring = Keyring(trusted if trusted is not None else [key])
-    manifest = _manifest(files, keyring, origin) if sealed else None
+    manifest = check_manifest(files, keyring, origin) if sealed else None
     checks: list[str] = []
     if manifest is not None:
         checks.append(
@@ -512,7 +364,7 @@ def verify_files(
             else "the bundle's own (pass --key to anchor trust in a key you hold)"
         )
     )
-    checkpoints, notes = _checkpoints(files, keyring, origin)
+    checkpoints, notes = check_checkpoints(files, keyring, origin)
     latest = checkpoints[-1]
     if manifest is not None and manifest["log"].get("size") != latest.size:
         raise fail(
@@ -533,6 +385,9 @@ def verify_files(
         f"runs: {len(runs):,} envelopes signed and valid (execution ids recomputed), "
         f"{len(runs):,} inclusion proofs verified"
     )
+    witnessed = check_witnesses(files, key, runs, witnesses, min_witnesses)
+    if witnessed:
+        checks.append(witnessed)
     full = sum(r.declaration is not None for r in runs)
     part = sum(r.declaration is None and r.components is not None for r in runs)
     none = len(runs) - full - part

@@ -28,6 +28,7 @@ from ..merkle import inclusion_proof_ranges
 from ..policy import Policy
 from ..proof import format_proof
 from ..store import fold, subtree_keys
+from ..transparency.witnessing import load_cosigned
 from ._assemble import Collected, RunEvidence, disclosures, output_digests, peek_record
 from ._format import Disclose, instant
 
@@ -140,18 +141,43 @@ def _covering(log: Log, index: int, latest: int) -> int:
     return latest
 
 
+def _cosigned(log: Log, latest: Checkpoint) -> tuple[bytes, Checkpoint] | None:
+    """The home's latest checkpoint with witness cosignatures (``runid log witness``), when
+    there is one of this log's tree."""
+    found = load_cosigned(log)
+    if found is None:
+        return None
+    note, checkpoint = found
+    if not 0 < checkpoint.size <= latest.size or log.store.root(checkpoint.size) != checkpoint.root:
+        raise VerificationError(
+            f"the cosigned checkpoint of size {checkpoint.size} is not of this log's tree",
+            hint="it belongs to another log or history; remove it and witness again",
+            code=E_STORE_CORRUPT,
+        )
+    return note, checkpoint
+
+
 def _checkpoints(
-    log: Log, indices: Sequence[int], note: bytes, latest: Checkpoint
+    log: Log,
+    indices: Sequence[int],
+    note: bytes,
+    latest: Checkpoint,
+    cosigned: tuple[bytes, Checkpoint] | None,
 ) -> tuple[list[int], list[bytes], list[tuple[int, int, list[bytes]]]]:
     sizes = {latest.size}
     if indices:
         sizes.add(_covering(log, indices[0], latest.size))
         sizes.add(_covering(log, indices[-1], latest.size))
+    if cosigned is not None:
+        sizes.add(cosigned[1].size)
     ordered = sorted(sizes)
     notes = []
     for size in ordered:
         if size == latest.size:
             notes.append(note)
+            continue
+        if cosigned is not None and size == cosigned[1].size:
+            notes.append(cosigned[0])  # the log's signature and the witnesses'
             continue
         stored = log.store.checkpoint_at(size)
         assert stored is not None
@@ -180,6 +206,9 @@ def collect(
     note = log.current_checkpoint() or log.checkpoint()
     latest = verify_checkpoint(note, log.keyring, log.origin)
     size = latest.size
+    cosigned = _cosigned(log, latest)
+    if cosigned is not None and cosigned[1].size == size:
+        note = cosigned[0]  # every proof then carries the cosignatures
     prover: _Prover | None = None
     if selection.runs:
         candidates: Iterable[tuple[int, bytes]] = (
@@ -218,7 +247,7 @@ def collect(
     declarations, identities = _declarations(
         log, dict.fromkeys(run.record["declaration_id"] for run in runs)
     )
-    sizes, notes, chain = _checkpoints(log, [r.index for r in runs], note, latest)
+    sizes, notes, chain = _checkpoints(log, [r.index for r in runs], note, latest, cosigned)
     collected = Collected(log.public, notes, chain, runs, declarations, disclose, policy=policy)
     collected.planned = disclosures(declarations, disclose, identities)
     collected.identities = identities
