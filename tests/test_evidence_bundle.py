@@ -478,3 +478,22 @@ def test_witness_cosignatures_travel_in_the_bundle_and_are_checked(tmp_path: Pat
         verify_files(files, [_public(h)], witnesses=[witness.public])
     assert caught.value.file == "runs/4/envelope.json"
     verify_files(files, [_public(h)])
+
+
+def test_progress_shows_on_a_terminal_for_large_bundles(monkeypatch: pytest.MonkeyPatch) -> None:
+    from runid._cli import evidence as cli
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    stream = Terminal()
+    monkeypatch.setattr(sys, "stderr", stream)
+    bar = cli._Bar()
+    bar("runs", 250, 999)
+    assert stream.getvalue() == ""  # small bundles verify before a bar would help
+    bar("runs", 500, 10_000)
+    bar("runs", 10_000, 10_000)
+    bar.clear()
+    assert "\rverifying runs: 500/10,000" in stream.getvalue()
+    assert stream.getvalue().endswith("\r\033[K")

@@ -225,3 +225,34 @@ def test_one_run_formats_need_one_run(home: Home, tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "writes one run" in result.output
+
+
+def test_exports_need_no_private_key_and_write_nothing(home: Home, tmp_path: Path) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(home.path, copy)
+    (copy / "keys" / "signing.key").unlink()
+
+    def state() -> dict[Path, bytes]:
+        # SQLite's own -wal/-shm files may appear for a read-only reader of a WAL database.
+        return {
+            p: p.read_bytes()
+            for p in copy.rglob("*")
+            if p.is_file() and not p.name.endswith(("-wal", "-shm"))
+        }
+
+    before = state()
+    out = tmp_path / "bom.json"
+    result = CliRunner().invoke(
+        main, ["--home", str(copy), "evidence", "export", "--format", "cyclonedx", "-o", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(
+        main,
+        ["--home", str(copy), "evidence", "report", "--no-pdf", "-o", str(tmp_path / "report")],
+    )
+    assert result.exit_code == 0, result.output
+    assert state() == before
+    result = CliRunner().invoke(
+        main, ["--home", str(copy), "evidence", "export", "-o", str(tmp_path / "b.zip")]
+    )
+    assert result.exit_code == 2  # a bundle is signed: it needs the private key

@@ -49,9 +49,10 @@ from ..evidence.archive import MAX_BUNDLE, read_zip, write_zip
 from ..evidence.collect import Selection, collect
 from ..evidence.pdf import chromium, html_to_pdf
 from ..keys import PublicKey
+from ..log import Log
 from ..policy import Policy, parse_policy
 from ..tlog.cosignature import CosignerKey
-from ._common import HOME_HELP, PolicyFileError, key_text, open_log
+from ._common import HOME_HELP, PolicyFileError, home_of, key_text, open_log
 
 __all__ = ["evidence"]
 
@@ -63,6 +64,14 @@ _PROGRESS_FROM = 1000  # runs: a smaller bundle verifies before a progress line 
 @click.option("--home", type=click.Path(file_okay=False), help=HOME_HELP)
 def evidence(home: str | None) -> None:
     """Evidence for auditors: a signed bundle that verifies offline, a report, exports."""
+
+
+def _reader(ctx: click.Context) -> Log:
+    """The log opened read-only with the public key (the exports and the report sign
+    nothing): nothing is created or written, so a snapshot handed over works too."""
+    home = home_of(ctx)
+    home.require_keys()
+    return Log.open(home, readonly=True)
 
 
 def _selection(since: str | None, until: str | None, runs: tuple[str, ...]) -> Selection:
@@ -175,7 +184,7 @@ def evidence_export(
     shown = parse_disclose(disclose)
     policy = _policy(policy_file)
     if fmt != "bundle":
-        with open_log(ctx, need_key=False) as log:
+        with _reader(ctx) as log:
             collected, _sizes = collect(log, selection, shown, policy=policy)
         data = _export(fmt, collected)
         write_output(out, data)
@@ -472,7 +481,7 @@ def evidence_report(
         selection = _selection(since, until, runs)
         shown = parse_disclose(disclose)
         policy = _policy(policy_file)
-        with open_log(ctx, need_key=False) as log:
+        with _reader(ctx) as log:
             collected, sizes = collect(log, selection, shown, policy=policy)
         verified = verify_files(assemble(collected, sizes), [collected.key], sealed=False)
         note = "Verified from the log's records, proofs and checkpoints (no bundle)."
