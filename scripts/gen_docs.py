@@ -16,6 +16,7 @@ import click
 
 from runid import diff, errors, policy, record
 from runid._cli import main as cli_main
+from runid._internal.schema import codegen
 from runid._internal.wiregen import wire_text
 from runid.declaration import json_schema, reference_markdown
 from runid.examples import EXAMPLES, example
@@ -30,6 +31,7 @@ SPEC = ROOT / "docs" / "spec.md"
 README = ROOT / "README.md"
 EXAMPLES_DIR = ROOT / "examples" / "declarations"
 WIRE = ROOT / "src" / "runid" / "wire.py"
+VALIDATORS = ROOT / "src" / "runid" / "_internal" / "generated_validator.py"
 
 
 def schema_text(schema: object) -> str:
@@ -121,8 +123,10 @@ def cli_text() -> str:
         ctx = click.Context(command, info_name=path[-1], parent=parent, terminal_width=100)
         parts.extend([f"## `{' '.join(path)}`", "", "```text", command.get_help(ctx), "```", ""])
         if isinstance(command, click.Group):
-            for name in sorted(command.commands):
-                walk(command.commands[name], [*path, name], ctx)
+            for name in command.list_commands(ctx):  # sorted; imports lazy commands
+                sub = command.get_command(ctx, name)
+                assert sub is not None
+                walk(sub, [*path, name], ctx)
 
     walk(cli_main, ["runid"], None)
     return "\n".join(parts)
@@ -140,6 +144,8 @@ def main(argv: list[str]) -> int:
         (README, replace_block(README.read_text("utf-8"), "layout", layout_markdown())),
         (CLI_DOC, cli_text()),
         (WIRE, wire_text(WIRE.read_text("utf-8"))),
+        # The validators precompiled (import runid would otherwise compile them, ~15 ms).
+        (VALIDATORS, codegen.generated_module(codegen.named_nodes())),
     ]
     outputs += [
         (EXAMPLES_DIR / f"{name}.json", json.dumps(example(name), indent=2) + "\n")

@@ -433,7 +433,7 @@ DECLARATION = Obj(
 
 
 #: Validate and put numbers in JCS form in one generated pass (see compile_normalizer).
-normalize = compile_normalizer(DECLARATION)
+normalize = compile_normalizer(DECLARATION, name="declaration")
 
 
 def is_valid(declaration: object) -> bool:

@@ -300,8 +300,8 @@ _MEANINGS = {
 }
 
 # Validation and JCS number preparation in one generated pass (runid._internal.schema).
-_normalize_record = compile_normalizer(RECORD)
-_normalize_body = compile_normalizer(_BODY)
+_normalize_record = compile_normalizer(RECORD, name="record")
+_normalize_body = compile_normalizer(_BODY, name="record_body")
 _PREFIX = EXECUTION_TAG.encode("ascii") + b"\x00"
 
 # --- execution id ---------------------------------------------------------------------------

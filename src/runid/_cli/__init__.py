@@ -5,9 +5,10 @@
 This module holds the click group :func:`main` and the one error handler. The commands live one
 group per module (:mod:`.core`: canon, validate, id, schema; :mod:`.keys`; :mod:`.log`;
 :mod:`.verify`; :mod:`.check`; :mod:`.diff`; :mod:`.replay`; :mod:`.demo`) and share
-:mod:`._common`. They do not import this module: it imports them and registers them, so there is
-no import cycle. Modules a command alone needs (replay and the model adapters) are imported
-inside that command.
+:mod:`._common`. They do not import this module: it names them in :data:`COMMANDS` and
+:class:`._common.LazyGroup` imports a command's module when that command runs, so there is no
+import cycle, and start-up pays only for the command used (``runid --version`` for none).
+Modules a command alone needs (replay and the model adapters) are imported inside that command.
 
 Errors are handled in exactly one place (:class:`_Group`): a :class:`runid.errors.RunidError`
 becomes ``error: <message>`` (and ``hint: ...``) on standard error, and the process exits with the
@@ -24,29 +25,35 @@ from typing import Any
 
 import click
 
+from .. import __version__
 from .._internal.schema import hidden_count
 from ..errors import E_MORE, DeclarationError, Problem, RunidError
-from . import (
-    check,
-    core,
-    demo,
-    diff,
-    evidence,
-    keys,
-    log,
-    log_public,
-    monitor,
-    push,
-    replay,
-    scl,
-    serve,
-    tokens,
-    verify,
-    witness,
-)
-from ._common import Command, PolicyFileError
+from ._common import Command, LazyGroup, PolicyFileError
 
-__all__ = ["main"]
+__all__ = ["COMMANDS", "main"]
+
+#: Every command of ``runid``: its name -> ``module:attribute`` in this package, imported when
+#: the command runs (see :class:`._common.LazyGroup`).
+COMMANDS = {
+    "canon": "core:canon",
+    "validate": "core:validate",
+    "id": "core:id_",
+    "schema": "core:schema",
+    "demo": "demo:demo",
+    "keys": "keys:keys",
+    "log": "log:log",
+    "verify": "verify:verify",
+    "check": "check:check_command",
+    "diff": "diff:diff_command",
+    "replay": "replay:replay_command",
+    "scl": "scl:scl",
+    "monitor": "monitor:monitor_command",
+    "witness": "witness:witness",
+    "evidence": "evidence:evidence",
+    "serve": "serve:serve",
+    "tokens": "tokens:tokens",
+    "push": "push:push",
+}
 
 #: The exit code of an error that is a bug in runid, not a user mistake.
 EXIT_INTERNAL = 70
@@ -55,7 +62,7 @@ EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
 
 
-class _Group(click.Group):
+class _Group(LazyGroup):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -81,7 +88,7 @@ class _Group(click.Group):
     def _error_exit_code(self, ctx: click.Context, default: int) -> int:
         """The exit code of the command that failed: its own for every error, else ``default``."""
         name = ctx.invoked_subcommand
-        command = self.commands.get(name) if name else None
+        command = self.commands.get(name) if name else None  # loaded: it was invoked
         if isinstance(command, Command) and command.error_exit_code is not None:
             return command.error_exit_code
         return default
@@ -109,8 +116,10 @@ def _problems(problems: tuple[Problem, ...], what: str, *, where: str = "") -> N
     click.echo(f"error: {what} ({total:,} problem(s){listed})", err=True)
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="runid")
+@click.group(cls=_Group, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+# The version is runid.__version__ (a test keeps it the installed one): looking it up in the
+# installed metadata imports importlib.metadata, ~15 ms of start-up.
+@click.version_option(version=__version__, package_name="runid")
 @click.option("--home", type=click.Path(file_okay=False), help="runid home directory.")
 def main(home: str | None) -> None:
     """runid: verifiable identity for AI runs.
@@ -118,28 +127,3 @@ def main(home: str | None) -> None:
     Exit codes: 0 success, 1 invalid declaration, 2 usage error, 3 malformed JSON,
     4 JSON that cannot be canonicalized, 5 limit exceeded, 6 file error, 7 verification failed.
     """
-
-
-for _command in (
-    core.canon,
-    core.validate,
-    core.id_,
-    core.schema,
-    demo.demo,
-    keys.keys,
-    log.log,
-    verify.verify,
-    check.check_command,
-    diff.diff_command,
-    replay.replay_command,
-    scl.scl,
-    monitor.monitor_command,
-    witness.witness,
-    evidence.evidence,
-    serve.serve,
-    tokens.tokens,
-    push.push,
-):
-    main.add_command(_command)
-for _command in log_public.COMMANDS:
-    log.log.add_command(_command)

@@ -5,26 +5,33 @@ Every file a command reads or writes goes through :mod:`runid._internal.files` (
 only, named in every error; outputs written through a new no-follow temporary file).
 
 The names are public inside the private package: command modules import them from here. This
-module imports no command module and not the group (:mod:`runid._cli`), so there is no cycle.
+module imports no command module at import time and not the group (:mod:`runid._cli`), so
+there is no cycle; :class:`LazyGroup` imports a command's module when the command is used.
+It imports the home and the log when a command asks for them, not before: ``runid --version``
+and ``runid id`` never load the store, the keys or the signing library.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .._internal.files import load_json, read_input
 from ..errors import PolicyError, Problem
-from ..home import Home, resolve_home
-from ..log import Log
+
+if TYPE_CHECKING:
+    from ..home import Home
+    from ..log import Log
 
 __all__ = [
     "HOME_HELP",
     "Command",
+    "LazyGroup",
     "PolicyFileError",
     "home_of",
     "key_text",
@@ -49,6 +56,33 @@ class Command(click.Command):
         self.error_exit_code = error_exit_code
 
 
+class LazyGroup(click.Group):
+    """A group whose commands are imported when they are used.
+
+    ``lazy`` maps a command name to ``"module:attribute"``, a module of this package and the
+    command object in it. Running a command imports its module alone, so start-up does not pay
+    for the others' imports (the policy language and YAML, the diff, the HTTP server, the
+    evidence formats); ``--help`` lists every command, so it imports them all. A command added
+    with :meth:`add_command` is used as it is.
+    """
+
+    def __init__(self, *args: Any, lazy: Mapping[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = dict(lazy or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.lazy:
+            module, _, attribute = self.lazy[cmd_name].partition(":")
+            command = getattr(importlib.import_module(f".{module}", __package__), attribute)
+            if not isinstance(command, click.Command):
+                raise TypeError(f"{self.lazy[cmd_name]} is not a click command")
+            self.add_command(command, cmd_name)
+        return self.commands.get(cmd_name)
+
+
 class PolicyFileError(PolicyError):
     """An invalid policy, named by its file: the error handler prints each problem as
     ``error: FILE: /pointer: CODE message``."""
@@ -60,6 +94,8 @@ class PolicyFileError(PolicyError):
 
 def home_of(ctx: click.Context) -> Home:
     """The home chosen by the nearest --home (subcommand, group or main), else the default."""
+    from ..home import Home, resolve_home
+
     chosen = None
     while ctx is not None and chosen is None:
         chosen = (ctx.params or {}).get("home")
@@ -70,6 +106,8 @@ def home_of(ctx: click.Context) -> Home:
 def open_log(ctx: click.Context, *, need_key: bool = True) -> Log:
     """The log of the command's home; a home without keys (or, with ``need_key``, without
     the private key) is the one "no keys" error, whatever the command (exit 2)."""
+    from ..log import Log
+
     home = home_of(ctx)
     home.require_keys(private=need_key)
     return Log.open(home, need_key=need_key)

@@ -20,7 +20,7 @@ from .. import canonical
 from .._internal.files import read_input, write_output
 from ..errors import E_STORE_CORRUPT, InputError, VerificationError
 from ..log import Log
-from ._common import HOME_HELP, home_of, load, open_log
+from ._common import HOME_HELP, LazyGroup, home_of, load, open_log
 
 __all__ = ["log"]
 
@@ -49,7 +49,15 @@ def _reading(ctx: click.Context, action: Callable[[Log], _T]) -> _T:
         return action(opened)
 
 
-@click.group()
+#: The log's public side (:mod:`.log_public`: tiles, witnesses), imported when used.
+_PUBLIC = {
+    "export-tiles": "log_public:export_tiles_command",
+    "witness": "log_public:witness_command",
+    "prove-witnessed": "log_public:prove_witnessed_command",
+}
+
+
+@click.group(cls=LazyGroup, lazy=_PUBLIC)
 @click.option("--home", type=click.Path(file_okay=False), help=HOME_HELP)
 def log(home: str | None) -> None:
     """The log: append, show, checkpoint, prove, declaration, consistency, audit."""

@@ -1,6 +1,6 @@
 """``runid log export-tiles``, ``log witness`` and ``log prove-witnessed``: the log in public
-(static C2SP tiles, witnesses' cosignatures, receipts that carry them). Registered on the
-``runid log`` group by :mod:`runid._cli`."""
+(static C2SP tiles, witnesses' cosignatures, receipts that carry them). Named on the
+``runid log`` group by :mod:`runid._cli.log`, which imports this module when one is used."""
 
 from __future__ import annotations
 

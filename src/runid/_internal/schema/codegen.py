@@ -4,12 +4,24 @@ ADR 0003. :func:`compile_normalizer` asks a node to ``emit`` its checks into a :
 compiles the collected source. The node types (``nodes.py``) call the ``emit_*`` functions here
 for their part; a node defined elsewhere (``runid.declaration.ParamEntry``) writes its own
 ``emit`` with the same :class:`Gen`. Nothing here imports the node types at run time.
+
+Compiling the declaration's source (2,000 lines) costs ~15 ms, on every ``import runid``: so
+the sources of the named validators are also checked in, as the functions of
+:mod:`runid._internal.generated_validator` (:func:`generated_module`, written by
+``python scripts/gen_docs.py``, which ``--check`` keeps current), and Python caches their
+bytecode like any module's. :func:`compile_normalizer` with a ``name`` still emits the source
+(~1 ms: its constants, regular expressions and memo sets, are built then) and uses the checked-in
+code only when that source's digest is the one recorded beside it; otherwise it compiles, so a
+stale file costs time, never correctness.
 """
 
 from __future__ import annotations
 
+import builtins
+import hashlib
 import json
-from collections.abc import Callable, Iterator
+import types
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +37,9 @@ __all__ = [
     "Gen",
     "Sink",
     "compile_normalizer",
+    "generated_module",
+    "named_nodes",
+    "normalizer_source",
 ]
 
 
@@ -89,16 +104,9 @@ class Gen:
             self.depth -= 1
 
 
-def compile_normalizer(node: Node, depth: int = 0) -> Callable[[Any], Any]:
-    """A fast ``value -> normalised value | INVALID`` for ``node``, generated as Python.
-
-    Identity computation validates on every call, and walking a schema interpretively, then
-    walking the value again to put its numbers in JCS form, costs several times the hashing.
-    The generated function does both in one pass of straight-line code: it answers INVALID for
-    anything wrong (then the interpreted :meth:`Node.check` names every problem, or
-    canonicalization names the JSON-level one), else the value with floats in JCS form (the same
-    object where nothing changed; the input is never modified).
-    """
+def normalizer_source(node: Node, depth: int = 0) -> tuple[str, dict[str, Any]]:
+    """The generated source of ``node``'s normaliser (a function ``normalize(v0)``) and the
+    constants it refers to by name."""
     gen = Gen()
     gen.depth = 2
     node.emit(gen, "v0", lambda new: gen.line(f"v0 = {new}"), depth)
@@ -107,11 +115,89 @@ def compile_normalizer(node: Node, depth: int = 0) -> Callable[[Any], Any]:
         + "\n".join(gen.lines)
         + "\n    except (KeyError, TypeError, REJECT):\n        return INVALID\n    return v0\n"
     )
-    namespace: dict[str, Any] = dict(gen.consts)
-    exec(compile(source, f"<runid normalizer {type(node).__name__}>", "exec"), namespace)
-    function: Callable[[Any], Any] = namespace["normalize"]
+    return source, gen.consts
+
+
+def compile_normalizer(node: Node, depth: int = 0, *, name: str = "") -> Callable[[Any], Any]:
+    """A fast ``value -> normalised value | INVALID`` for ``node``, generated as Python.
+
+    Identity computation validates on every call, and walking a schema interpretively, then
+    walking the value again to put its numbers in JCS form, costs several times the hashing.
+    The generated function does both in one pass of straight-line code: it answers INVALID for
+    anything wrong (then the interpreted :meth:`Node.check` names every problem, or
+    canonicalization names the JSON-level one), else the value with floats in JCS form (the same
+    object where nothing changed; the input is never modified).
+
+    ``name``: the function of :mod:`runid._internal.generated_validator` that holds this source
+    precompiled, used when its recorded digest is this source's (see the module docstring).
+    """
+    source, consts = normalizer_source(node, depth)
+    if name:
+        _NAMED[name] = node
+    namespace: dict[str, Any] = dict(consts)
+    namespace["__builtins__"] = builtins
+    code = _precompiled(name, source) if name else None
+    if code is not None:
+        function: Callable[[Any], Any] = types.FunctionType(code, namespace, "normalize")
+    else:
+        exec(compile(source, f"<runid normalizer {type(node).__name__}>", "exec"), namespace)
+        function = namespace["normalize"]
     function.__doc__ = source  # kept for debugging: help(function) shows the generated code
     return function
+
+
+_NAMED: dict[str, Node] = {}
+
+
+def named_nodes() -> dict[str, Node]:
+    """The nodes compiled so far with a ``name``: what :func:`generated_module` writes out
+    (``scripts/gen_docs.py`` imports the schema modules first)."""
+    return dict(_NAMED)
+
+
+def _source_digest(source: str) -> str:
+    return hashlib.sha256(source.encode("utf-8")).hexdigest()
+
+
+def _precompiled(name: str, source: str) -> types.CodeType | None:
+    """The checked-in code of validator ``name`` if it was generated from ``source``."""
+    try:
+        from .. import generated_validator
+    except ImportError:  # pragma: no cover - only before the first gen_docs run
+        return None
+    if generated_validator.DIGESTS.get(name) != _source_digest(source):
+        return None
+    function = getattr(generated_validator, name, None)
+    return function.__code__ if isinstance(function, types.FunctionType) else None
+
+
+def generated_module(nodes: Mapping[str, Node]) -> str:
+    """The text of :mod:`runid._internal.generated_validator`: one function per named node
+    (``name -> node``), each the source :func:`compile_normalizer` generates, renamed, and the
+    digest of that source."""
+    sources = {name: normalizer_source(node)[0] for name, node in nodes.items()}
+    parts = [
+        '"""The generated validators, precompiled: written by ``python scripts/gen_docs.py`` from',
+        "the schema nodes (:func:`runid._internal.schema.codegen.generated_module`); do not edit.",
+        "",
+        "Each function is the source :func:`~runid._internal.schema.codegen.compile_normalizer`",
+        "generates for the node of that name. It runs only with the constants that function builds",
+        "(its globals here are undefined), and only while ``DIGESTS`` names its source's digest.",
+        '"""',
+        "",
+        "# fmt: off",
+        "# ruff: noqa",
+        "# mypy: ignore-errors",
+        "",
+        "DIGESTS = {",
+        *(f"    {name!r}: {_source_digest(src)!r}," for name, src in sources.items()),
+        "}",
+    ]
+    for name, src in sources.items():
+        head, _, body = src.partition("\n")
+        assert head == "def normalize(v0):"
+        parts += ["", "", f"def {name}(v0):", body.rstrip("\n")]
+    return "\n".join(parts) + "\n"
 
 
 def _emit_merge(gen: Gen, var: str, changes: str | None, sink: Sink) -> None:
