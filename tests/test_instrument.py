@@ -231,17 +231,30 @@ def test_context_declares_what_the_request_cannot_show(
 
 
 def test_one_call_one_run(llama_server: LlamaServer, recorder: Recorder) -> None:
-    """An explicit create_chat, or a raw-response call, on an instrumented client."""
+    """An explicit create_chat on an instrumented client is one run; a with_raw_response call
+    (LangChain's ChatOpenAI makes those) is recorded and returns the raw response; a
+    with_streaming_response call, whose body the caller reads, passes through."""
+    from runid.digest import content_digest
     from runid.integrations.openai import create_chat
 
     client = _client(llama_server)
     runid.instrument(recorder=recorder)
     _, explicit = create_chat(client, recorder=recorder, **_request(max_tokens=2))
     raw = client.chat.completions.with_raw_response.create(**_request(max_tokens=2))
-    assert raw.parse().choices  # the raw response as the SDK gives it, not recorded
+    assert type(raw).__name__ == "LegacyAPIResponse" and raw.headers  # as the SDK gives it
+    parsed = raw.parse()
+    raw_run = runid.last_run()
+    assert raw_run is not None and raw_run.recorded
+    assert raw_run.declaration_id == explicit.declaration_id
+    text = parsed.choices[0].message.content or ""
+    assert raw_run.outputs[0]["digest"] == content_digest(text.encode())
+    with client.chat.completions.with_streaming_response.create(**_request(max_tokens=2)) as http:
+        assert http.parse().choices
+    assert runid.last_run() is raw_run  # not recorded
     client.chat.completions.create(**_request(max_tokens=2))
     last = runid.last_run()
-    assert explicit.entry_index == 0 and last is not None and last.entry_index == 1
+    assert [explicit.entry_index, raw_run.entry_index] == [0, 1]
+    assert last is not None and last.entry_index == 2
 
 
 def test_a_failed_call_is_recorded_with_its_error(recorder: Recorder) -> None:

@@ -34,8 +34,11 @@ runid's ids instead of a second span (:mod:`runid.capture`). When another proxy 
 runid's method, ``uninstrument`` removes runid from inside it if it can and otherwise leaves an
 inactive pass-through (the call goes straight to the SDK).
 
-Not recorded (the call passes through unchanged): ``with_raw_response`` /
-``with_streaming_response`` calls (the response is raw HTTP), ``chat.completions.parse`` and
+A ``with_raw_response`` call (what LangChain's ``ChatOpenAI`` makes) is recorded from its parsed
+response and returns the raw response as ever (the SDK binds a client's ``with_raw_response``
+methods when they are first used: instrument before a client's first raw call). Not recorded (the call passes through
+unchanged): ``with_streaming_response`` and raw streamed calls (the caller reads the HTTP
+body itself), ``chat.completions.parse`` and
 ``responses.parse`` (they do not go through ``create``), positional arguments, and a call a
 runid run already captures (an explicit :func:`~runid.integrations.openai.create_chat`, the
 model calls of :func:`~runid.integrations.agent.run_agent`): one call, one run. A request runid
@@ -61,7 +64,15 @@ from ..capture import CaptureWarning, Recorder, Run, current_run
 from ._chat import given
 from ._instrumented import AsyncInstrumentedStream, InstrumentedStream, client_view
 
-__all__ = ["context", "instrument", "instrumented", "last_run", "uninstrument"]
+__all__ = [
+    "context",
+    "context_options",
+    "instrument",
+    "instrumented",
+    "last_run",
+    "note_run",
+    "uninstrument",
+]
 
 RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"
 
@@ -414,9 +425,9 @@ def _recording(
     settings = _settings_of(resource) if patch.active else None
     if settings is None or args:
         return None
-    headers = kwargs.get("extra_headers")
-    if isinstance(headers, Mapping) and RAW_RESPONSE_HEADER in headers:
-        return None  # with_raw_response / with_streaming_response: raw HTTP, not a response
+    raw = _raw(kwargs)
+    if raw is not None and (raw != "true" or kwargs.get("stream")):
+        return None  # with_streaming_response, or a raw stream: HTTP the caller reads itself
     run = current_run()
     if run is not None and _captures(run, kwargs):
         return None  # runid already captures this call (create_chat, run_agent)
@@ -433,6 +444,15 @@ def _recording(
     return settings
 
 
+def _raw(kwargs: Mapping[str, Any]) -> str | None:
+    """How ``with_raw_response`` (``"true"``) or ``with_streaming_response`` (``"stream"``)
+    asked for the response, or None for a plain call."""
+    headers = kwargs.get("extra_headers")
+    if isinstance(headers, Mapping) and RAW_RESPONSE_HEADER in headers:
+        return str(headers[RAW_RESPONSE_HEADER])
+    return None
+
+
 def _captures(run: Run, kwargs: Mapping[str, Any]) -> bool:
     """Whether ``run`` (current, not ended) is the capture of the call made with ``kwargs``."""
     declaration = run.declaration
@@ -442,7 +462,10 @@ def _captures(run: Run, kwargs: Mapping[str, Any]) -> bool:
     return isinstance(model, Mapping) and model.get("name") == kwargs.get("model")
 
 
-def _options(api: str) -> tuple[dict[str, Any], list[list[Run]]]:
+def context_options(api: str) -> tuple[dict[str, Any], list[list[Run]]]:
+    """What the enclosing ``runid.context()`` blocks declare, as keyword arguments of the
+    capture function of ``api`` (``"chat"``, ``"responses"``, ``"messages"``), and the lists
+    their runs go to (for :func:`note_run`). For other adapters (the LangChain handler)."""
     declares = _declares.get() or {}
     takes = _TAKES[api]
     options = {k: v for k, v in declares.items() if k in takes}
@@ -462,7 +485,8 @@ def _options(api: str) -> tuple[dict[str, Any], list[list[Run]]]:
     return options, declares.get("__runs__", [])
 
 
-def _begun(run: Run, collectors: list[list[Run]]) -> None:
+def note_run(run: Run, collectors: list[list[Run]]) -> None:
+    """Make ``run`` this context's :func:`last_run` and add it to the blocks' run lists."""
     _last.set(run)
     for runs in collectors:
         runs.append(run)
@@ -474,14 +498,19 @@ def _call(
     """One recorded call: the adapter's capture function over the client, ``sdk`` (the SDK's
     own method, bound) making the call; the SDK's return value (a stream: its proxy)."""
     seen: list[Run] = []
+    raw: list[Any] = []  # with_raw_response: the SDK's raw response, returned as it is
 
     def sdk_call(**request: Any) -> Any:
         run = current_run()
         if run is not None:
             seen.append(run)
-        return sdk(**request)
+        result = sdk(**request)
+        if _raw(request) is None:
+            return result
+        raw.append(result)
+        return result.parse()  # recorded from the parsed response (the SDK caches it)
 
-    options, collectors = _options(api)
+    options, collectors = context_options(api)
     _last.set(None)
     try:
         result, run = _adapter(api, False)(
@@ -492,14 +521,14 @@ def _call(
         )
     except BaseException:
         if seen:  # the call failed: its run recorded the error
-            _begun(seen[0], collectors)
+            note_run(seen[0], collectors)
             _notify(settings, seen[0])
         raise
-    _begun(run, collectors)
+    note_run(run, collectors)
     if kwargs.get("stream"):
         return InstrumentedStream(result, functools.partial(_notify, settings, run))
     _notify(settings, run)
-    return result
+    return raw[0] if raw else result
 
 
 async def _acall(
@@ -507,14 +536,19 @@ async def _acall(
 ) -> Any:
     """:func:`_call` for an async client."""
     seen: list[Run] = []
+    raw: list[Any] = []
 
     async def sdk_call(**request: Any) -> Any:
         run = current_run()
         if run is not None:
             seen.append(run)
-        return await sdk(**request)
+        result = await sdk(**request)
+        if _raw(request) is None:
+            return result
+        raw.append(result)
+        return result.parse()
 
-    options, collectors = _options(api)
+    options, collectors = context_options(api)
     _last.set(None)
     try:
         result, run = await _adapter(api, True)(
@@ -525,14 +559,14 @@ async def _acall(
         )
     except BaseException:
         if seen:
-            _begun(seen[0], collectors)
+            note_run(seen[0], collectors)
             _notify(settings, seen[0])
         raise
-    _begun(run, collectors)
+    note_run(run, collectors)
     if kwargs.get("stream"):
         return AsyncInstrumentedStream(result, functools.partial(_notify, settings, run))
     _notify(settings, run)
-    return result
+    return raw[0] if raw else result
 
 
 def _notify(settings: _Settings, run: Run) -> None:
