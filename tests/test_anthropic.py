@@ -354,3 +354,33 @@ def test_instrumented_create_and_stream_helper(server: Any, recorder: Recorder) 
     assert {run.declaration_id for run in ended} == {plain.declaration_id}
     assert all(run.outputs == plain.outputs for run in ended)
     _no_canary(recorder.home.path)
+
+
+def test_opentelemetry_next_to_the_sdks_own_spans(
+    server: Any, recorder: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SDK opens a span of its own inside the call (on by default): runid's run span is
+    its sibling. With the SDK's spans off, runid's span is the call's one GenAI span."""
+    sdk_trace = pytest.importorskip("opentelemetry.sdk.trace")
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    memory = InMemorySpanExporter()
+    provider = sdk_trace.TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: provider)
+    url, _ = server
+    found = []
+    for option in ({}, {"open_telemetry": False}):
+        memory.clear()
+        _, run = create_message(_client(url, **option), recorder=recorder, **_request())
+        spans = memory.get_finished_spans()
+        found.append(sorted(s.name for s in spans))
+        ours = [s for s in spans if (s.attributes or {}).get("runid.execution_id")]
+        assert [dict(s.attributes or {})["runid.execution_id"] for s in ours] == [run.execution_id]
+    assert found == [
+        ["anthropic.messages.create", f"chat {MODEL}"],
+        [f"chat {MODEL}"],
+    ]
+    provider.shutdown()

@@ -40,6 +40,13 @@ thinking) is the canonical JSON of its content blocks (``{"type": "text", "text"
 ``{"type": "tool_use", "id", "name", "input"}``, ``{"type": "thinking", "thinking"}``, other
 blocks as sent), the same for a streamed and a non-streamed call.
 
+OpenTelemetry: the ``anthropic`` SDK (2.x) opens a span of its own for each API call when a
+tracer provider is set (its ``open_telemetry`` client option, on by default), inside the call,
+after runid's run has begun; runid cannot put its ids on it, so a run's span and the SDK's are
+siblings, both GenAI spans of one call. For one span per call, turn one of them off:
+``Anthropic(open_telemetry=False)`` (runid's span carries the call), or keep the SDK's and
+find runid's ids on the run's span next to it.
+
 No server that speaks Anthropic's protocol runs here: the tests drive the real ``anthropic``
 client over HTTP against a stdlib ``http.server`` on 127.0.0.1 replaying recorded Messages API
 exchanges (plain, streamed, tool use).
