@@ -15,6 +15,7 @@ import click
 
 from .._server.access import SCOPES, check_project
 from .._server.registry import Registry, admin_action, key_action, token_action
+from ..errors import VerificationError
 from ..log import Log
 from ._common import HOME_HELP, home_of, key_text
 
@@ -41,7 +42,7 @@ def _admin(ctx: click.Context) -> Iterator[tuple[Log, Registry]]:
 @click.option("--home", type=click.Path(file_okay=False), help=HOME_HELP)
 @click.option("--store", "store_url", metavar="URL", help=_STORE_HELP)
 def tokens(home: str | None, store_url: str | None) -> None:
-    """A log service's tokens and client keys, per project (admin actions, logged)."""
+    """A log service's tokens and client keys, per project (admin actions, logged); its audit."""
 
 
 @tokens.command(name="create")
@@ -117,3 +118,19 @@ def tokens_revoke_key(ctx: click.Context, project: str, key_id: str) -> None:
         action = {"action": "key.revoke", "project": project, "key_id": key_id, "by": "cli"}
         index = admin_action(log, registry, action)
     click.echo(f"revoked key {key_id} of project {project} (admin record {index})")
+
+
+@tokens.command(name="audit")
+@click.pass_context
+def tokens_audit(ctx: click.Context) -> None:
+    """Audit the service's log (as runid log audit) trusting the log's key and every client
+    key the admin records registered (revoked ones too: their records stay valid)."""
+    with _admin(ctx) as (log, registry):
+        log.keyring = registry.keyring()
+        findings = log.audit()
+        size = log.size()
+    for finding in findings:
+        click.echo(f"error: {finding.where}: {finding.problem}", err=True)
+    if findings:
+        raise VerificationError(f"audit failed: {len(findings)} problem(s) in {size} entries")
+    click.echo(f"audit: ok, {size} entries, {len(registry.keys)} client keys")

@@ -150,16 +150,23 @@ class _Handler:
         return principal
 
     def route(
-        self, path: str, method: str, endpoint: Callable[[Request], Awaitable[Response]]
+        self, path: str, endpoints: dict[str, Callable[[Request], Awaitable[Response]]]
     ) -> Route:
+        """One route per path (so a 405 lists every method of the path in ``Allow``)."""
+
         async def handle(request: Request) -> Response:
+            endpoint = endpoints.get(request.method) or endpoints.get(
+                "GET" if request.method == "HEAD" else ""
+            )
             try:
+                if endpoint is None:  # pragma: no cover - Starlette answers 405 first
+                    raise InputError(f"{request.method} is not allowed", code=E_METHOD)
                 return await endpoint(request)
             except RunidError as exc:
                 request.state.error = exc.code
                 return error_response(exc)
 
-        return Route(path, handle, methods=[method])
+        return Route(path, handle, methods=list(endpoints))
 
 
 def _too_large(limit: int) -> LimitExceededError:
@@ -204,10 +211,16 @@ def _digest_param(request: Request, name: str) -> str:
     return value
 
 
+_MAX_INT: Final = 2**62
+
+
 def _int_param(value: str | None, name: str) -> int:
-    if value is None or not value.isdigit() or len(value) > 18:
-        raise InputError(f"{name}: expected a non-negative integer")
-    return int(value)
+    if value is None or not value.isascii() or not value.isdigit() or len(value) > 19:
+        raise InputError(f"{name}: expected an integer from 0 to 2**62")
+    number = int(value)
+    if number > _MAX_INT:
+        raise InputError(f"{name}: expected an integer from 0 to 2**62")
+    return number
 
 
 def _routes(h: _Handler) -> list[Route]:
@@ -268,6 +281,8 @@ def _routes(h: _Handler) -> list[Route]:
     async def post_blob(request: Request) -> Response:
         await h.principal(request, "ingest")
         data = await h.body(request)
+        if not data:
+            raise InputError("the request needs a body: the content to store")
         from ..digest import content_digest
 
         await run_in_threadpool(service.store_blobs, [data])
@@ -409,7 +424,10 @@ def _routes(h: _Handler) -> list[Route]:
         ("/v1/admin/keys", "POST", add_key),
         ("/v1/admin/keys/{key_id}", "DELETE", revoke_key),
     ]
-    return [h.route(path, method, endpoint) for path, method, endpoint in table]
+    by_path: dict[str, dict[str, Callable[[Request], Awaitable[Response]]]] = {}
+    for path, method, endpoint in table:
+        by_path.setdefault(path, {})[method] = endpoint
+    return [h.route(path, methods) for path, methods in by_path.items()]
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -422,6 +440,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         error = InputError(f"HTTP {status}", code=E_INTERNAL)
     response = error_response(error)
     response.status_code = status
+    if isinstance(exc, HTTPException) and exc.headers:
+        response.headers.update(exc.headers)  # Allow, for 405
     return response
 
 

@@ -191,7 +191,8 @@ def _query(name: str, schema: dict[str, Any], required: bool = False) -> dict[st
     return {"name": name, "in": "query", "required": required, "schema": schema}
 
 
-_INDEX: Final = {"type": "integer", "minimum": 0}
+_INDEX: Final = {"type": "integer", "minimum": 0, "maximum": 2**62}
+_SIZE: Final = {"type": "integer", "minimum": 1, "maximum": 2**62}
 _JSON_BODY: Final = {"application/json": {"schema": _OBJECT}}
 
 
@@ -218,14 +219,14 @@ def openapi_document() -> dict[str, Any]:
             "get": _op(
                 "RFC 9162 inclusion proof of entry index in the tree of size entries",
                 _json(_ref("Proof")),
-                params=[_query("index", _INDEX, True), _query("size", _INDEX, True)],
+                params=[_query("index", _INDEX, True), _query("size", _SIZE, True)],
             )
         },
         "/v1/log/proofs/consistency": {
             "get": _op(
                 "RFC 9162 consistency proof from one tree size to a later one",
                 _json(_ref("Proof")),
-                params=[_query("from", _INDEX, True), _query("to", _INDEX, True)],
+                params=[_query("from", _SIZE, True), _query("to", _SIZE, True)],
             )
         },
         "/v1/records": {
@@ -255,7 +256,12 @@ def openapi_document() -> dict[str, Any]:
                             "required": ["records"],
                             "additionalProperties": False,
                             "properties": {
-                                "records": {"type": "array", "items": _ref("Envelope")},
+                                "records": {
+                                    "type": "array",
+                                    "items": _ref("Envelope"),
+                                    "minItems": 1,
+                                    "maxItems": 1000,
+                                },
                                 "blobs": {"type": "array", "items": {"type": "string"}},
                             },
                         }
@@ -279,7 +285,9 @@ def openapi_document() -> dict[str, Any]:
                 _json(_OBJECT),
                 scope="ingest",
                 body={
-                    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+                    "application/octet-stream": {
+                        "schema": {"type": "string", "format": "binary", "minLength": 1}
+                    }
                 },
                 status="201",
             )

@@ -389,14 +389,21 @@ class Service:
     def inclusion(self, index: int, size: int) -> dict[str, Any]:
         log = self.log()
         if not 0 <= index < size <= log.size():
-            raise InputError(f"need 0 <= index < size <= {log.size()} (the log's size)")
+            raise InputError(
+                f"no entry {index} in a tree of size {size} of this log (its size is {log.size()})",
+                code=E_NOT_FOUND,
+            )
         hashes = log.store.inclusion_proof(index, size)
         return _proof_json(log, size, hashes, index=index)
 
     def consistency(self, first: int, second: int) -> dict[str, Any]:
         log = self.log()
         if not 0 < first <= second <= log.size():
-            raise InputError(f"need 0 < from <= to <= {log.size()} (the log's size)")
+            raise InputError(
+                f"no consistency proof from size {first} to {second} in this log (its size is "
+                f"{log.size()}; 0 < from <= to)",
+                code=E_NOT_FOUND,
+            )
         hashes = log.store.consistency_proof(first, second) if first < second else []
         return _proof_json(log, second, hashes, first=first)
 
