@@ -21,7 +21,7 @@ capture's writer thread all append through it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
@@ -46,8 +46,8 @@ from ..proof import format_proof
 from ..receipt import make_receipt
 from ..record import new_record
 from ..store import LogStore, open_store, open_store_url
-from ._audit import AuditFinding, audit_log
-from ._ids import DIGEST, declaration_id_of, record_ids
+from ._audit import AuditFinding, Progress, audit_log
+from ._ids import DIGEST, declaration_id_of, envelope_of, record_ids
 
 __all__ = ["AuditFinding", "Entry", "Log"]
 
@@ -251,13 +251,23 @@ class Log:
     def entry(self, ref: str | int) -> Entry:
         """The entry at index ``ref`` (a number) or with execution id ``ref``."""
         index = self._index_of(ref)
-        envelope = canonical.loads(self.store.entry(index))
+        entry = self._verified(index, self.store.entry(index))
+        if isinstance(ref, str) and DIGEST.fullmatch(ref) and entry.record["execution_id"] != ref:
+            raise _stale_index(f"entry {index} is indexed as execution {ref}")
+        return entry
+
+    def iter_entries(self, start: int = 0, stop: int | None = None) -> Iterator[Entry]:
+        """The entries ``start <= index < stop`` (default: up to the size now), each verified,
+        in log order. Read from the store in pages, so memory stays flat however long the log
+        (``runid check --all``); a leaf that does not verify raises, as :meth:`entry` does."""
+        for index, data in self.store.iter_entries(start, stop):
+            yield self._verified(index, data)
+
+    def _verified(self, index: int, data: bytes) -> Entry:
+        envelope = envelope_of(data)
         if not isinstance(envelope, dict):
             raise VerificationError(f"entry {index}: stored bytes are not an envelope")
-        record = verify_envelope(envelope, self.keyring)
-        if isinstance(ref, str) and DIGEST.fullmatch(ref) and record["execution_id"] != ref:
-            raise _stale_index(f"entry {index} is indexed as execution {ref}")
-        return Entry(index, envelope, record)
+        return Entry(index, envelope, verify_envelope(envelope, self.keyring))
 
     def _index_of(self, ref: str | int) -> int:
         size = self.store.size()
@@ -434,7 +444,7 @@ class Log:
         verify_consistency(old.size, new.size, proof, old.root, new.root)
         return old, new
 
-    def audit(self) -> list[AuditFinding]:
+    def audit(self, progress: Progress | None = None) -> list[AuditFinding]:
         """Check everything the log and its lookups rely on; every problem found, by place.
 
         The store re-hashes every entry, subtree and blob and checks its own structure (SQLite's
@@ -443,8 +453,12 @@ class Log:
         every envelope is verified and its leaf hash compared; and the lookup indexes are
         rebuilt from the entries and blobs and compared with the stored ones, so a lookup that
         answers "no such run" or "not stored" cannot be wrong without audit saying so.
+
+        Memory stays flat: entries are read in pages and only findings kept. ``progress(done,
+        total)`` is called every few thousand entries of the envelope pass (``runid log
+        audit`` draws a progress bar with it on a terminal).
         """
-        return audit_log(self.store, self.keyring, self.origin)
+        return audit_log(self.store, self.keyring, self.origin, progress)
 
 
 _LOOKUP_BATCH = 10_000

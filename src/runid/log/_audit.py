@@ -9,18 +9,25 @@ lookup that answers "no such run" or "not stored" cannot be wrong without the au
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from .. import canonical
 from ..checkpoint import Checkpoint, verify_checkpoint
 from ..digest import content_digest
 from ..envelope import leaf_hash, verify_envelope
 from ..errors import E_STORE_CORRUPT, RunidError, VerificationError
 from ..keys import Keyring
 from ..store import LogStore
-from ._ids import declaration_id_of, record_ids
+from ._ids import declaration_id_of, envelope_of, record_ids
 
-__all__ = ["AuditFinding", "audit_log"]
+__all__ = ["PROGRESS_EVERY", "AuditFinding", "Progress", "audit_log"]
+
+Progress = Callable[[int, int], None]
+"""``progress(entries checked, entries in all)``, called as an audit goes (see ``audit_log``)."""
+
+PROGRESS_EVERY = 4096
+"""Entries between two calls of an audit's ``progress``."""
 
 
 @dataclass(frozen=True)
@@ -35,9 +42,15 @@ class AuditFinding:
     code: str = E_STORE_CORRUPT
 
 
-def audit_log(store: LogStore, keyring: Keyring, origin: str) -> list[AuditFinding]:
+def audit_log(
+    store: LogStore, keyring: Keyring, origin: str, progress: Progress | None = None
+) -> list[AuditFinding]:
     """Every problem of the log in ``store`` whose checkpoints ``keyring`` verifies for
-    ``origin``; empty when it is sound. See :meth:`runid.log.Log.audit`."""
+    ``origin``; empty when it is sound. See :meth:`runid.log.Log.audit`.
+
+    Streaming: the entries are read in pages and only findings are kept, so memory does not
+    grow with the log. ``progress``, if given, is called every :data:`PROGRESS_EVERY` entries
+    of the envelope pass (the longest: one signature verification each) and at its end."""
     findings: list[AuditFinding] = []
     try:
         report = store.audit(check=False)
@@ -62,15 +75,19 @@ def audit_log(store: LogStore, keyring: Keyring, origin: str) -> list[AuditFindi
     for index, data in store.iter_entries(0, size):
         while leaf is not None and leaf[0] < index:
             leaf = next(leaves, None)
-        failure = _entry_problem(keyring, data, leaf, index)
+        failure, ids = _entry_problem(keyring, data, leaf, index)
         if failure is not None:
             findings.append(AuditFinding(f"entry {index}", failure.message, failure.code))
         while row is not None and row[0] < index:
             row = next(rows, None)  # a row of a missing entry: the store reports the entry
         indexed = (row[1], row[2]) if row is not None and row[0] == index else None
-        problem = _lookup_problem(record_ids(data), indexed, required=index < entries_mark)
+        problem = _lookup_problem(ids, indexed, required=index < entries_mark)
         if problem is not None:
             findings.append(AuditFinding(f"entry {index}", problem))
+        if progress is not None and (index + 1) % PROGRESS_EVERY == 0:
+            progress(index + 1, size)
+    if progress is not None:
+        progress(size, size)
     beyond = [r[0] for r in (row, *rows) if r is not None and r[0] >= size]
     if beyond and beyond[-1] >= store.size():  # (not a run appended and indexed meanwhile)
         findings.append(
@@ -111,13 +128,16 @@ def _checkpoints(store: LogStore, keyring: Keyring, origin: str) -> list[AuditFi
 
 def _entry_problem(
     keyring: Keyring, data: bytes, stored_leaf: tuple[int, bytes] | None, index: int
-) -> RunidError | None:
-    """What is wrong with the envelope of entry ``index``, or with its stored leaf hash."""
+) -> tuple[RunidError | None, tuple[str, str] | None]:
+    """What is wrong with the envelope of entry ``index``, or with its stored leaf hash; and
+    the ids its record gives (:func:`record_ids`, read from the verified record when it
+    verifies)."""
+    record: dict[str, Any] | None = None
     try:
-        envelope = canonical.loads(data)
+        envelope = envelope_of(data)
         if not isinstance(envelope, dict):
             raise VerificationError("not an envelope", code=E_STORE_CORRUPT)
-        verify_envelope(envelope, keyring)
+        record = verify_envelope(envelope, keyring)
         if stored_leaf is None or stored_leaf[0] != index:
             raise VerificationError(f"entry {index}: no stored leaf hash", code=E_STORE_CORRUPT)
         if leaf_hash(envelope) != stored_leaf[1]:
@@ -125,8 +145,8 @@ def _entry_problem(
                 "its leaf hash differs from the stored one", code=E_STORE_CORRUPT
             )
     except RunidError as exc:
-        return exc
-    return None
+        return exc, record_ids(data)
+    return None, (record["execution_id"], record["declaration_id"])
 
 
 def _lookup_problem(

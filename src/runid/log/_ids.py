@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import re
+from typing import Any
 
 import orjson
 
@@ -17,10 +18,27 @@ from .. import canonical
 from ..errors import RunidError
 from ..identity import compute_identity
 
-__all__ = ["DIGEST", "declaration_id_of", "record_ids"]
+__all__ = ["DIGEST", "declaration_id_of", "envelope_of", "record_ids"]
 
 DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 """An execution id, declaration id or content digest: ``sha256:<64 lowercase hex>``."""
+
+
+def envelope_of(data: bytes) -> Any:
+    """The JSON value of a stored leaf, as :func:`runid.canonical.loads` reads it (strictly).
+
+    A leaf is stored in canonical form, so the fast parser's value is taken when it writes back
+    to exactly ``data`` (no duplicate key, big integer or lone surrogate can survive that); any
+    other bytes go through the strict parser, which names what is wrong. ~4 µs instead of ~16 µs
+    for a record's envelope: it counts when ``runid check --all`` or an audit reads every entry.
+    """
+    try:
+        value = orjson.loads(data)
+        if canonical.canonicalize(value) == data:
+            return value
+    except (orjson.JSONDecodeError, RunidError):
+        pass
+    return canonical.loads(data)
 
 
 def record_ids(data: bytes) -> tuple[str, str] | None:

@@ -1,0 +1,61 @@
+"""Reading a whole log in pages (issue 13): ``Log.iter_entries``, the audit's progress, and the
+fast parse of stored leaves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from runid import canonical
+from runid.errors import CanonicalizationError, VerificationError
+from runid.examples import example
+from runid.home import Home
+from runid.log import Log
+from runid.log._ids import envelope_of
+
+
+@pytest.fixture
+def log(tmp_path: Path) -> Log:
+    home = Home(tmp_path / "home")
+    home.init_keys("runid.test/stream")
+    opened = Log.open(home)
+    for i in range(7):
+        opened.record_run(example("chat-hosted-model"), output=b"%d" % i)
+    return opened
+
+
+def test_iter_entries_gives_each_entry_verified_in_order(log: Log) -> None:
+    with log:
+        streamed = list(log.iter_entries())
+        assert [e.index for e in streamed] == list(range(7))
+        assert streamed == [log.entry(i) for i in range(7)]
+        assert [e.index for e in log.iter_entries(2, 5)] == [2, 3, 4]
+
+
+def test_iter_entries_raises_on_an_entry_that_does_not_verify(log: Log, tmp_path: Path) -> None:
+    other = Home(tmp_path / "other")
+    other.init_keys("runid.test/other")
+    with log, Log.open(other) as stranger:
+        stranger.record_run(example("chat-hosted-model"), output=b"x")
+        foreign = stranger.store.entry(0)
+        log.store.append([foreign])  # a leaf the log's key did not sign
+        with pytest.raises(VerificationError):
+            list(log.iter_entries())
+
+
+def test_audit_reports_progress_up_to_the_size(log: Log) -> None:
+    seen: list[tuple[int, int]] = []
+    with log:
+        assert log.audit(lambda done, total: seen.append((done, total))) == []
+    assert seen[-1] == (7, 7)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
+def test_envelope_of_reads_as_the_strict_parser_does() -> None:
+    data = canonical.canonicalize({"a": [1, 2.5, None], "b": "é"})
+    assert envelope_of(data) == canonical.loads(data)
+    # Not canonical: the strict parser decides (a duplicate key is an error, as there).
+    with pytest.raises(CanonicalizationError):
+        envelope_of(b'{"a":1,"a":2}')
+    assert envelope_of(b'{ "b": 1, "a": 2 }') == {"a": 2, "b": 1}
