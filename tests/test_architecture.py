@@ -42,6 +42,7 @@ LAYERS: dict[str, str] = {
     "runid.__main__": "edge",
     "runid._cli": "edge",
     "runid._server": "edge",
+    "runid._ui": "edge",
     "runid.errors": "core",
     "runid._internal": "core",
     "runid._internal.files": "shell",

@@ -53,6 +53,7 @@ COMMANDS = {
     "serve": "serve:serve",
     "tokens": "tokens:tokens",
     "push": "push:push",
+    "ui": "ui:ui_command",
 }
 
 #: The exit code of an error that is a bug in runid, not a user mistake.
