@@ -304,6 +304,10 @@ def test_malformed_oversized_and_unsigned_bodies_are_refused_and_nothing_is_writ
         assert got_status == status, (raw[:40], got_status, got_code)
         if code is not None:
             assert got_code == code
+    status, body = call(
+        svc.base, "POST", "/v1/records/batch", a.ingest, body={"records": [envelope, tampered]}
+    )
+    assert status == 422 and json.loads(body)["error"]["message"].startswith("records[1]: ")
     batch = {"records": [envelope, stranger]}
     assert _error(call(svc.base, "POST", "/v1/records/batch", a.ingest, body=batch))[0] == 403
     assert (

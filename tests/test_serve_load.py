@@ -5,6 +5,7 @@ share the store (docs/spec.md §21)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -29,14 +30,16 @@ TESTS = Path(__file__).resolve().parent
 CLIENTS = 8
 
 
-def _setup(tmp_path: Path, clients: int = CLIENTS) -> tuple[Path, str, str, list[str]]:
+def _setup(
+    tmp_path: Path, store_url: str | None = None, clients: int = CLIENTS
+) -> tuple[Path, str, str, list[str]]:
     """A server home with project "load": its ingest and read tokens and ``clients`` keys."""
     from runid._server.registry import Registry, admin_action, key_action, token_action
 
     home = Home(tmp_path / "server")
     home.init_keys("load.example/log")
     key_files = []
-    with Log.open(home) as log:
+    with Log.open(home, store_url=store_url) as log:
         registry = Registry(log.public, admin_only=True)
         tokens = {}
         for scope in ("ingest", "read"):
@@ -87,9 +90,10 @@ def _result(process: subprocess.Popen[str]) -> dict:
     return result
 
 
-def _audit(home: Path) -> str:
+def _audit(home: Path, store_url: str | None = None) -> str:
+    store = ["--store", store_url] if store_url else []
     result = subprocess.run(
-        [sys.executable, "-m", "runid", "--home", str(home), "tokens", "audit"],
+        [sys.executable, "-m", "runid", "--home", str(home), "tokens", *store, "audit"],
         capture_output=True,
         text=True,
         check=False,
@@ -98,9 +102,9 @@ def _audit(home: Path) -> str:
     return result.stdout
 
 
-def _logged(home: Path) -> list[str]:
+def _logged(home: Path, store_url: str | None = None) -> list[str]:
     """Every client record's execution id in the log, in order (admin records left out)."""
-    with Log.open(Home(home), need_key=False) as log:
+    with Log.open(Home(home), need_key=False, store_url=store_url) as log:
         ids = []
         for _index, data in log.store.iter_entries(0, log.size()):
             envelope = json.loads(data)
@@ -113,12 +117,23 @@ def _logged(home: Path) -> list[str]:
         return ids
 
 
+@pytest.fixture
+def postgres_url(request: pytest.FixtureRequest) -> str:
+    from store_postgres import schemas_for
+
+    return schemas_for(request).url()
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("workers", [1, 2])
-def test_eight_clients_nothing_lost_or_duplicated(tmp_path: Path, workers: int) -> None:
-    home, ingest, read, keys = _setup(tmp_path)
+@pytest.mark.parametrize(("store", "workers"), [("sqlite", 1), ("sqlite", 2), ("postgresql", 2)])
+def test_eight_clients_nothing_lost_or_duplicated(
+    tmp_path: Path, store: str, workers: int, request: pytest.FixtureRequest
+) -> None:
+    url = request.getfixturevalue("postgres_url") if store == "postgresql" else None
+    home, ingest, read, keys = _setup(tmp_path, url)
     port = free_port()
-    server = start_process(home, port, "--workers", str(workers), "--no-access-log")
+    extra = ["--store", url] if url else []
+    server = start_process(home, port, "--workers", str(workers), "--no-access-log", *extra)
     base = f"http://127.0.0.1:{port}"
     try:
         result = _result(_load(base, ingest, keys, 150, 10))
@@ -127,9 +142,9 @@ def test_eight_clients_nothing_lost_or_duplicated(tmp_path: Path, workers: int) 
         assert call_json(base, "GET", "/v1/stats", read)["runs"] == CLIENTS * 150
     finally:
         stop_process(server)
-    logged = _logged(home)
+    logged = _logged(home, url)
     assert sorted(logged) == sorted(acked)  # each once
-    assert f"audit: ok, {len(logged) + 2 + CLIENTS} entries" in _audit(home)
+    assert f"audit: ok, {len(logged) + 2 + CLIENTS} entries" in _audit(home, url)
 
 
 @pytest.mark.slow
@@ -157,3 +172,43 @@ def test_a_server_killed_mid_load_loses_no_acknowledged_record(tmp_path: Path) -
     assert len(logged) == len(set(logged))  # a retried batch is kept once
     assert set(acked) <= set(logged)
     assert "audit: ok" in _audit(home)
+
+
+@pytest.mark.slow
+@pytest.mark.crash
+def test_postgres_backends_killed_mid_load_lose_no_acknowledged_record(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    import psycopg
+
+    from store_postgres import require_postgres
+
+    home, ingest, read, keys = _setup(tmp_path, postgres_url)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = start_process(home, port, "--no-access-log", "--store", postgres_url)
+    try:
+        load = _load(base, ingest, keys, 300, 2)
+        deadline = time.monotonic() + 60
+        while call_json(base, "GET", "/v1/stats", read)["runs"] < 300:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        # kill -9 the backends of the server's connections: PostgreSQL then restarts every
+        # backend (crash recovery), and the server's store reconnects
+        with psycopg.connect(require_postgres(), autocommit=True) as conn:
+            pids = conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+            ).fetchall()
+        assert pids
+        for (pid,) in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        result = _result(load)
+    finally:
+        stop_process(server)
+    acked = [i for c in result["clients"] for i in c["acked"]]
+    assert len(acked) == CLIENTS * 300
+    logged = _logged(home, postgres_url)
+    assert len(logged) == len(set(logged)) and set(acked) <= set(logged)
+    assert "audit: ok" in _audit(home, postgres_url)
