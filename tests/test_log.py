@@ -322,9 +322,11 @@ def test_record_run_appends_its_record_and_content_in_one_transaction(
         calls: list[tuple[int, list[bytes]]] = []
         append = opened.store.append
 
-        def spy(leaves: Any, sign_checkpoint: Any = None, *, blobs: Any = ()) -> list[int]:
+        def spy(
+            leaves: Any, sign_checkpoint: Any = None, *, blobs: Any = (), **more: Any
+        ) -> list[int]:
             calls.append((len(leaves), list(blobs)))
-            return append(leaves, sign_checkpoint, blobs=blobs)
+            return append(leaves, sign_checkpoint, blobs=blobs, **more)
 
         monkeypatch.setattr(opened.store, "append", spy)
         monkeypatch.setattr(opened.store, "put_blob", lambda data: pytest.fail("own transaction"))

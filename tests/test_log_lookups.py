@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -62,15 +63,25 @@ def test_content_is_found_by_its_digest(home: Home) -> None:
         assert log.content("sha256:" + "1" * 64) is None
 
 
-def test_a_log_written_before_the_indexes_is_backfilled_on_first_lookup(home: Home) -> None:
+def test_a_log_written_before_the_indexes_is_backfilled_on_first_lookup(
+    home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
     decl = example("rag-retrieved-chunks")
-    # Write a log with the initial schema only, as an older runid did.
+    # Write a log with the initial schema only, as an older runid did (no lookup rows at
+    # append either: straight to the store).
     SQLiteStore.open(home.path, migrations=MIGRATIONS[:1]).close()
     with Log(
         SQLiteStore.open(home.path, migrations=MIGRATIONS[:1]),
         home.signing_key(),
         home.public_key(),
     ) as old:
+        monkeypatch.setattr(old, "_declaration_rows", lambda blobs: [])
+        append = old.store.append
+
+        def without_lookups(*args: Any, lookups: Any = None, **kwargs: Any) -> list[int]:
+            return append(*args, **kwargs)
+
+        monkeypatch.setattr(old.store, "append", without_lookups)
         entry = old.record_run(decl, output=b"old run")
     with Log.open(home) as log:
         assert log.entry(entry.record["execution_id"]).index == entry.index

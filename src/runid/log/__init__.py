@@ -21,6 +21,7 @@ capture's writer thread all append through it.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -45,7 +46,13 @@ from ..merkle import verify_consistency
 from ..proof import format_proof
 from ..receipt import make_receipt
 from ..record import new_record
-from ..store import LogStore, open_store, open_store_url
+from ..store import (
+    DECLARATION_BLOB_PREFIX,
+    AppendLookups,
+    LogStore,
+    open_store,
+    open_store_url,
+)
 from ._audit import AuditFinding, Progress, audit_log
 from ._ids import DIGEST, declaration_id_of, envelope_of, record_ids
 
@@ -79,9 +86,12 @@ class Log:
         self.keyring = Keyring([public])
         # Where keyed-index lines go (Log.open sets it; a log built on a bare store has none).
         self.home = home
-        # Leaves of envelopes this log signed and has not appended yet: they verify by
-        # construction, so append does not verify them again (see sign()).
+        # SHA-256 of the leaves of envelopes this log signed and has not appended yet: they
+        # verify by construction, so append does not verify them again (see sign()).
         self._signed: set[bytes] = set()
+        # Declaration blob digest -> its declaration id (None: not a declaration), so the
+        # same declaration stored with run after run is read once (see _declaration_rows).
+        self._declaration_ids: dict[bytes, str | None] = {}
 
     @classmethod
     def open(
@@ -152,13 +162,16 @@ class Log:
     def sign(self, record: Mapping[str, Any]) -> dict[str, Any]:
         """The envelope of ``record`` signed with the issuer key, to give to :meth:`append`.
 
-        The log remembers the envelope's bytes until it is appended, and does not verify it
-        again then (an envelope changed since would not match, and is verified).
+        The log remembers the envelope (the digest of its bytes) until it is appended, and does
+        not verify it again then (an envelope changed since would not match, and is verified).
+        This is the batched ingest of runs the caller signs itself: sign each record with this
+        method, then append them in batches (up to :data:`_SIGNED_MAX` signed ahead; past that
+        the log forgets those and verifies them at append like any envelope).
         """
         envelope = sign_record(record, self._signer())
         if len(self._signed) >= _SIGNED_MAX:
             self._signed.clear()  # signed but never appended: they would only be verified
-        self._signed.add(envelope_bytes(envelope))
+        self._signed.add(hashlib.sha256(envelope_bytes(envelope)).digest())
         return envelope
 
     def append(
@@ -179,19 +192,50 @@ class Log:
         that did not land (or twice, when that run is appended again), never a run without its
         lines. An envelope already in the log is not appended again (its index is returned),
         so retrying an append whose acknowledgement was lost is safe.
+
+        The lookup indexes (execution id, declaration id, stored declaration) are written in the
+        same transaction (ADR 0017): the first lookup after a bulk import has nothing to catch
+        up. The ids come from the verified record, or, for an envelope this log signed, from
+        its payload.
         """
         leaves = [envelope_bytes(envelope) for envelope in envelopes]
         signed = self._signed
-        for envelope, leaf in zip(envelopes, leaves, strict=True):
-            if leaf not in signed:
-                verify_envelope(envelope, self.keyring)
+        keys = [hashlib.sha256(leaf).digest() for leaf in leaves]
+        records: list[tuple[str, str] | None] = []
+        for envelope, leaf, key in zip(envelopes, leaves, keys, strict=True):
+            if key in signed:
+                records.append(record_ids(leaf))
+            else:
+                record = verify_envelope(envelope, self.keyring)
+                records.append((record["execution_id"], record["declaration_id"]))
+        lookups = AppendLookups(records, self._declaration_rows(blobs))
         if keyed:
             if self.home is None:
                 raise InputError("keyed-index lines need a log opened in a home (Log.open)")
             self.home.append_keyed_index(keyed)
-        indices = self.store.append(leaves, sign_checkpoint=self._sign_checkpoint, blobs=blobs)
-        signed.difference_update(leaves)
+        indices = self.store.append(
+            leaves, sign_checkpoint=self._sign_checkpoint, blobs=blobs, lookups=lookups
+        )
+        signed.difference_update(keys)
         return indices
+
+    def _declaration_rows(self, blobs: Sequence[bytes]) -> list[tuple[str, str]]:
+        """``(declaration id, blob digest)`` of each of ``blobs`` that holds a declaration's
+        canonical bytes: what the read-time catch-up would index (see refresh_lookups)."""
+        rows = []
+        memo = self._declaration_ids
+        for blob in blobs:
+            if not isinstance(blob, bytes) or not blob.startswith(DECLARATION_BLOB_PREFIX):
+                continue
+            digest = hashlib.sha256(blob).digest()
+            if digest not in memo:
+                if len(memo) >= _DECLARATIONS_MAX:
+                    memo.clear()
+                memo[digest] = declaration_id_of(blob)
+            declaration_id = memo[digest]
+            if declaration_id is not None:
+                rows.append((declaration_id, "sha256:" + digest.hex()))
+        return rows
 
     def append_record(self, record: Mapping[str, Any]) -> Entry:
         """Sign ``record`` with the issuer key and append it durably."""
@@ -297,11 +341,11 @@ class Log:
         """Bring the lookup indexes up to date with the log; cheap when they already are.
 
         The indexes (execution id -> entry, declaration id -> entries and stored declaration)
-        are derived data, filled here at read time rather than on append: every append is
-        covered (capture's writer, queued envelopes, :meth:`append` called directly), appends
-        pay nothing, and an old log is backfilled on its first lookup. Entries and blobs are read
-        in order from the high-water marks, in batches of :data:`_LOOKUP_BATCH`, each committed
-        on its own. Index rows are hints: every lookup re-verifies what it returns.
+        are derived data. :meth:`append` writes them with each append (ADR 0017), so they are
+        current after any append through this class; this catch-up covers the rest: a log
+        written before, or by a path that appends to the store directly. Entries and blobs are
+        read in order from the high-water marks, in batches of :data:`_LOOKUP_BATCH`, each
+        committed on its own. Index rows are hints: every lookup re-verifies what it returns.
         """
         store = self.store
         entries_done, blobs_done = store.lookup_state()
@@ -464,8 +508,12 @@ class Log:
 _LOOKUP_BATCH = 10_000
 """Entries indexed per transaction when the lookup indexes catch up."""
 
-_SIGNED_MAX = 4096
-"""Envelopes :meth:`Log.sign` remembers at most (more than capture's writer queue holds)."""
+_SIGNED_MAX = 1 << 16
+"""Envelopes :meth:`Log.sign` remembers at most (32 bytes each; far more than capture's writer
+queue holds, and a batched import signs and appends in batches of a few thousand)."""
+
+_DECLARATIONS_MAX = 4096
+"""Declaration blobs whose ids :meth:`Log.append` remembers."""
 
 
 def _check_id(value: object, what: str) -> None:

@@ -43,6 +43,7 @@ from ._checks import corrupt
 __all__ = [
     "DECLARATION_BLOB_PREFIX",
     "MAX_PROBLEMS",
+    "AppendLookups",
     "AuditReport",
     "CheckpointSigner",
     "LogStore",
@@ -69,6 +70,22 @@ class StoredCheckpoint:
     size: int
     root: bytes
     note: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class AppendLookups:
+    """The lookup-index rows of what one :meth:`LogStore.append` writes (ADR 0017).
+
+    ``records`` has one item per leaf given to the append: the ``(execution id, declaration
+    id)`` its record holds, or ``None`` for a leaf that holds no readable record.
+    ``declarations`` has the ``(declaration id, blob digest)`` of *every* blob given to the
+    append that holds a declaration's canonical bytes (every blob starting with
+    :data:`DECLARATION_BLOB_PREFIX` that is one). :class:`runid.log.Log` builds them from what
+    it signed or verified; the lookups re-verify what an index row points at, as ever.
+    """
+
+    records: Sequence[tuple[str, str] | None]
+    declarations: Sequence[tuple[str, str]] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +142,7 @@ class LogStore(Protocol):
         sign_checkpoint: CheckpointSigner | None = None,
         *,
         blobs: Sequence[bytes] = (),
+        lookups: AppendLookups | None = None,
     ) -> list[int]:
         """Append ``leaves`` atomically and durably; return the index of each, in order.
 
@@ -140,6 +158,12 @@ class LogStore(Protocol):
 
         ``blobs`` are stored as by :meth:`put_blob`, in the same transaction, so a batch of
         runs and their content cost one durable commit.
+
+        ``lookups``, if given, are the lookup rows of the new leaves and of the declaration
+        blobs (:class:`AppendLookups`), written in the same transaction; a high-water mark that
+        was current (:meth:`lookup_state`) moves past what this append wrote, so the indexes
+        stay current with no catch-up at read time (ADR 0017). A mark that lagged stays (the
+        catch-up fills the gap). A backend may ignore ``lookups``: the catch-up then does it.
         """
         ...
 
@@ -191,8 +215,9 @@ class LogStore(Protocol):
         """The blob with ``digest`` (checked against it), or ``None`` if not stored."""
         ...
 
-    # Lookup indexes: derived data that runid.log keeps up to date at read time (appends do
-    # not write them). Ids and digests are ``sha256:<64 hex>`` strings.
+    # Lookup indexes: derived data. runid.log writes them with each append (``lookups``) and
+    # catches up at read time with what other paths appended (ADR 0017). Ids and digests are
+    # ``sha256:<64 hex>`` strings.
 
     def lookup_state(self) -> tuple[int, int]:
         """How far the lookup indexes reach: ``(entries, blobs)`` — entries ``[0, entries)``

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from ..errors import (
     E_CHECKPOINT_CONFLICT,
@@ -20,6 +20,9 @@ from ..errors import (
 )
 from ..merkle import HASH_SIZE
 
+if TYPE_CHECKING:
+    from . import AppendLookups
+
 __all__ = [
     "DIGEST",
     "blob_digest_bytes",
@@ -27,6 +30,7 @@ __all__ = [
     "check_blobs",
     "check_hash",
     "check_int",
+    "check_lookups",
     "check_note",
     "checkpoint_conflict",
     "corrupt",
@@ -128,3 +132,18 @@ def corrupt(message: str) -> VerificationError:
         hint="the log database was altered or damaged; restore it from a backup and compare "
         "with the last signed checkpoint",
     )
+
+
+def check_lookups(lookups: AppendLookups, leaves: int) -> None:
+    """Refuse lookup rows that do not fit an append of ``leaves`` leaves (before it starts)."""
+    records = getattr(lookups, "records", None)
+    declarations = getattr(lookups, "declarations", None)
+    if records is None or declarations is None or len(records) != leaves:
+        raise InputError("lookups must be an AppendLookups with one record item per leaf")
+    for item in records:
+        if item is not None:
+            id_bytes(item[0])
+            id_bytes(item[1])
+    for declaration, blob in declarations:
+        id_bytes(declaration)
+        id_bytes(blob)

@@ -5,6 +5,10 @@
 lookups, and the rows an audit compares. A store opened read-only (``SQLiteStore.open(...,
 readonly=True)``) never writes them: what a refresh adds is kept in memory for the life of the
 store (:class:`Overlay`), so lookups still answer on a log the process may not write.
+
+An append given :class:`~runid.store.AppendLookups` writes its rows in its own transaction
+(:meth:`SQLiteLookups._index_appended`, ADR 0017), so the indexes stay current as the log
+grows and the first lookup after a bulk import has nothing to catch up.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from . import DECLARATION_BLOB_PREFIX
+from . import DECLARATION_BLOB_PREFIX, AppendLookups
 from ._checks import check_int, corrupt, id_bytes
 
 __all__ = ["PAGE", "Overlay", "SQLiteLookups", "hex_id"]
@@ -76,6 +80,57 @@ class SQLiteLookups:
 
     def _transaction(self, begin: str = "BEGIN IMMEDIATE") -> AbstractContextManager[None]:
         raise NotImplementedError  # pragma: no cover - SQLiteStore's
+
+    def _lookup_marks(self) -> tuple[int, int, int]:
+        """Inside an append's transaction, before it writes: the two high-water marks and the
+        sequence number of the newest blob."""
+        row = self._conn.execute(
+            "SELECT entries, blobs, (SELECT coalesce(max(rowid), 0) FROM blobs)"
+            " FROM lookup_state WHERE id = 1"
+        ).fetchone()
+        if row is None:
+            raise corrupt(f"{self.path}: the lookup state row is missing")
+        return int(row[0]), int(row[1]), int(row[2])
+
+    def _index_appended(
+        self,
+        lookups: AppendLookups,
+        indices: Sequence[int],
+        old_size: int,
+        new_size: int,
+        marks: tuple[int, int, int],
+    ) -> None:
+        """Inside an append's transaction, after it wrote: the lookup rows of the new leaves
+        (``indices`` are the append's, ``old_size`` the size before it) and of the
+        declaration blobs; each mark that was current moves past what the append wrote."""
+        conn = self._conn
+        rows = [
+            (index, id_bytes(ids[0]), id_bytes(ids[1]))
+            for index, ids in zip(indices, lookups.records, strict=True)
+            if ids is not None and index >= old_size
+        ]
+        if rows:
+            conn.executemany(
+                "INSERT OR IGNORE INTO record_index (idx, execution_id, declaration_id)"
+                " VALUES (?, ?, ?)",
+                rows,
+            )
+        if lookups.declarations:
+            conn.executemany(
+                "INSERT OR IGNORE INTO declaration_index (declaration_id, blob_digest)"
+                " VALUES (?, ?)",
+                [(id_bytes(d), id_bytes(b)) for d, b in lookups.declarations],
+            )
+        entries, blobs, top = marks
+        new_entries = new_size if entries == old_size else entries
+        new_blobs = blobs
+        if blobs == top:
+            (new_blobs,) = conn.execute("SELECT coalesce(max(rowid), 0) FROM blobs").fetchone()
+        if (new_entries, new_blobs) != (entries, blobs):
+            conn.execute(
+                "UPDATE lookup_state SET entries = ?, blobs = ? WHERE id = 1",
+                (new_entries, new_blobs),
+            )
 
     def lookup_state(self) -> tuple[int, int]:
         """See :meth:`runid.store.LogStore.lookup_state`."""

@@ -22,6 +22,7 @@ from typing import Self
 from ..merkle import CompactRange, consistency_proof_ranges, inclusion_proof_ranges, leaf_hash
 from . import (
     DECLARATION_BLOB_PREFIX,
+    AppendLookups,
     AuditReport,
     CheckpointSigner,
     Problems,
@@ -37,6 +38,7 @@ from ._checks import (
     check_blobs,
     check_hash,
     check_int,
+    check_lookups,
     check_note,
     checkpoint_conflict,
     id_bytes,
@@ -138,14 +140,21 @@ class MemoryStore:
         sign_checkpoint: CheckpointSigner | None = None,
         *,
         blobs: Sequence[bytes] = (),
+        lookups: AppendLookups | None = None,
     ) -> list[int]:
         """See :meth:`runid.store.LogStore.append`."""
         data = leaf_list(leaves)
         check_blobs(blobs)
         log = self._data()
+        if lookups is not None:
+            check_lookups(lookups, len(data))
         if not data:
-            for blob in blobs:
-                self.put_blob(blob)
+            with log.lock:
+                top = len(log.blob_order)
+                for blob in blobs:
+                    log.add_blob(hashlib.sha256(blob).digest(), blob)
+                if lookups is not None:
+                    _index_appended(log, lookups, [], log.tree.size, top)
             return []
         hashes = [leaf_hash(d) for d in data]
         new_nodes: list[tuple[int, int, bytes]] = []
@@ -171,6 +180,7 @@ class MemoryStore:
                     rows.append((h, d))
                 indices.append(index)
             checkpoint = None
+            old_size, top = log.tree.size, len(log.blob_order)
             # Sign when the size is new; when every leaf was already in the log, only if that
             # size has no checkpoint yet.
             if sign_checkpoint is not None and (rows or tree.size not in log.checkpoints):
@@ -189,6 +199,8 @@ class MemoryStore:
             log.tree = tree
             if checkpoint is not None:
                 log.checkpoints[checkpoint.size] = checkpoint
+            if lookups is not None:
+                _index_appended(log, lookups, indices, old_size, top)
         return indices
 
     def size(self) -> int:
@@ -315,17 +327,7 @@ class MemoryStore:
         check_int(blobs, "blobs")
         log = self._data()
         with log.lock:
-            # Rows already present are kept, as another store object may have added them.
-            for index, execution, declaration in rows:
-                if index in log.records:
-                    continue
-                log.records[index] = (execution, declaration)
-                first = log.executions.get(execution)
-                if first is None or index < first:
-                    log.executions[execution] = index
-                bisect.insort(log.by_declaration.setdefault(declaration, []), index)
-            for declaration, blob in decls:
-                log.declarations.setdefault(declaration, blob)
+            _add_rows(log, rows, decls)
             log.lookup_entries = max(log.lookup_entries, entries)
             log.lookup_blobs = max(log.lookup_blobs, blobs)
 
@@ -429,3 +431,36 @@ class MemoryStore:
         if check:
             report.check()
         return report
+
+
+def _add_rows(
+    log: _Log, rows: Sequence[tuple[int, bytes, bytes]], decls: Sequence[tuple[bytes, bytes]]
+) -> None:
+    """Add lookup rows (the caller holds the lock); rows already present are kept, as another
+    store object may have added them."""
+    for index, execution, declaration in rows:
+        if index in log.records:
+            continue
+        log.records[index] = (execution, declaration)
+        first = log.executions.get(execution)
+        if first is None or index < first:
+            log.executions[execution] = index
+        bisect.insort(log.by_declaration.setdefault(declaration, []), index)
+    for declaration, blob in decls:
+        log.declarations.setdefault(declaration, blob)
+
+
+def _index_appended(
+    log: _Log, lookups: AppendLookups, indices: Sequence[int], old_size: int, top: int
+) -> None:
+    """An append's lookup rows, and the marks that were current moved past it (ADR 0017)."""
+    rows = [
+        (index, id_bytes(ids[0]), id_bytes(ids[1]))
+        for index, ids in zip(indices, lookups.records, strict=True)
+        if ids is not None and index >= old_size
+    ]
+    _add_rows(log, rows, [(id_bytes(d), id_bytes(b)) for d, b in lookups.declarations])
+    if log.lookup_entries == old_size:
+        log.lookup_entries = log.tree.size
+    if log.lookup_blobs == top:
+        log.lookup_blobs = len(log.blob_order)

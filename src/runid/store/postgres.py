@@ -38,7 +38,7 @@ import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..merkle import consistency_proof_ranges, inclusion_proof_ranges, leaf_hash
-from . import AuditReport, CheckpointSigner, StoredCheckpoint
+from . import AppendLookups, AuditReport, CheckpointSigner, StoredCheckpoint
 from ._checks import (
     blob_digest_bytes,
     check_blob,
@@ -204,8 +204,11 @@ class PostgresStore:
         sign_checkpoint: CheckpointSigner | None = None,
         *,
         blobs: Sequence[bytes] = (),
+        lookups: AppendLookups | None = None,
     ) -> list[int]:
-        """See :meth:`runid.store.LogStore.append`."""
+        """See :meth:`runid.store.LogStore.append`. ``lookups`` are not written here yet: the
+        lookups catch up at read time, as before ADR 0017."""
+        del lookups
         data = leaf_list(leaves)
         check_blobs(blobs)
         unique = {hashlib.sha256(blob).digest(): blob for blob in blobs}

@@ -33,6 +33,7 @@ from ..merkle import (
     leaf_hash,
 )
 from . import (
+    AppendLookups,
     AuditReport,
     CheckpointSigner,
     Problems,
@@ -48,6 +49,7 @@ from ._checks import (
     check_blobs,
     check_hash,
     check_int,
+    check_lookups,
     check_note,
     checkpoint_conflict,
     corrupt,
@@ -240,15 +242,18 @@ class SQLiteStore(SQLiteLookups):
         sign_checkpoint: CheckpointSigner | None = None,
         *,
         blobs: Sequence[bytes] = (),
+        lookups: AppendLookups | None = None,
     ) -> list[int]:
         """See :meth:`runid.store.LogStore.append`."""
         self._writable("append to the log")
         data = leaf_list(leaves)
         blob_rows = _blob_rows(blobs)
-        if not data:
+        if not data and lookups is None:
             for blob in blobs:
                 self.put_blob(blob)
             return []
+        if lookups is not None:
+            check_lookups(lookups, len(data))
         hashes = [leaf_hash(d) for d in data]
         new_nodes: list[tuple[int, int, bytes]] = []
 
@@ -268,6 +273,8 @@ class SQLiteStore(SQLiteLookups):
             else:
                 tree = self._state()
                 known = self._known(hashes)
+            old_size = tree.size
+            marks = self._lookup_marks() if lookups is not None else None
             indices: list[int] = []
             rows: list[tuple[int, bytes, bytes]] = []
             for d, h in zip(data, hashes, strict=True):
@@ -290,10 +297,14 @@ class SQLiteStore(SQLiteLookups):
                     "UPDATE tree_state SET size = ?, compact = ? WHERE id = 1",
                     (tree.size, b"".join(tree.hashes)),
                 )
+            if lookups is not None and marks is not None:
+                self._index_appended(lookups, indices, old_size, tree.size, marks)
             # Sign when the size is new; when every leaf was already in the log, only if that
-            # size has no checkpoint yet.
-            if sign_checkpoint is not None and (
-                rows or self._checkpoint("WHERE size = ?", (tree.size,)) is None
+            # size has no checkpoint yet (an append of blobs alone signs nothing new).
+            if (
+                sign_checkpoint is not None
+                and (data or rows)
+                and (rows or self._checkpoint("WHERE size = ?", (tree.size,)) is None)
             ):
                 root = tree.root()
                 note = check_note(sign_checkpoint(tree.size, root))
