@@ -3,7 +3,8 @@
 ``python tests/serve_load.py BASE TOKEN KEYFILE... --count N --batch B`` starts one client
 thread per key file (a private key, ``SigningKey.private_text``), each with its own keep-alive
 connection. Each client signs its ``N`` records first (not timed), then sends them in batches of
-``B`` to ``POST /v1/records/batch``, retrying a batch whose answer it did not get (the service
+``B`` to ``POST /v1/records/batch`` (as fast as answered, or paced to ``--rate`` records/s for
+all clients together), retrying a batch whose answer it did not get (the service
 restarting) until the deadline. It prints one JSON object: the execution ids each client saw
 acknowledged, the latency of every acknowledged request (seconds), the wall time and the
 number of retries. Bounded: loopback only, a fixed count, a deadline.
@@ -56,12 +57,24 @@ def signed_batches(key: SigningKey, count: int, batch: int, tag: str) -> list[by
 
 
 def client(
-    base: str, token: str, bodies: list[bytes], deadline: float, out: dict[str, Any]
+    base: str,
+    token: str,
+    bodies: list[bytes],
+    deadline: float,
+    out: dict[str, Any],
+    *,
+    interval: float = 0.0,
 ) -> None:
+    """Send ``bodies`` in order; with ``interval``, one every ``interval`` seconds on a fixed
+    schedule (open loop: a late request's latency counts from when it was due)."""
     parts = urllib.parse.urlsplit(base)
     conn: http.client.HTTPConnection | None = None
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    for body in bodies:
+    begin = time.perf_counter()
+    for number, body in enumerate(bodies):
+        due = begin + number * interval
+        if interval:
+            time.sleep(max(0.0, due - time.perf_counter()))
         while True:
             if time.monotonic() > deadline:
                 out["errors"].append("deadline")
@@ -69,7 +82,7 @@ def client(
             try:
                 if conn is None:
                     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-                start = time.perf_counter()
+                start = min(time.perf_counter(), due) if interval else time.perf_counter()
                 conn.request("POST", "/v1/records/batch", body=body, headers=headers)
                 response = conn.getresponse()
                 data = response.read()
@@ -103,6 +116,9 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=100)
     parser.add_argument("--batch", type=int, default=10)
     parser.add_argument("--deadline", type=float, default=120.0)
+    parser.add_argument(
+        "--rate", type=float, default=0.0, help="records/s for all clients together (paced)"
+    )
     args = parser.parse_args()
     keys = [SigningKey.from_private_text(Path(p).read_text()) for p in args.keys]
     bodies = [signed_batches(k, args.count, args.batch, f"client{i}") for i, k in enumerate(keys)]
@@ -110,8 +126,13 @@ def main() -> None:
     deadline = time.monotonic() + args.deadline
     print(json.dumps({"ready": True}), flush=True)
     start = time.perf_counter()
+    interval = args.batch * len(keys) / args.rate if args.rate else 0.0
     threads = [
-        threading.Thread(target=client, args=(args.base, args.token, b, deadline, o))
+        threading.Thread(
+            target=client,
+            args=(args.base, args.token, b, deadline, o),
+            kwargs={"interval": interval},
+        )
         for b, o in zip(bodies, outs, strict=True)
     ]
     for thread in threads:
