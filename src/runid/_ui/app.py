@@ -7,21 +7,24 @@ routes over any :class:`Backend` (the service's, per project and token, is
 Every response carries a Content-Security-Policy that allows nothing but this origin's
 stylesheet (no script, no frame, no form posted elsewhere), ``nosniff`` and no referrer. A
 request for a host the UI was not started for is refused (DNS rebinding), and the one form
-that posts (run the audit) carries a per-process token. Errors are pages with the stable code
-and the message (:func:`status_of`): 400 for input, 404 for what is not in the log, never a
-traceback.
+that posts (run the audit) carries a token that must match its ``SameSite=Strict`` cookie.
+Errors are pages with the stable code and the message (:func:`status_of`): 400 for input, 404
+for what is not in the log, never a traceback. Each response says how long the app took
+(``Server-Timing``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import secrets
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from importlib import resources
 from typing import Any, Final, Protocol
 from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
@@ -52,7 +55,16 @@ from .pages import run_page, runs_page
 from .query import FILTERS, RunFilters, check_keys, digest, integer, ref
 from .source import MAX_PAGE, Page, RunSummary
 
-__all__ = ["CSP", "Backend", "create_ui", "status_of", "ui_app"]
+__all__ = [
+    "CSP",
+    "CSRF_COOKIE",
+    "Backend",
+    "create_ui",
+    "csrf_of",
+    "form_field",
+    "status_of",
+    "ui_app",
+]
 
 CSP: Final = (
     "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
@@ -66,6 +78,8 @@ _HEADERS: Final = {
 }
 _NOT_FOUND: Final = frozenset({E_NOT_FOUND, E_NOT_IN_LOG, E_UNKNOWN_ID})
 _CSS: Final = resources.files(__package__).joinpath("static/ui.css")
+CSRF_COOKIE: Final = "runid_ui_csrf"
+"""The cookie a form's ``csrf`` field must match (double submit; ``SameSite=Strict``)."""
 PIPELINE_RUNS: Final = 200
 """The most runs a drift timeline shows (the latest)."""
 
@@ -134,11 +148,56 @@ def _html(body: Html, status: int = 200) -> HTMLResponse:
     return HTMLResponse(str(body), status_code=status, headers=_HEADERS)
 
 
+class ServerTiming:
+    """ASGI middleware: each response says how long the app took (``Server-Timing: app;dur=``
+    in milliseconds), so a browser and the benchmark see the server's share of a page load."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        began = time.perf_counter()
+
+        async def timed(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                took = (time.perf_counter() - began) * 1000
+                headers = list(message.get("headers", []))
+                headers.append((b"server-timing", f"app;dur={took:.1f}".encode("ascii")))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, timed)
+
+
+def csrf_of(request: Request) -> str:
+    """The request's form token (its cookie), or a new one."""
+    found = request.cookies.get(CSRF_COOKIE, "")
+    return found if 20 <= len(found) <= 64 and found.isascii() else secrets.token_urlsafe(24)
+
+
+async def form_field(request: Request, limit: int = 8192) -> dict[str, str]:
+    """A small urlencoded form (at most ``limit`` bytes; a larger body is an empty form)."""
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return {}
+    return {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+
+
 def _error_page(prefix: str, status: int, code: str, message: str, hint: str | None) -> Response:
+    back = (
+        tag("a", "Sign in", href=prefix + "/login")
+        if code == E_AUTH
+        else tag("a", "Back to the runs", href=prefix + "/runs")
+    )
     body = [
         tag("p", tag("code", code), " ", message, class_="error-message", data_code=code),
         tag("p", hint, class_="muted") if hint else "",
-        tag("p", tag("a", "Back to the runs", href=prefix + "/runs")),
+        tag("p", back),
     ]
     return _html(page(f"Error {status}", body, prefix=prefix), status)
 
@@ -147,14 +206,13 @@ def create_ui(
     resolver: Resolver,
     *,
     prefix: str = "",
-    csrf: str | None = None,
     allowed_hosts: Sequence[str] | None = None,
     extra_routes: Sequence[Route] = (),
     on_close: Callable[[], None] | None = None,
 ) -> Starlette:
-    """The UI's app. ``prefix`` is the path it is mounted at (links carry it); ``csrf`` the
-    token the audit form must return; ``allowed_hosts`` (when given) the Host headers served."""
-    token = csrf or secrets.token_urlsafe(24)
+    """The UI's app. ``prefix`` is the path it is mounted at (links carry it); ``allowed_hosts``
+    (when given) the Host headers served. The one form that changes something (run the audit)
+    returns a token that must match its ``SameSite=Strict`` cookie."""
 
     def error(exc: RunidError) -> Response:
         return _error_page(prefix, status_of(exc), exc.code, exc.message, exc.hint)
@@ -323,6 +381,7 @@ def create_ui(
         backend, user = resolver(request)
         before = integer(values.get("before"), "before")
         view = backend.log_view(before)
+        token = csrf_of(request)
         body = log_page(
             **view,
             audit=backend.last_audit,
@@ -331,7 +390,11 @@ def create_ui(
             prefix=prefix,
             user=user,
         )
-        return _html(body)
+        response = _html(body)
+        response.set_cookie(
+            CSRF_COOKIE, token, httponly=True, samesite="strict", path=prefix or "/"
+        )
+        return response
 
     @endpoint
     def log_checkpoint(request: Request) -> Response:
@@ -343,14 +406,11 @@ def create_ui(
         return Response(note, media_type="text/plain; charset=utf-8", headers=_HEADERS)
 
     async def audit(request: Request) -> Response:
-        body = b""
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > 4096:  # the form holds one token
-                body = b""
-                break
-        sent = parse_qs(body.decode("ascii", "replace")).get("csrf", [""])[0]
-        if not secrets.compare_digest(sent.encode(), token.encode()):
+        fields = await form_field(request)
+        cookie = request.cookies.get(CSRF_COOKIE, "")
+        if not cookie or not secrets.compare_digest(
+            fields.get("csrf", "").encode(), cookie.encode()
+        ):
             return _error_page(
                 prefix,
                 403,
@@ -362,8 +422,6 @@ def create_ui(
             backend, _user = resolver(request)
             if not backend.audit_allowed:
                 raise InputError("the audit of the whole log needs an admin token", code=E_SCOPE)
-            from starlette.concurrency import run_in_threadpool
-
             await run_in_threadpool(backend.audit)
         except RunidError as exc:
             return error(exc)
@@ -417,7 +475,7 @@ def create_ui(
         if on_close is not None:
             on_close()
 
-    middleware = []
+    middleware = [Middleware(ServerTiming)]
     if allowed_hosts is not None:
         middleware.append(Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts)))
     return Starlette(

@@ -168,7 +168,7 @@ def runs_page(
         rows.append(tag("tr", tag("td", "No run matches on this page.", colspan=str(len(head)))))
     table = tag(
         "table",
-        tag("caption", f"Runs, newest first ({size:,} entries in the log)"),
+        tag("caption", f"Runs, newest first ({size:,} in all)"),
         tag("thead", tag("tr", [tag("th", h, scope="col") for h in head])),
         tag("tbody", rows),
         class_="runs",

@@ -19,7 +19,7 @@ verifies everything it shows (:mod:`runid._ui.inspect`).
 
 from __future__ import annotations
 
-import base64
+import binascii
 import bisect
 import contextlib
 import threading
@@ -52,6 +52,7 @@ __all__ = [
     "RunSummary",
     "peek_record",
     "started",
+    "walk_indices",
 ]
 
 SCAN_BUDGET: Final = 5000
@@ -106,8 +107,9 @@ def peek_record(data: bytes) -> dict[str, Any] | None:
     entry holds none)."""
     try:
         envelope = orjson.loads(data)
-        record = orjson.loads(base64.b64decode(envelope["payload"], validate=True))["predicate"]
-    except (orjson.JSONDecodeError, ValueError, KeyError, TypeError):
+        payload = binascii.a2b_base64(envelope["payload"], strict_mode=True)
+        record = orjson.loads(payload)["predicate"]
+    except (orjson.JSONDecodeError, binascii.Error, ValueError, KeyError, TypeError):
         return None
     if not isinstance(record, dict) or not isinstance(record.get("execution_id"), str):
         return None
@@ -152,6 +154,21 @@ def declaration_models(declaration: dict[str, Any]) -> tuple[frozenset[str], str
         return frozenset(), ""
     names = [v for v in (model.get("name"), model.get("version")) if isinstance(v, str)]
     return frozenset(names), " ".join(names)
+
+
+def walk_indices(
+    log: Log, indices: Sequence[int], before: int | None, after: int | None
+) -> Iterator[tuple[int, bytes]]:
+    """The entries at ``indices`` (sorted) below ``before`` (downwards) or above ``after``
+    (upwards)."""
+    store = log.store
+    if after is not None:
+        for i in indices[bisect.bisect_right(indices, after) :]:
+            yield i, store.entry(i)
+        return
+    top = len(indices) if before is None else bisect.bisect_left(indices, before)
+    for i in reversed(indices[:top]):
+        yield i, store.entry(i)
 
 
 class Catalog:
@@ -274,7 +291,7 @@ class LocalSource:
 
     # --- runs, page by page ----------------------------------------------------------------
 
-    def _indices_of(self, log: Log, filters: RunFilters) -> list[int]:
+    def indices_of(self, log: Log, filters: RunFilters) -> list[int]:
         """The log indices of the runs whose declaration matches, in order (cached while the
         log keeps its size)."""
         key = (log.size(), filters.declaration_id, filters.model, filters.component)
@@ -294,21 +311,14 @@ class LocalSource:
             self._indices[key] = merged
         return merged
 
-    def _walk(
+    def walk(
         self, log: Log, filters: RunFilters, before: int | None, after: int | None
     ) -> Iterator[tuple[int, bytes]]:
         """Entries in the direction of travel: down from ``before`` or up from ``after``."""
         size = log.size()
         store = log.store
         if filters.by_declaration():
-            indices = self._indices_of(log, filters)
-            if after is not None:
-                for i in indices[bisect.bisect_right(indices, after) :]:
-                    yield i, store.entry(i)
-            else:
-                top = bisect.bisect_left(indices, size if before is None else min(before, size))
-                for i in reversed(indices[:top]):
-                    yield i, store.entry(i)
+            yield from walk_indices(log, self.indices_of(log, filters), before, after)
             return
         if after is not None:
             start = after + 1
@@ -345,14 +355,14 @@ class LocalSource:
         scanned = 0
         last = None
         more = False
-        for index, data in self._walk(log, filters, before, after):
+        for index, data in self.walk(log, filters, before, after):
             if len(shown) >= limit or (checks_record and scanned >= SCAN_BUDGET):
                 more = True
                 break
             scanned += 1
             last = index
             record = peek_record(data)
-            if record is None:
+            if record is None or (filters.verdict is not None and "replay_of" not in record):
                 continue
             run = _summary(index, record)
             if checks_record and not self._keep(run, filters, policy, verdicts):
@@ -449,7 +459,7 @@ class LocalSource:
         """The latest ``limit`` runs of a pipeline (runs sharing the declared model, or a
         component digest), oldest first; and how many runs it has in all."""
         log = self.log()
-        indices = self._indices_of(log, filters)
+        indices = self.indices_of(log, filters)
         runs = []
         for index in indices[-limit:]:
             record = peek_record(log.store.entry(index))
