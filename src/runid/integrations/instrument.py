@@ -38,12 +38,11 @@ A ``with_raw_response`` call (what LangChain's ``ChatOpenAI`` makes) is recorded
 response and returns the raw response as ever (the SDK binds a client's ``with_raw_response``
 methods when they are first used: instrument before a client's first raw call). Not recorded
 (the call passes through unchanged): ``with_streaming_response`` and raw streamed calls (the
-caller reads the HTTP body itself), ``chat.completions.parse`` and ``responses.parse`` (they do not go through ``create``), positional arguments, and a call a
-runid run already captures (an explicit :func:`~runid.integrations.openai.create_chat`, the
-model calls of :func:`~runid.integrations.agent.run_agent`): one call, one run. A request runid
-cannot declare is reported as the recorder's ``on_error`` says and still sent.
-"""
-
+caller reads the HTTP body itself), ``chat.completions.parse`` and ``responses.parse`` (they
+do not go through ``create``), positional arguments, and a call a runid run already captures
+(an explicit :func:`~runid.integrations.openai.create_chat`, the model calls of
+:func:`~runid.integrations.agent.run_agent`): one call, one run. A request runid cannot
+declare is reported as the recorder's ``on_error`` says and still sent.
 from __future__ import annotations
 
 import contextlib
