@@ -43,6 +43,8 @@ do not go through ``create``), positional arguments, and a call a runid run alre
 (an explicit :func:`~runid.integrations.openai.create_chat`, the model calls of
 :func:`~runid.integrations.agent.run_agent`): one call, one run. A request runid cannot
 declare is reported as the recorder's ``on_error`` says and still sent.
+"""
+
 from __future__ import annotations
 
 import contextlib
