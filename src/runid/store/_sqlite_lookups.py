@@ -81,6 +81,9 @@ class SQLiteLookups:
     def _transaction(self, begin: str = "BEGIN IMMEDIATE") -> AbstractContextManager[None]:
         raise NotImplementedError  # pragma: no cover - SQLiteStore's
 
+    def _writing(self) -> None:
+        raise NotImplementedError  # pragma: no cover - SQLiteStore's
+
     def _lookup_marks(self) -> tuple[int, int, int]:
         """Inside an append's transaction, before it writes: the two high-water marks and the
         sequence number of the newest blob."""
@@ -187,6 +190,8 @@ class SQLiteLookups:
             check_int(blobs, "blobs")
             self._overlay.add(rows, decls, entries, blobs)
             return
+        with self._errors("update the lookup indexes"):
+            self._writing()
         with self._errors("update the lookup indexes"), self._transaction():
             conn = self._conn
             # OR IGNORE: another process may have indexed the same rows meanwhile.

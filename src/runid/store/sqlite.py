@@ -66,6 +66,9 @@ __all__ = ["LOG_FILE", "SQLiteStore"]
 LOG_FILE: Final = "log.sqlite3"
 """The name of the SQLite log inside the runid home directory."""
 
+WRITE_CACHE_KIB: Final = 128 * 1024
+"""The page cache of a connection that appends, in KiB (see ``SQLiteStore._writing``)."""
+
 DEFAULT_BUSY_TIMEOUT: Final = 30.0
 """Seconds a writer waits for another process's write transaction before giving up."""
 
@@ -89,6 +92,7 @@ class SQLiteStore(SQLiteLookups):
         self.readonly = readonly
         # Read-only: lookup rows a refresh finds stay in memory (see _sqlite_lookups).
         self._overlay = Overlay() if readonly else None
+        self._write_cache = False  # see _writing()
 
     # --- opening ---------------------------------------------------------------------------
 
@@ -151,6 +155,19 @@ class SQLiteStore(SQLiteLookups):
                 code=E_STORE,
                 hint="use a command that writes the log, where it is writable",
             )
+
+    def _writing(self) -> None:
+        """Before the first write: give this connection the page cache appends need.
+
+        Every append inserts into indexes keyed by random digests (the leaf hash, the
+        execution id, the blob digest): each insert lands on a random page of each. Once those
+        indexes outgrow SQLite's default 2 MiB cache (a log of a few tens of thousands of
+        runs), every insert reads its pages back from the file. :data:`WRITE_CACHE_KIB` holds
+        them for a log of about a million runs; memory is taken only as pages are used, and
+        only by connections that write (a reader keeps the default)."""
+        if not self._write_cache:
+            self._conn.execute(f"PRAGMA cache_size = -{WRITE_CACHE_KIB}")
+            self._write_cache = True
 
     @contextmanager
     def _transaction(self, begin: str = "BEGIN IMMEDIATE") -> Iterator[None]:
@@ -264,6 +281,8 @@ class SQLiteStore(SQLiteLookups):
                 level = width.bit_length() - 1
                 new_nodes.append((level, begin >> level, h))
 
+        with self._errors("append to the log"):
+            self._writing()
         with self._errors("append to the log"), self._transaction():
             # Sequencing happens here, under the write lock: nothing read below can change
             # until COMMIT.
