@@ -342,6 +342,7 @@ def test_cli_identical_exits_0_and_json_is_the_documented_format(home: Home) -> 
     assert set(report) == {
         "format",
         "verdict",
+        "reasons",
         "identical",
         "engine",
         "original",
@@ -454,13 +455,15 @@ def test_an_openai_compatible_run_replays_against_its_recorded_endpoint(
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["engine"] == "openai-compatible" and report["verdict"] == "identical"
-    # Another spelling of the endpoint is another declared condition, and the report names it.
+    # Where the model is served is not a condition (ADR 0014): another spelling of the
+    # endpoint is the same declaration, and the report names the moved observed fact.
     other = llama_server.base_url.replace("127.0.0.1", "localhost")
     result = _cli(home, run.execution_id, "--json", "--endpoint", other)
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 0, result.output
     report = json.loads(result.output)
-    assert report["verdict"] == "different_declarations"
-    assert [c["path"] for c in report["declaration"]["changes"]] == ["model.endpoint"]
+    assert report["verdict"] == "observed_drift" and report["declaration"]["identical"]
+    assert [c["path"] for c in report["observed"]["changes"]] == ["observed.endpoint"]
+    assert report["observed"]["changes"][0]["b"] == other
 
 
 def _record_loop(server: LlamaServer, client: Any, home: Home, tools: Any) -> Any:

@@ -58,8 +58,9 @@ def diff_command(
     receipt file (verified first, with --key or the home's key), a declaration file, or the
     identity file 'runid id --json' prints. Component digests are compared first, then every
     differing field or list item; for two runs the observed facts and outcome classify the
-    relation: identical, different declarations, provider drift, observed drift, or sampling
-    nondeterminism.
+    relation: identical, different declarations, provider drift, observed drift, sampling
+    nondeterminism, or undetermined (a changed output under one declaration that does not
+    record the model, or another condition that can change the output: named).
 
     Exit codes (as diff(1)): 0 identical, 1 different, 2 error.
     """
@@ -129,6 +130,8 @@ _HEADLINES = {
     "provider's served model or fingerprint moved",
     "nondeterminism": "same declaration and same observed facts, different outcome: "
     "sampling nondeterminism",
+    "undetermined": "same declaration and same observed facts, different outcome: "
+    "undetermined, because conditions that can change the output are not recorded",
 }
 _COLORS = {
     "identical": "green",
@@ -136,6 +139,7 @@ _COLORS = {
     "different_declarations": "red",
     "provider_drift": "yellow",
     "nondeterminism": "magenta",
+    "undetermined": "yellow",
 }
 
 
@@ -157,6 +161,8 @@ def render(a: Subject, b: Subject, comparison: Comparison, *, color: bool = Fals
     elif comparison.verdict == "identical" and comparison.outcome is None:
         headline = "identical declarations"
     lines.append(style(headline, fg=_COLORS[comparison.verdict], bold=True))
+    if comparison.reasons:
+        lines.append(f"undetermined: {', '.join(comparison.reasons)}")
     sections = (
         ("declaration", comparison.declaration),
         ("observed", comparison.observed or ()),

@@ -1,10 +1,11 @@
-"""``runid log``: append runs, show entries, write checkpoints, receipts and stored declarations,
-prove consistency, audit.
+"""``runid log``: append runs, show entries, write checkpoints, receipts, stored declarations and
+the contents a replay needs, prove consistency, audit.
 
-The commands that only read (show, checkpoint, prove, declaration, consistency, audit) open the
-log read-only (:meth:`runid.log.Log.open` with ``readonly``): they work on a home the process
-may not write, such as a snapshot handed to an auditor. Only a log without a signed checkpoint
-for its current size (appended to without a signer) is then opened with its key, to sign one.
+The commands that only read the log (show, checkpoint, prove, declaration, export-contents,
+consistency, audit) open it read-only (:meth:`runid.log.Log.open` with ``readonly``): they work
+on a home the process may not write, such as a snapshot handed to an auditor. Only a log
+without a signed checkpoint for its current size (appended to without a signer) is then opened
+with its key, to sign one.
 """
 
 from __future__ import annotations
@@ -171,6 +172,29 @@ def log_declaration(ctx: click.Context, ref: str, out: str | None) -> None:
     else:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
+
+
+@log.command(name="export-contents")
+@click.argument("refs", nargs=-1, required=True, metavar="N|EXECUTION_ID...")
+@click.option(
+    "--out", "out", required=True, metavar="DIR", help="The directory to write (made if missing)."
+)
+@click.pass_context
+def log_export_contents(ctx: click.Context, refs: tuple[str, ...], out: str) -> None:
+    """Write what a replay of each entry needs besides its receipt into DIR.
+
+    Every content the log holds that the run's declaration references (prompts, messages,
+    retrieved chunks, tool definitions, a template's text) and its outputs, each as a file
+    named by the hex of its SHA-256 digest, and the declaration as <hex>.json. With the
+    receipt (runid log prove) and the log's public key, 'runid replay RECEIPT --contents DIR
+    --key PUBKEY' replays the run in another home.
+    """
+    from ..replay import export_contents
+
+    with _reader(ctx) as opened:
+        for ref in refs:
+            written = export_contents(opened, int(ref) if ref.isdigit() else ref, out)
+            click.echo(f"entry {ref}: wrote {len(written)} file(s) to {out}", err=True)
 
 
 @log.command(name="consistency")

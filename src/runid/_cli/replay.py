@@ -1,6 +1,8 @@
 """``runid replay``: re-execute a recorded run and say whether anything moved.
 
-Registered on the ``runid`` group by :mod:`runid._cli`. Exit codes follow ``diff(1)``: 0 when the
+Registered on the ``runid`` group by :mod:`runid._cli`. The run is an entry of the home's log,
+or a receipt file of any log (verified with ``--key``, its contents from ``--contents DIR``):
+the replay is recorded in the home either way. Exit codes follow ``diff(1)``: 0 when the
 declaration and the outcome are identical, 1 when something differs, 2 on any error (so a
 script can tell "the run is not reproducible" from "the replay could not run").
 """
@@ -8,13 +10,15 @@ script can tell "the run is not reproducible" from "the replay could not run").
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import click
 
-from .._internal.files import check_kind
+from .. import canonical
+from .._internal.files import check_kind, read_input
 from ..errors import InputError
-from ._common import Command, home_of, wants_color
+from ._common import Command, home_of, key_text, wants_color
 
 __all__ = ["EXIT_ERROR", "replay_command"]
 
@@ -22,7 +26,7 @@ EXIT_ERROR = 2
 
 
 @click.command(name="replay", cls=Command, error_exit_code=EXIT_ERROR)
-@click.argument("execution", metavar="EXECUTION")
+@click.argument("execution", metavar="EXECUTION|RECEIPT")
 @click.option(
     "--endpoint",
     metavar="URL",
@@ -39,6 +43,22 @@ EXIT_ERROR = 2
     help="Replay the whole tool loop this model call belongs to, serving the recorded tool "
     "results (no tool runs; a call the record lacks is an error).",
 )
+@click.option(
+    "--contents",
+    metavar="DIR",
+    type=click.Path(file_okay=False),
+    help="Directory of the run's contents, files named by digest (as 'runid log "
+    "export-contents' writes them, or an extracted evidence bundle): for a receipt, or for a "
+    "run whose contents this log does not hold.",
+)
+@click.option(
+    "--key",
+    "keys_",
+    multiple=True,
+    metavar="PUBKEY",
+    help="Verifier key (or a file holding one) of the log that issued a RECEIPT; default: "
+    "the home's key.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (spec §18).")
 @click.option("--home", type=click.Path(file_okay=False), help="runid home directory.")
 @click.pass_context
@@ -49,21 +69,36 @@ def replay_command(
     endpoint: str | None,
     model_path: str | None,
     agent: bool,
+    contents: str | None,
+    keys_: tuple[str, ...],
     as_json: bool,
     home: str | None,
 ) -> None:
-    """Re-execute the run EXECUTION (an execution id or entry number) through its adapter.
+    """Re-execute a recorded run through its adapter and compare.
 
-    The replay is recorded in the same log, linked to the original by replay_of. The report
-    says whether the declaration is identical (if not, what moved), whether the outcome is
-    identical (output digests) and which observed facts moved (provider drift).
+    EXECUTION is an execution id or entry number of the home's log; the replay is recorded in
+    the same log, linked to the original by replay_of. RECEIPT is a receipt file of any log
+    (runid log prove): it is verified first (--key, the issuing log's public key), its
+    contents come from --contents DIR, and the replay is recorded in this home (its key made
+    if it has none); the original's log is neither needed nor written. The report says whether
+    the declaration is identical (if not, what moved), whether the outcome is identical
+    (output digests) and which observed facts moved (provider drift).
 
     With --agent, the tool loop the call belongs to is replayed from its first model call;
     each call is compared with the original's, and tools are served from the record.
 
     Exit codes: 0 declaration and outcome identical, 1 something differs, 2 error.
     """
-    from ..replay import AgentReplayReport, ReplayReport, render, render_agent, replay, replay_agent
+    from ..keys import Keyring
+    from ..replay import (
+        AgentReplayReport,
+        ReplayReport,
+        render,
+        render_agent,
+        replay,
+        replay_agent,
+        replay_receipt,
+    )
 
     options: dict[str, Any] = {}
     if endpoint:
@@ -71,13 +106,27 @@ def replay_command(
     if model_path:
         check_kind(model_path, directory_ok=True)  # a FIFO would block the model loader
         options["model_path"] = model_path
+    if contents:
+        check_kind(contents, directory_ok=True)
     report: ReplayReport | AgentReplayReport
+    # An execution id or entry number names an entry of the home's log; anything else is a
+    # receipt file (a file named by digits too).
+    receipt = not execution.startswith("sha256:") and not (
+        execution.isdigit() and not Path(execution).is_file()
+    )
     if agent:
-        if model_path:
-            raise InputError("--agent replays over an OpenAI-compatible endpoint, not a file")
+        if receipt or contents:
+            raise InputError(
+                "--agent replays a loop of the home's log (the tool results are its records)",
+                hint="runid replay --agent EXECUTION --home DIR, in the home that recorded it",
+            )
         report = replay_agent(home_of(ctx), execution, **options)
+    elif receipt:
+        keyring = Keyring.from_texts(key_text(k) for k in keys_) if keys_ else None
+        data = read_input(execution, canonical.MAX_INPUT_BYTES, what="receipts")
+        report = replay_receipt(home_of(ctx), data, keyring=keyring, contents=contents, **options)
     else:
-        report = replay(home_of(ctx), execution, **options)
+        report = replay(home_of(ctx), execution, contents=contents, **options)
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
     elif isinstance(report, AgentReplayReport):

@@ -14,7 +14,10 @@
    as single values: each is one condition;
 3. where a declaration is withheld, the components from their digests alone;
 4. the **observed facts** and the **outcome** of the two records, when both sides are runs,
-   which classifies the relation (:data:`VERDICTS`).
+   which classifies the relation (:data:`VERDICTS`). A changed output under one declaration
+   is called sampling nondeterminism only when the declaration records every condition that
+   can change the output (:func:`unrecorded`); otherwise the verdict is ``undetermined`` and
+   names what was not recorded (``model not recorded``).
 
 ``compare(a, b)`` mirrors ``compare(b, a)`` exactly: lists are aligned in an order fixed by
 their content, not by which side came first.
@@ -51,11 +54,13 @@ from ._compare import (
     diff_declarations,
     diff_values,
 )
+from ._recorded import OUTPUT_CONDITIONS, unrecorded
 from .report import DIFF_FORMAT, format_value, group_runs, json_schema
 
 __all__ = [
     "DIFF_FORMAT",
     "MISSING",
+    "OUTPUT_CONDITIONS",
     "PROVIDER_FACTS",
     "VERDICTS",
     "Block",
@@ -72,4 +77,5 @@ __all__ = [
     "format_value",
     "group_runs",
     "json_schema",
+    "unrecorded",
 ]

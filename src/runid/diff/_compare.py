@@ -13,6 +13,7 @@ from typing import Any, Final, Literal, Protocol
 from ..declaration import COMPONENTS
 from ..identity import compute_identity
 from ._align import align, common_ends, item_key, moves, pair
+from ._recorded import unrecorded
 
 __all__ = [
     "MISSING",
@@ -30,7 +31,12 @@ __all__ = [
 ]
 
 Verdict = Literal[
-    "identical", "observed_drift", "different_declarations", "provider_drift", "nondeterminism"
+    "identical",
+    "observed_drift",
+    "different_declarations",
+    "provider_drift",
+    "nondeterminism",
+    "undetermined",
 ]
 VERDICTS: Final[tuple[Verdict, ...]] = (
     "identical",
@@ -38,8 +44,9 @@ VERDICTS: Final[tuple[Verdict, ...]] = (
     "different_declarations",
     "provider_drift",
     "nondeterminism",
+    "undetermined",
 )
-"""The relations of two sides, as in docs/spec.md §16.2 (the same words as §18.2)."""
+"""The relations of two sides, as in docs/spec.md §16.3 (the same words as §18.2)."""
 
 PROVIDER_FACTS: Final = ("served_model", "system_fingerprint")
 """Observed facts that say which configuration served the call: when they move under one
@@ -141,7 +148,9 @@ class Comparison:
 
     ``components`` maps each component name to ``same``, ``different`` or ``unknown`` (a side
     disclosed only its declaration id). ``observed`` and ``outcome`` are ``None`` when not
-    both sides are runs.
+    both sides are runs. ``reasons`` names, for the verdict ``undetermined``, the conditions
+    that can change the output and that the declaration does not record
+    (``model not recorded``); it is empty for every other verdict.
     """
 
     verdict: Verdict
@@ -151,6 +160,7 @@ class Comparison:
     observed: tuple[Change, ...] | None = None
     outcome: tuple[Change, ...] | None = None
     provider_drift: bool = field(default=False)
+    reasons: tuple[str, ...] = ()
 
     @property
     def identical(self) -> bool:
@@ -172,12 +182,14 @@ class Comparison:
             None if self.observed is None else tuple(c.mirrored() for c in self.observed),
             None if self.outcome is None else tuple(c.mirrored() for c in self.outcome),
             self.provider_drift,
+            self.reasons,
         )
 
     def to_json(self) -> dict[str, Any]:
         """The comparison part of the ``runid diff --json`` report (docs/spec.md §16.3)."""
         return {
             "verdict": self.verdict,
+            "reasons": list(self.reasons),
             "identical": self.identical,
             "declaration": {
                 "identical": self.declaration_ids[0] == self.declaration_ids[1],
@@ -207,9 +219,11 @@ def compare(a: Side, b: Side) -> Comparison:
 
     The verdict: ``different_declarations`` when the declaration ids differ; else, for two
     runs, ``provider_drift`` (different outcome, a provider fact moved), ``nondeterminism``
-    (different outcome, same provider facts), ``observed_drift`` (same outcome, an observed
-    fact moved), or ``identical``. Two declarations (no runs) are ``identical`` or
-    ``different_declarations``.
+    (different outcome, same provider facts, and every condition that can change the output
+    recorded: :func:`unrecorded`), ``undetermined`` (different outcome, same provider facts,
+    but a condition that can change the output is not recorded: ``reasons`` names each),
+    ``observed_drift`` (same outcome, an observed fact moved), or ``identical``. Two
+    declarations (no runs) are ``identical`` or ``different_declarations``.
     """
     ids = (a.declaration_id, b.declaration_id)
     components, changes = _declaration_changes(a, b)
@@ -220,15 +234,20 @@ def compare(a: Side, b: Side) -> Comparison:
         outcome = tuple(_outcome_changes(a.record["outcome"], b.record["outcome"]))
         drift = any(_fact(c) in PROVIDER_FACTS for c in observed)
     verdict: Verdict
+    reasons: tuple[str, ...] = ()
     if ids[0] != ids[1]:
         verdict = "different_declarations"
+    elif outcome and drift:
+        verdict = "provider_drift"
     elif outcome:
-        verdict = "provider_drift" if drift else "nondeterminism"
+        # One declaration: either side's content is it (or neither side has it).
+        reasons = unrecorded(a.declaration if a.declaration is not None else b.declaration)
+        verdict = "undetermined" if reasons else "nondeterminism"
     elif observed:
         verdict = "observed_drift"
     else:
         verdict = "identical"
-    return Comparison(verdict, ids, components, changes, observed, outcome, drift)
+    return Comparison(verdict, ids, components, changes, observed, outcome, drift, reasons)
 
 
 def _fact(change: Change) -> str:

@@ -152,6 +152,7 @@ def json_schema() -> dict[str, Any]:
             "a",
             "b",
             "verdict",
+            "reasons",
             "identical",
             "declaration",
             "observed",
@@ -162,6 +163,13 @@ def json_schema() -> dict[str, Any]:
             "a": {"$ref": "#/$defs/side"},
             "b": {"$ref": "#/$defs/side"},
             "verdict": {"enum": list(VERDICTS)},
+            "reasons": {
+                "description": "For the verdict undetermined: each condition that can change "
+                "the output and is not recorded, as 'CONDITION REASON' (e.g. 'model not "
+                "recorded'); empty for every other verdict.",
+                "type": "array",
+                "items": {"type": "string", "minLength": 1},
+            },
             "identical": {"type": "boolean"},
             "declaration": {
                 "type": "object",

@@ -73,7 +73,12 @@ MODEL_RULES = Obj(
         "provider": TEXTS,
         "name": TEXTS,
         "version": Arr(TEXT, min_items=1, description="Pinned resolved versions."),
-        "endpoint": TEXTS,
+        "endpoint": Arr(
+            TEXT,
+            min_items=1,
+            description="Approved declared endpoints. Captures declare none (not_applicable, "
+            "ADR 0014): where a run went is observed.endpoint.",
+        ),
         "dtype": TEXTS,
         "quantization": TEXTS,
         "weights": Arr(DIGEST, min_items=1, description="Every weights file must have one."),
@@ -219,8 +224,14 @@ OBSERVED_RULES = Obj(
     {
         "served_model": Arr(TEXT, min_items=1, description="Approved served model ids."),
         "system_fingerprint": Arr(TEXT, min_items=1, description="Approved fingerprints."),
+        "endpoint": Arr(
+            TEXT,
+            min_items=1,
+            description="Approved endpoints the run reached (base URLs without credentials, as "
+            "the record's observed.endpoint writes them).",
+        ),
     },
-    optional=("served_model", "system_fingerprint"),
+    optional=("served_model", "system_fingerprint", "endpoint"),
     description="Approved observed facts of the execution record (rules observed.FIELD); "
     "not_applicable when only a declaration is checked.",
 )

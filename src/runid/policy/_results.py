@@ -28,7 +28,10 @@ class RuleResult:
 
     ``document`` is ``"declaration"`` or ``"record"``, ``pointer`` the JSON Pointer of the value
     the rule read there (the first offending item when it failed); ``expected`` and ``actual``
-    are JSON values (``actual`` None when nothing was read).
+    are JSON values (``actual`` None when nothing was read). ``recorded`` is False for a rule
+    that failed because the run does not record the value it needs (``not_recorded``,
+    ``undisclosed``, a provider default, a fact the record lacks): compliance cannot be shown,
+    which is not the same as a value shown to be outside the policy.
     """
 
     rule: str
@@ -38,12 +41,14 @@ class RuleResult:
     document: Literal["declaration", "record"] = "declaration"
     expected: Any = None
     actual: Any = None
+    recorded: bool = True
 
     def to_json(self) -> dict[str, Any]:
         """The result as a JSON object (docs/spec.md §17.4)."""
         return {
             "rule": self.rule,
             "status": self.status,
+            "recorded": self.recorded,
             "message": self.message,
             "document": self.document,
             "pointer": self.pointer,
@@ -67,6 +72,11 @@ class Evaluation:
         """The rules that failed."""
         return tuple(r for r in self.results if r.status == FAIL)
 
+    @property
+    def not_recorded(self) -> tuple[RuleResult, ...]:
+        """The rules that failed because the run does not record what they read."""
+        return tuple(r for r in self.results if r.status == FAIL and not r.recorded)
+
 
 def absence(value: Any) -> str | None:
     """The reason of an absence marker (``{"absent": REASON}``), or None for any other value."""
@@ -77,6 +87,12 @@ def absence(value: Any) -> str | None:
 
 
 _POINTERS: dict[tuple[str | int, ...], str] = {}
+
+#: What a not_applicable value means where a reader could take it for "anything goes".
+_NOTES: dict[tuple[str | int, ...], str] = {
+    ("model", "endpoint"): "; where a model is served is not a condition (ADR 0014): "
+    "observed.endpoint approves where runs went",
+}
 
 
 def _pointer(path: Sequence[str | int]) -> str:
@@ -109,8 +125,9 @@ class Context:
         """The value at ``path``, or a result for an absence on the way (then ``(None, False)``).
 
         Absences follow the principle of :mod:`runid.policy`: not_applicable → rule not
-        applicable; any other reason (the value was part of the run but is unknown) → the rule
-        fails.
+        applicable; any other reason (the value was part of the run but is unknown), or a
+        member the document lacks (an observed fact the record does not have) → the rule fails
+        as not recorded (``recorded`` False).
         """
         document: Literal["declaration", "record"] = "record" if record else "declaration"
         value: Any = self.record if record else self.declaration
@@ -124,15 +141,18 @@ class Context:
                 reason = absence(value)
             if reason is not None:
                 where = path[: depth + 1]
-                status = NA if reason == "not_applicable" else FAIL
+                applicable = reason != "not_applicable"
+                note = _NOTES.get(tuple(where), "") if not applicable else ""
                 self.add(
                     rule,
-                    status,
-                    f"{pointer(where)} is absent ({reason})",
+                    FAIL if applicable else NA,
+                    f"{pointer(where)} is absent ({reason})"
+                    + (": compliance cannot be shown" if applicable else note),
                     where,
                     document=document,
                     expected=expected,
                     actual=value,
+                    recorded=not applicable,
                 )
                 return None, False
         return value, True

@@ -241,7 +241,8 @@ _MEMBER_RULES: dict[str, dict[str, tuple[RuleKind, tuple[str, ...]]]] = {
         "output_schema": (_one_of, ("constraints", "output_schema", "digest")),
     },
     "observed": {
-        name: (_observed, ("observed", name)) for name in ("served_model", "system_fingerprint")
+        name: (_observed, ("observed", name))
+        for name in ("served_model", "system_fingerprint", "endpoint")
     },
 }
 """Section → member → (the rule kind, the path it reads). The rule is ``SECTION.MEMBER``."""
@@ -297,7 +298,15 @@ def _known(
     """Whether the entry's value is known; a provider default fails the rule with ``unknown``."""
     source = entry.get("source")
     if source == "provider_default":
-        ctx.add(rule, FAIL, unknown, [*path, "source"], expected=expected, actual=source)
+        ctx.add(
+            rule,
+            FAIL,
+            unknown,
+            [*path, "source"],
+            expected=expected,
+            actual=source,
+            recorded=False,
+        )
         return False
     return True
 
@@ -397,7 +406,8 @@ def _parameter(ctx: Context, name: str, rule: Mapping[str, Any]) -> None:
         if absent:
             ctx.lookup(rule_name, path, expected)
         elif entry is None and flag:
-            ctx.add(rule_name, FAIL, "not in the declaration", path, expected=expected)
+            message = "not in the declaration"
+            ctx.add(rule_name, FAIL, message, path, expected=expected, recorded=False)
         elif entry is None:
             message = f"the run has no {name!r} parameter"
             ctx.add(rule_name, NA, message, path, expected=expected)

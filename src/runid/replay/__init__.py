@@ -13,7 +13,14 @@ The :class:`ReplayReport` then answers three questions: is the declaration ident
 what moved: e.g. a library version or the weights digest), is the outcome identical (the output
 digests), and did the observed facts move (provider drift: the served model or the system
 fingerprint). :func:`replay_agent` replays a whole tool loop the same way, serving the recorded
-tool results instead of calling the tools. Only :func:`replay` and :func:`replay_agent` do I/O.
+tool results instead of calling the tools.
+
+A run recorded elsewhere replays from its **receipt** (:func:`replay_receipt`): verified with
+the issuing log's public key, its contents read from a directory of files named by digest
+(:func:`export_contents` writes one from the log, ``runid log export-contents``), the replay
+recorded in this home. The original log is neither needed nor written. Only
+:func:`replay`, :func:`replay_agent`, :func:`replay_receipt` and :func:`export_contents` do
+I/O.
 
 The modules:
 
@@ -30,23 +37,16 @@ The modules:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import os
 from typing import Any
 
 from ..capture import Recorder, Run
-from ..digest import checked_fetch
-from ..errors import (
-    E_CONTENT_MISSING,
-    E_NOT_STORED,
-    E_REPLAY_FAILED,
-    E_REPLAY_UNAVAILABLE,
-    InputError,
-    RunidError,
-)
+from ..errors import E_REPLAY_FAILED, E_REPLAY_UNAVAILABLE, InputError, RunidError
 from ..home import Home
-from ..identity import compute_identity
 from ..log import Log
 from ._declaration import absent_reason, previous_call
+from ._portable import directory_fetcher, export_contents, replay_receipt
+from ._run import blob_fetcher, first_of, load_declaration, replay_call
 from .engines import ENGINES, ReplayEngine, adapter_for, engine_of, register_engine
 from .render import render, render_agent
 from .report import (
@@ -70,54 +70,17 @@ __all__ = [
     "adapter_for",
     "blob_fetcher",
     "compare",
+    "directory_fetcher",
     "engine_of",
+    "export_contents",
     "load_declaration",
     "register_engine",
     "render",
     "render_agent",
     "replay",
     "replay_agent",
+    "replay_receipt",
 ]
-
-
-def blob_fetcher(log: Log) -> Callable[[str], bytes]:
-    """``fetch(digest) -> bytes`` over the log's blob store, checked against the digest;
-    :class:`~runid.errors.InputError` (``E_CONTENT_MISSING``) when the content is not stored."""
-
-    def stored(digest: str) -> bytes:
-        data = log.store.get_blob(digest)
-        if data is None:
-            raise InputError(
-                f"content {digest} is not stored in this log",
-                hint="the run was recorded digests-only or keyed, or the content was erased; "
-                "replay needs the content itself",
-                code=E_CONTENT_MISSING,
-            )
-        return data
-
-    # A blob store is trusted for nothing: every byte is checked against its digest.
-    return lambda digest: checked_fetch(stored, digest)
-
-
-def load_declaration(log: Log, declaration_id: str) -> dict[str, Any]:
-    """The stored declaration with ``declaration_id``, checked against the id."""
-    lookup = getattr(log, "declaration", None)
-    found = lookup(declaration_id) if callable(lookup) else None
-    if found is None:
-        raise InputError(
-            f"the declaration {declaration_id} is not stored in this log",
-            hint="the run was recorded digests-only (or keyed), so it cannot be replayed; "
-            "record with privacy mode 'store' to make runs replayable",
-            code=E_NOT_STORED,
-        )
-    declaration = dict(found)
-    if compute_identity(declaration).declaration_id != declaration_id:
-        raise InputError(
-            f"the stored declaration does not have the id {declaration_id}",
-            hint="run 'runid log audit'; the blob store was altered",
-            code=E_NOT_STORED,
-        )
-    return declaration
 
 
 def replay(
@@ -125,53 +88,33 @@ def replay(
     execution_id: str,
     *,
     recorder: Recorder | None = None,
+    contents: str | os.PathLike[str] | None = None,
     **options: Any,
 ) -> ReplayReport:
     """Replay execution ``execution_id`` of the log in ``home`` and compare.
 
-    The new run is recorded in the same home (or through ``recorder``, which must write to a
-    log that holds the original's content) with ``replay_of`` set to ``execution_id``.
-    ``options`` go to the engine's :meth:`~ReplayEngine.replay` (e.g. ``base_url`` for an
-    OpenAI-compatible endpoint, ``model_path`` for a local model file or directory).
+    The new run is recorded in the same home (or in ``recorder``'s home, with its privacy
+    mode) with ``replay_of`` set to ``execution_id``. Contents come from the log's blob store,
+    then from the directory ``contents`` (files named by digest: a run recorded digests-only
+    replays when its contents are given). ``options`` go to the engine's
+    :meth:`~ReplayEngine.replay` (e.g. ``base_url`` for an OpenAI-compatible endpoint, default
+    the original's ``observed.endpoint``; ``model_path`` for a local model file or directory).
+    :func:`replay_receipt` replays a run of another log from its receipt.
     """
     log = home if isinstance(home, Log) else Log.open(home, need_key=False)
     try:
-        entry = log.entry(execution_id)
-        original = entry.record
-        parent = original["parent"]
+        original = log.entry(execution_id).record
         declaration = load_declaration(log, original["declaration_id"])
-        engine = engine_of(declaration)
-        adapter = adapter_for(engine)
         fetch = blob_fetcher(log)
-        home_of = recorder.home if recorder is not None else _home_of(home)
-        rec = Recorder(
-            home_of,
-            on_error="raise",  # a replay that is not recorded is a failed replay
-            privacy=recorder.privacy if recorder is not None else None,
-            replay_of=original["execution_id"],
-        )
-        step: dict[str, Any] = {}
-        if absent_reason(parent) is None:  # a step replays as a step of the same parent
-            step = {"parent": parent["execution_id"], "step": parent["step"]}
-        try:
-            run = adapter.replay(declaration, fetch, recorder=rec, **step, **options)
-        except RunidError:
-            raise
-        except Exception as exc:  # the model call itself failed: say so, no traceback
-            raise InputError(
-                f"the {engine} replay failed: {type(exc).__name__}: {exc}",
-                hint="check --endpoint / --model-path and that the model is reachable",
-                code=E_REPLAY_FAILED,
-            ) from exc
-        replayed, replayed_declaration = _recorded(run)
-        report = compare(
+        if contents is not None:
+            fetch = first_of(fetch, directory_fetcher(contents))
+        report = replay_call(
             original,
             declaration,
-            replayed,
-            replayed_declaration,
-            replay_index=run.entry_index,
-            engine=engine,
-            fetch=fetch,
+            fetch,
+            home=recorder.home if recorder is not None else _home_of(home),
+            privacy=recorder.privacy if recorder is not None else None,
+            options=options,
         )
     finally:
         if not isinstance(home, Log):
@@ -183,18 +126,6 @@ def _home_of(home: Home | Log) -> Home:
     if isinstance(home, Home):
         return home
     raise InputError("replay into an open Log needs a recorder= for the new run")
-
-
-def _recorded(run: Run) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
-    """The replayed run's record and declaration; an error when it was not recorded."""
-    if run.record is None or run.declaration is None or not run.recorded:
-        cause = run.failure
-        detail = cause.message if isinstance(cause, RunidError) else str(cause or "unknown")
-        raise InputError(
-            f"the replay ran but was not recorded: {detail}",
-            code=E_REPLAY_UNAVAILABLE,
-        )
-    return run.record, run.declaration
 
 
 # --- agent loops ------------------------------------------------------------------------------
@@ -252,10 +183,14 @@ def replay_agent(
     record (:class:`~runid.integrations.agent.RecordedTools`): no tool function runs, and a
     tool call the record does not have fails with ``E_TOOL_NOT_RECORDED`` naming the tool and
     its arguments. Options: ``client`` (an ``openai.OpenAI``) or ``base_url`` (default: the
-    recorded endpoint) and ``api_key``, as :func:`runid.integrations.openai.replay_client`
-    takes them.
+    original's ``observed.endpoint``) and ``api_key``, as
+    :func:`runid.integrations.openai.replay_client` takes them; the served model as
+    :func:`runid.integrations.openai.create_chat` takes it (``served_model``, default: the
+    probe of the server software the original names; ``model_files`` or ``model_path``;
+    ``model_digest``). What the application declared (``context``, ``template``,
+    ``truncation``, ``runtime.code``) is declared again as recorded.
     """
-    from ..integrations import agent
+    from ..integrations import agent, served
     from ..integrations import openai as adapter
 
     with Log.open(home, need_key=False) as log:
@@ -280,7 +215,21 @@ def replay_agent(
             client=options.get("client"),
             base_url=options.get("base_url"),
             api_key=options.get("api_key"),
+            record=loop[0][1],  # where the original loop went: its observed endpoint
         )
+        # What the application declared (context, template, truncation, its revision) is
+        # declared again as recorded; the served model is asked again as the original did.
+        declares = adapter.declared_conditions(first, fetch)
+        probe = options.get("served_model") or served.probe_for(first)
+        if probe is not None:
+            declares["served_model"] = probe
+        files = options.get("model_files")
+        if files is None and options.get("model_path") is not None:
+            files = [options["model_path"]]
+        if files is not None:
+            declares["model_files"] = files
+        if options.get("model_digest") is not None:
+            declares["model_digest"] = options["model_digest"]
         rec = _LoopRecorder(
             recorder.home if recorder is not None else home,
             originals,
@@ -294,6 +243,7 @@ def replay_agent(
                 recorder=rec,
                 max_turns=max_turns or len(loop) + 1,
                 followup=followup or None,
+                **declares,
             )
         except RunidError:
             raise

@@ -49,7 +49,10 @@ def render(report: ReplayReport, *, color: bool = False) -> str:
         lines.extend(line(change) for change in report.observed_changes)
     else:
         lines.append("observed:    identical (response ids aside)")
-    lines.append("verdict:     " + style(report.verdict, report.identical))
+    verdict = report.verdict
+    if report.reasons:
+        verdict += ": " + ", ".join(report.reasons)
+    lines.append("verdict:     " + style(verdict, report.identical))
     return "\n".join(lines)
 
 

@@ -82,7 +82,10 @@ class ReplayReport:
       model, the system fingerprint): worth knowing, not a different result;
     * ``different_declarations``: the conditions moved (``declaration_changes`` names them);
     * ``provider_drift``: same declaration, different outcome, and a provider fact moved;
-    * ``nondeterminism``: same declaration and provider facts, different outcome.
+    * ``nondeterminism``: same declaration and provider facts, different outcome, and the
+      declaration records every condition that can change the output;
+    * ``undetermined``: the same, but the declaration does not record such a condition
+      (``reasons`` names each: ``model not recorded``), so the cause is not known.
     """
 
     engine: str
@@ -97,9 +100,15 @@ class ReplayReport:
     @property
     def verdict(self) -> str:
         verdict = self.comparison.verdict
-        if self.call_ids_only and verdict in ("nondeterminism", "provider_drift"):
+        if self.call_ids_only and verdict in ("nondeterminism", "provider_drift", "undetermined"):
             return "observed_drift" if self.comparison.observed else "identical"
         return verdict
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        """For the verdict ``undetermined``: the conditions that can change the output and
+        are not recorded (``model not recorded``); empty otherwise."""
+        return self.comparison.reasons if self.verdict == "undetermined" else ()
 
     @property
     def same_declaration(self) -> bool:
@@ -138,6 +147,7 @@ class ReplayReport:
         return {
             "format": REPORT_FORMAT,
             "verdict": self.verdict,
+            "reasons": list(self.reasons),
             "identical": self.identical,
             "engine": self.engine,
             "original": _side(self.original),
