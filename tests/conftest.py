@@ -36,6 +36,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 import time
 import traceback
 import warnings
@@ -52,6 +53,10 @@ pytest_plugins = ["pytester", "llama_server"]
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
 VECTORS = TESTS / "vectors"
+
+# Data and the scripts that generate it, not tests: under --doctest-modules (scripts/test.sh)
+# pytest would import every vectors/*/generate.py as a module named "generate", and fail.
+collect_ignore = ["vectors"]
 
 #: Fixtures whose model runs in a child process: tests using them are model(subprocess=True).
 SUBPROCESS_MODEL_FIXTURES = ("llama_server",)
@@ -74,6 +79,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="run model tests in the pytest process, not forked (for a debugger; a crash in "
         "native model code then ends the run)",
+    )
+    parser.addoption(
+        "--model-timeout",
+        type=float,
+        default=600.0,
+        help="seconds a forked model test may take before its process is stopped with every "
+        "thread's traceback (a deadlock; default 600)",
     )
 
 
@@ -115,16 +127,22 @@ class _Group:
         self.index = {item.nodeid: k for k, item in enumerate(items)}
         self.folder = Path(tempfile.mkdtemp(prefix="runid-forked-"))
         (self.folder / "results").mkdir()
-        self.started = time.time()
         self.status: int | None = None
+        self.timeout = float(items[0].config.getoption("--model-timeout"))
+        # A faulthandler watchdog (faulthandler_timeout) would not exist in the child, which
+        # would then hang arming its own: the child has its own watchdog (--model-timeout).
+        faulthandler.cancel_dump_traceback_later()
+        # Threads Python did not start (a model runtime's pool: torch's OpenMP, tokenizers'):
+        # a child inherits their state but not the threads, and may hang on them.
+        self.native_threads = _native_threads()
         with warnings.catch_warnings():
             # Python 3.12+ warns that fork() in a process with threads may deadlock the child.
             # The parent's threads here are runid's own writers (fork-safe by design) and
-            # pytest's; a child that hung would show as a hung test, never silently.
+            # pytest's; a child that hangs is stopped after --model-timeout, never silently.
             warnings.simplefilter("ignore", DeprecationWarning)
             self.pid = os.fork()
         if self.pid == 0:
-            _child(items, self.folder)
+            _child(items, self.folder, self.timeout)
 
     def exited(self) -> bool:
         if self.status is None:
@@ -170,7 +188,7 @@ class _Group:
                 out, err = self.output(k)
                 phase = _read(self.folder / "phase") or "setup"
                 assert self.status is not None
-                return [_crash_report(item, self.status, phase=phase, out=out, err=err)]
+                return [_crash_report(item, self, phase=phase, out=out, err=err)]
             time.sleep(0.01)
         hook = item.config.hook
         reports: list[pytest.TestReport] = [
@@ -272,7 +290,7 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
     _note_phase("teardown")
 
 
-def _child(items: list[pytest.Item], folder: Path) -> NoReturn:
+def _child(items: list[pytest.Item], folder: Path, timeout: float) -> NoReturn:
     """Run the tests (setup, call, teardown) here, leave their reports; never return."""
     code = 3
     try:
@@ -304,7 +322,11 @@ def _child(items: list[pytest.Item], folder: Path) -> NoReturn:
             sizes = [os.fstat(fd).st_size for fd in (1, 2)]
             _atomic_write(folder / f"start-{k}", f"{sizes[0]} {sizes[1]}".encode())
             nextitem = items[k + 1] if k + 1 < len(items) else None
+            # A test that hangs (a deadlock in native code) is stopped, every thread's
+            # traceback written first: the run goes on.
+            faulthandler.dump_traceback_later(timeout, exit=True, file=sys.stderr)
             reports = runtestprotocol(item, log=False, nextitem=nextitem)
+            faulthandler.cancel_dump_traceback_later()
             data = [hook.pytest_report_to_serializable(config=config, report=r) for r in reports]
             sys.stdout.flush()
             sys.stderr.flush()
@@ -337,6 +359,15 @@ def _offsets(folder: Path, k: int) -> tuple[int, int] | None:
     return int(out), int(err)
 
 
+def _native_threads() -> int:
+    """How many of this process's threads Python did not start (0 where /proc is missing)."""
+    try:
+        threads = len(os.listdir(f"/proc/{os.getpid()}/task"))
+    except OSError:
+        return 0
+    return max(0, threads - threading.active_count())
+
+
 def _read(path: Path) -> str:
     try:
         return path.read_text(errors="replace")
@@ -353,24 +384,36 @@ def _sections(out: str, err: str) -> list[tuple[str, str]]:
 
 
 def _crash_report(
-    item: pytest.Item, status: int, *, phase: str, out: str, err: str
+    item: pytest.Item, group: _Group, *, phase: str, out: str, err: str
 ) -> pytest.TestReport:
+    status = group.status
+    assert status is not None
+    code = os.waitstatus_to_exitcode(status)
     if os.WIFSIGNALED(status):
-        number = os.WTERMSIG(status)
         try:
-            name = signal.Signals(number).name
+            name = signal.Signals(-code).name
         except ValueError:
             name = "unknown signal"
-        how = f"was killed by signal {number} ({name})"
+        how = f"was killed by signal {-code} ({name})"
+        cause = "a crash in native code: the model runtime, most likely"
+    elif code == 1 and "Timeout (" in err:
+        how = f"did not finish within {group.timeout:.0f} s (--model-timeout) and was stopped"
+        cause = "a deadlock, most likely"
     else:
-        how = f"exited with status {os.waitstatus_to_exitcode(status)} without a report"
+        how = f"exited with status {code} without a report"
+        cause = "an exit in native code, most likely"
+    if group.native_threads:
+        cause += (
+            f"; the pytest process had {group.native_threads} thread(s) that Python did not "
+            "start when it forked this one: a model runtime's thread pool, so a test that ran "
+            "a model in the pytest process lacks the model marker"
+        )
     path, line, _ = item.location
     when = phase if phase in ("setup", "call", "teardown") else "setup"
     longrepr = (
         f"{path}:{(line or 0) + 1}: the forked process running this test {how} during its "
-        f"{when} (a crash in native code: the model runtime, most likely). Only this test "
-        "failed: the module's remaining tests run in a new process. Its output, with Python's "
-        "traceback at the crash, follows."
+        f"{when} ({cause}). Only this test failed: the module's remaining tests run in a new "
+        "process. Its output, with Python's traceback at the end, follows."
     )
     now = time.time()
     return pytest.TestReport(

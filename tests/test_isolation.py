@@ -102,6 +102,36 @@ def test_no_child_tore_the_parents_fixture_down(shared):
     assert list(shared["folder"].iterdir()) == []
 """
 
+HANG = """
+import ctypes
+import faulthandler
+import time
+
+import pytest
+
+
+def test_a_native_thread_is_left_in_the_pytest_process():
+    # A thread started in C, which Python's threading module does not know, as a model
+    # runtime's pool would be: it waits in pause() until the process ends.
+    libc = ctypes.CDLL(None)
+    thread = ctypes.c_ulong()
+    start = ctypes.cast(libc.pause, ctypes.c_void_p)
+    assert libc.pthread_create(ctypes.byref(thread), None, start, None) == 0
+    # pytest's faulthandler_timeout arms a watchdog thread like this one: the children must
+    # not inherit it (they would hang arming their own).
+    faulthandler.dump_traceback_later(3600)
+
+
+@pytest.mark.model
+def test_a_model_test_that_hangs():
+    time.sleep(120)  # as a deadlock in native code would
+
+
+@pytest.mark.model
+def test_the_next_model_test_still_runs():
+    pass
+"""
+
 SERVER_CRASH = '''
 import sys
 import urllib.request
@@ -153,13 +183,13 @@ def test_the_next_test_gets_the_server_started_again(llama_server):
 '''
 
 
-def _inner(pytester: pytest.Pytester, test_file: str) -> pytest.RunResult:
+def _inner(pytester: pytest.Pytester, test_file: str, *args: str) -> pytest.RunResult:
     """Run ``test_file`` under this suite's own configuration in a new pytest process."""
     pytester.makefile(".toml", pyproject=(ROOT / "pyproject.toml").read_text("utf-8"))
     pytester.makeconftest((TESTS / "conftest.py").read_text("utf-8"))
     pytester.makepyfile(llama_server=(TESTS / "llama_server.py").read_text("utf-8"))
     pytester.makepyfile(test_inner=test_file)
-    return pytester.runpytest_subprocess("-rA", "test_inner.py", timeout=120)
+    return pytester.runpytest_subprocess("-rA", *args, "test_inner.py", timeout=120)
 
 
 def test_a_segfault_in_a_model_test_fails_that_test_names_the_signal_and_the_run_goes_on(
@@ -200,3 +230,15 @@ def test_crashes_in_setup_ordinary_failures_and_shared_fixtures_in_forked_model_
     assert "killed by signal 6 (SIGABRT) during its setup" in output, output
     assert "AssertionError: wrong answer" in output, output
     assert "the model said: hello" in output, output
+
+
+def test_a_hung_model_test_is_stopped_with_its_traceback_and_a_native_pool_is_named(
+    pytester: pytest.Pytester,
+) -> None:
+    result = _inner(pytester, HANG, "--model-timeout=3")
+    output = result.stdout.str()
+    result.assert_outcomes(failed=1, passed=2)
+    result.stdout.fnmatch_lines(["FAILED test_inner.py::test_a_model_test_that_hangs*"])
+    assert "did not finish within 3 s (--model-timeout) and was stopped" in output, output
+    assert "in test_a_model_test_that_hangs" in output, output  # the traceback at the hang
+    assert "thread(s) that Python did not start" in output, output
