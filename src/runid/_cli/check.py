@@ -5,12 +5,21 @@ Registered on the ``runid`` group by :mod:`runid._cli`. This module is the I/O e
 record, and prints the per-rule results. Exit codes, for CI: 0 every rule of every run passed
 (or was not applicable), 1 some rule failed, 2 any error (a malformed policy, an unknown id, a
 receipt that does not verify); on an error nothing is checked.
+
+Runs stream: ``--all`` reads the log in pages, each run is evaluated and written at once to a
+spool (memory up to 8 MiB, then a temporary file), and only counts are kept for the summary;
+the report is copied out when every run was checked, so an error still prints no run and
+memory stays flat however long the log.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import shutil
+import sys
+import tempfile
+import textwrap
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +36,7 @@ from ..errors import (
     RunidError,
 )
 from ..keys import Keyring
-from ..log import Log
+from ..log import Entry, Log
 from ..policy import FAIL, NA, PASS, Evaluation, Policy, RuleResult, evaluate, parse_policy
 from ..resolve import resolve
 from ._common import Command, PolicyFileError, home_of, key_text, open_log, wants_color
@@ -110,8 +119,10 @@ class _Sources:
             self._log.close()
 
     def from_entry(self, index: int, subject: str | None = None) -> Checked:
+        return self._checked(self.log().entry(index), subject)
+
+    def _checked(self, entry: Entry, subject: str | None = None) -> Checked:
         log = self.log()
-        entry = log.entry(index)
         record = entry.record
         declaration_id = record["declaration_id"]
         evaluation = self._evaluations.get(declaration_id)
@@ -138,8 +149,8 @@ class _Sources:
         return evaluate(self.policy, declaration, record)
 
     def everything(self) -> Iterator[Checked]:
-        for index in range(self.log().size()):
-            yield self.from_entry(index)
+        for entry in self.log().iter_entries():  # read in pages, each verified
+            yield self._checked(entry)
 
     def resolve(self, ref: str) -> Iterator[Checked]:
         if ref.isdigit() and not Path(ref).is_file():
@@ -208,38 +219,52 @@ def _compact(value: Any) -> str:
     return text if len(text) <= 160 else text[:159] + "…"
 
 
-def _summary(runs: list[Checked]) -> dict[str, dict[str, int]]:
-    by_run: dict[str, int] = {PASS: 0, FAIL: 0, NA: 0}
-    by_rule: dict[str, int] = {PASS: 0, FAIL: 0, NA: 0}
-    for run in runs:
-        by_run[run.evaluation.status] += 1
+class _Tally:
+    """What the report says of all the runs, counted as they stream by."""
+
+    def __init__(self, runs: Iterable[Checked] = ()) -> None:
+        self.count = 0
+        self.runs: dict[str, int] = {PASS: 0, FAIL: 0, NA: 0}
+        self.rules: dict[str, int] = {PASS: 0, FAIL: 0, NA: 0}
+        self.not_recorded = 0
+        for run in runs:
+            self.add(run)
+
+    def add(self, run: Checked) -> None:
+        self.count += 1
+        self.runs[run.evaluation.status] += 1
         for result in run.evaluation.results:
-            by_rule[result.status] += 1
-    return {"runs": by_run, "rules": by_rule}
+            self.rules[result.status] += 1
+        self.not_recorded += len(run.evaluation.not_recorded)
+
+    def summary(self) -> dict[str, dict[str, int]]:
+        return {"runs": dict(self.runs), "rules": dict(self.rules)}
 
 
-def _warnings(policy: Policy, runs: list[Checked]) -> list[str]:
+def _warnings(policy: Policy, tally: _Tally) -> list[str]:
     """The policy's own warnings, and one when it checked nothing (a CI job that passes
     vacuously because of a wrong scope or an empty log should say so)."""
     out = list(policy.warnings)
-    if not runs:
+    if not tally.count:
         out.append("no run was checked (the log is empty)")
-    elif all(run.evaluation.status == NA for run in runs):
-        out.append(f"none of the {len(runs)} run(s) is in the policy's scope (applies_to)")
+    elif tally.runs[NA] == tally.count:
+        out.append(f"none of the {tally.count} run(s) is in the policy's scope (applies_to)")
     return out
+
+
+def _report_head(policy: Policy, tally: _Tally) -> dict[str, Any]:
+    return {
+        "check": CHECK_SPEC,
+        "policy": {"name": policy.name, "digest": policy.digest},
+        "status": FAIL if tally.runs[FAIL] else PASS,
+        "summary": tally.summary(),
+        "warnings": _warnings(policy, tally),
+    }
 
 
 def report_json(policy: Policy, runs: list[Checked]) -> dict[str, Any]:
     """The ``--json`` report (docs/spec.md §17.4)."""
-    summary = _summary(runs)
-    return {
-        "check": CHECK_SPEC,
-        "policy": {"name": policy.name, "digest": policy.digest},
-        "status": FAIL if summary["runs"][FAIL] else PASS,
-        "summary": summary,
-        "warnings": _warnings(policy, runs),
-        "runs": [run.to_json() for run in runs],
-    }
+    return {**_report_head(policy, _Tally(runs)), "runs": [run.to_json() for run in runs]}
 
 
 def _read_policy(name: str) -> Policy:
@@ -302,37 +327,67 @@ def check_command(
         )
     policy = _read_policy(policy_file)
     sources = _Sources(ctx, policy, keys_)
-    try:
-        checked: list[Checked] = []
-        if check_all:
-            checked.extend(sources.everything())
-        for ref in runs:
-            checked.extend(sources.resolve(ref))
-    finally:
-        sources.close()
-    report = report_json(policy, checked)
-    if as_json:
-        click.echo(json.dumps(report, indent=2, ensure_ascii=False))
-    else:
-        _render(policy, checked, color=wants_color(), quiet=quiet)
-    ctx.exit(1 if report["status"] == FAIL else 0)
+    tally = _Tally()
+    color = wants_color()
+    # The report of each run is written as it is checked (see the module docstring).
+    with tempfile.SpooledTemporaryFile(_SPOOL_MEMORY, "w+", encoding="utf-8") as spool:
+        try:
+            found = sources.everything() if check_all else iter(())
+            for ref in runs:
+                found = _chain(found, sources.resolve(ref))
+            for run in found:
+                tally.add(run)
+                if as_json:
+                    entry = textwrap.indent(json.dumps(run.to_json(), indent=2, **_JSON), "    ")
+                    spool.write((",\n" if tally.count > 1 else "") + entry)
+                elif not (quiet and run.evaluation.status != FAIL):
+                    spool.write("".join(f"{line}\n" for line in _render_run(run, color, quiet)))
+        finally:
+            sources.close()
+        spool.seek(0)
+        if as_json:
+            _print_json(policy, tally, spool)
+        else:
+            _render(policy, tally, spool, color=color)
+    ctx.exit(1 if tally.runs[FAIL] else 0)
 
 
-def _render(policy: Policy, runs: list[Checked], *, color: bool, quiet: bool) -> None:
-    for warning in _warnings(policy, runs):
+_SPOOL_MEMORY = 8 << 20
+"""Bytes of report kept in memory before the spool moves to a temporary file."""
+
+_JSON: dict[str, Any] = {"ensure_ascii": False}
+
+
+def _chain(*parts: Iterator[Checked]) -> Iterator[Checked]:
+    for part in parts:
+        yield from part
+
+
+def _print_json(policy: Policy, tally: _Tally, runs: Any) -> None:
+    """The report as ``json.dumps(report_json(...), indent=2)`` writes it, the runs copied
+    from the spool."""
+    head = json.dumps(_report_head(policy, tally), indent=2, **_JSON)
+    out = sys.stdout
+    out.write(head[: -len("\n}")] + ',\n  "runs": [')
+    if tally.count:
+        out.write("\n")
+        shutil.copyfileobj(runs, out)
+        out.write("\n  ")
+    out.write("]\n}\n")
+    out.flush()
+
+
+def _render(policy: Policy, tally: _Tally, runs: Any, *, color: bool) -> None:
+    for warning in _warnings(policy, tally):
         click.echo(f"warning: {warning}", err=True)
     title = f"policy {policy.name} ({_short(policy.digest)})"
     click.echo(click.style(title, bold=True) if color else title)
-    for run in runs:
-        if quiet and run.evaluation.status != FAIL:
-            continue
-        for line in _render_run(run, color, quiet):
-            click.echo(line)
-    summary = _summary(runs)
-    r, u = summary["runs"], summary["rules"]
-    unknown = sum(len(run.evaluation.not_recorded) for run in runs)
+    sys.stdout.flush()
+    shutil.copyfileobj(runs, sys.stdout)
+    r, u = tally.runs, tally.rules
+    unknown = tally.not_recorded
     text = (
-        f"{len(runs)} run(s): {r[PASS]} passed, {r[FAIL]} failed, {r[NA]} not applicable; "
+        f"{tally.count} run(s): {r[PASS]} passed, {r[FAIL]} failed, {r[NA]} not applicable; "
         f"rules: {u[PASS]} passed, {u[FAIL]} failed"
         + (f" ({unknown} not recorded)" if unknown else "")
         + f", {u[NA]} not applicable"
