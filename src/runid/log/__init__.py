@@ -86,9 +86,10 @@ class Log:
         self.keyring = Keyring([public])
         # Where keyed-index lines go (Log.open sets it; a log built on a bare store has none).
         self.home = home
-        # SHA-256 of the leaves of envelopes this log signed and has not appended yet: they
-        # verify by construction, so append does not verify them again (see sign()).
-        self._signed: set[bytes] = set()
+        # SHA-256 of the leaves of envelopes this log signed and has not appended yet, with
+        # their execution and declaration ids: they verify by construction, so append does
+        # not verify them again (see sign()).
+        self._signed: dict[bytes, tuple[str, str]] = {}
         # Declaration blob digest -> its declaration id (None: not a declaration), so the
         # same declaration stored with run after run is read once (see _declaration_rows).
         self._declaration_ids: dict[bytes, str | None] = {}
@@ -171,7 +172,8 @@ class Log:
         envelope = sign_record(record, self._signer())
         if len(self._signed) >= _SIGNED_MAX:
             self._signed.clear()  # signed but never appended: they would only be verified
-        self._signed.add(hashlib.sha256(envelope_bytes(envelope)).digest())
+        key = hashlib.sha256(envelope_bytes(envelope)).digest()
+        self._signed[key] = (record["execution_id"], record["declaration_id"])
         return envelope
 
     def append(
@@ -196,18 +198,18 @@ class Log:
         The lookup indexes (execution id, declaration id, stored declaration) are written in the
         same transaction (ADR 0017): the first lookup after a bulk import has nothing to catch
         up. The ids come from the verified record, or, for an envelope this log signed, from
-        its payload.
+        the record it signed.
         """
         leaves = [envelope_bytes(envelope) for envelope in envelopes]
         signed = self._signed
         keys = [hashlib.sha256(leaf).digest() for leaf in leaves]
         records: list[tuple[str, str] | None] = []
-        for envelope, leaf, key in zip(envelopes, leaves, keys, strict=True):
-            if key in signed:
-                records.append(record_ids(leaf))
-            else:
+        for envelope, key in zip(envelopes, keys, strict=True):
+            ids = signed.get(key)
+            if ids is None:
                 record = verify_envelope(envelope, self.keyring)
-                records.append((record["execution_id"], record["declaration_id"]))
+                ids = (record["execution_id"], record["declaration_id"])
+            records.append(ids)
         lookups = AppendLookups(records, self._declaration_rows(blobs))
         if keyed:
             if self.home is None:
@@ -216,7 +218,8 @@ class Log:
         indices = self.store.append(
             leaves, sign_checkpoint=self._sign_checkpoint, blobs=blobs, lookups=lookups
         )
-        signed.difference_update(keys)
+        for key in keys:
+            signed.pop(key, None)
         return indices
 
     def _declaration_rows(self, blobs: Sequence[bytes]) -> list[tuple[str, str]]:

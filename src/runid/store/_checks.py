@@ -134,16 +134,17 @@ def corrupt(message: str) -> VerificationError:
     )
 
 
-def check_lookups(lookups: AppendLookups, leaves: int) -> None:
-    """Refuse lookup rows that do not fit an append of ``leaves`` leaves (before it starts)."""
+def check_lookups(
+    lookups: AppendLookups, leaves: int
+) -> tuple[list[tuple[bytes, bytes] | None], list[tuple[bytes, bytes]]]:
+    """The rows of ``lookups`` as raw ids, refused (before an append starts) unless they fit an
+    append of ``leaves`` leaves: per leaf ``(execution id, declaration id)`` or ``None``, and
+    the ``(declaration id, blob digest)`` rows."""
     records = getattr(lookups, "records", None)
     declarations = getattr(lookups, "declarations", None)
     if records is None or declarations is None or len(records) != leaves:
         raise InputError("lookups must be an AppendLookups with one record item per leaf")
-    for item in records:
-        if item is not None:
-            id_bytes(item[0])
-            id_bytes(item[1])
-    for declaration, blob in declarations:
-        id_bytes(declaration)
-        id_bytes(blob)
+    raw: list[tuple[bytes, bytes] | None] = [
+        None if item is None else (id_bytes(item[0]), id_bytes(item[1])) for item in records
+    ]
+    return raw, [(id_bytes(d), id_bytes(b)) for d, b in declarations]

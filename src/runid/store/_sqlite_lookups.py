@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from . import DECLARATION_BLOB_PREFIX, AppendLookups
+from . import DECLARATION_BLOB_PREFIX
 from ._checks import check_int, corrupt, id_bytes
 
 __all__ = ["PAGE", "Overlay", "SQLiteLookups", "hex_id"]
@@ -97,7 +97,7 @@ class SQLiteLookups:
 
     def _index_appended(
         self,
-        lookups: AppendLookups,
+        lookups: tuple[list[tuple[bytes, bytes] | None], list[tuple[bytes, bytes]]],
         indices: Sequence[int],
         old_size: int,
         new_size: int,
@@ -107,9 +107,10 @@ class SQLiteLookups:
         (``indices`` are the append's, ``old_size`` the size before it) and of the
         declaration blobs; each mark that was current moves past what the append wrote."""
         conn = self._conn
+        records, declarations = lookups  # raw ids (runid.store._checks.check_lookups)
         rows = [
-            (index, id_bytes(ids[0]), id_bytes(ids[1]))
-            for index, ids in zip(indices, lookups.records, strict=True)
+            (index, *ids)
+            for index, ids in zip(indices, records, strict=True)
             if ids is not None and index >= old_size
         ]
         if rows:
@@ -118,11 +119,11 @@ class SQLiteLookups:
                 " VALUES (?, ?, ?)",
                 rows,
             )
-        if lookups.declarations:
+        if declarations:
             conn.executemany(
                 "INSERT OR IGNORE INTO declaration_index (declaration_id, blob_digest)"
                 " VALUES (?, ?)",
-                [(id_bytes(d), id_bytes(b)) for d, b in lookups.declarations],
+                declarations,
             )
         entries, blobs, top = marks
         new_entries = new_size if entries == old_size else entries

@@ -146,15 +146,14 @@ class MemoryStore:
         data = leaf_list(leaves)
         check_blobs(blobs)
         log = self._data()
-        if lookups is not None:
-            check_lookups(lookups, len(data))
+        raw = None if lookups is None else check_lookups(lookups, len(data))
         if not data:
             with log.lock:
                 top = len(log.blob_order)
                 for blob in blobs:
                     log.add_blob(hashlib.sha256(blob).digest(), blob)
-                if lookups is not None:
-                    _index_appended(log, lookups, [], log.tree.size, top)
+                if raw is not None:
+                    _index_appended(log, raw, [], log.tree.size, top)
             return []
         hashes = [leaf_hash(d) for d in data]
         new_nodes: list[tuple[int, int, bytes]] = []
@@ -199,8 +198,8 @@ class MemoryStore:
             log.tree = tree
             if checkpoint is not None:
                 log.checkpoints[checkpoint.size] = checkpoint
-            if lookups is not None:
-                _index_appended(log, lookups, indices, old_size, top)
+            if raw is not None:
+                _index_appended(log, raw, indices, old_size, top)
         return indices
 
     def size(self) -> int:
@@ -451,15 +450,21 @@ def _add_rows(
 
 
 def _index_appended(
-    log: _Log, lookups: AppendLookups, indices: Sequence[int], old_size: int, top: int
+    log: _Log,
+    lookups: tuple[list[tuple[bytes, bytes] | None], list[tuple[bytes, bytes]]],
+    indices: Sequence[int],
+    old_size: int,
+    top: int,
 ) -> None:
-    """An append's lookup rows, and the marks that were current moved past it (ADR 0017)."""
+    """An append's lookup rows (raw ids, from ``check_lookups``), and the marks that were
+    current moved past it (ADR 0017)."""
+    records, declarations = lookups
     rows = [
-        (index, id_bytes(ids[0]), id_bytes(ids[1]))
-        for index, ids in zip(indices, lookups.records, strict=True)
+        (index, *ids)
+        for index, ids in zip(indices, records, strict=True)
         if ids is not None and index >= old_size
     ]
-    _add_rows(log, rows, [(id_bytes(d), id_bytes(b)) for d, b in lookups.declarations])
+    _add_rows(log, rows, declarations)
     if log.lookup_entries == old_size:
         log.lookup_entries = log.tree.size
     if log.lookup_blobs == top:

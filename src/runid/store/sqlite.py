@@ -269,8 +269,7 @@ class SQLiteStore(SQLiteLookups):
             for blob in blobs:
                 self.put_blob(blob)
             return []
-        if lookups is not None:
-            check_lookups(lookups, len(data))
+        raw_lookups = None if lookups is None else check_lookups(lookups, len(data))
         hashes = [leaf_hash(d) for d in data]
         new_nodes: list[tuple[int, int, bytes]] = []
 
@@ -293,7 +292,7 @@ class SQLiteStore(SQLiteLookups):
                 tree = self._state()
                 known = self._known(hashes)
             old_size = tree.size
-            marks = self._lookup_marks() if lookups is not None else None
+            marks = self._lookup_marks() if raw_lookups is not None else None
             indices: list[int] = []
             rows: list[tuple[int, bytes, bytes]] = []
             for d, h in zip(data, hashes, strict=True):
@@ -316,8 +315,8 @@ class SQLiteStore(SQLiteLookups):
                     "UPDATE tree_state SET size = ?, compact = ? WHERE id = 1",
                     (tree.size, b"".join(tree.hashes)),
                 )
-            if lookups is not None and marks is not None:
-                self._index_appended(lookups, indices, old_size, tree.size, marks)
+            if raw_lookups is not None and marks is not None:
+                self._index_appended(raw_lookups, indices, old_size, tree.size, marks)
             # Sign when the size is new; when every leaf was already in the log, only if that
             # size has no checkpoint yet (an append of blobs alone signs nothing new).
             if (
