@@ -140,7 +140,9 @@ class _Handler:
         data = await self.body(request)
         if not data:
             raise InputError("the request needs a JSON body")
-        return canonical.loads(data)
+        if len(data) < 16384:
+            return canonical.loads(data)
+        return await run_in_threadpool(canonical.loads, data)  # off the event loop
 
     async def principal(self, request: Request, scope: str) -> Principal:
         header = request.headers.get("authorization")
