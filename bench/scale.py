@@ -162,6 +162,9 @@ def main() -> int:
     parser.add_argument("--sizes", default="1000,10000,100000")
     parser.add_argument("--baseline", metavar="SRC")
     parser.add_argument("--baseline-name", default="before")
+    parser.add_argument(
+        "--baseline-max", type=int, default=100_000, help="largest size the baseline runs at"
+    )
     parser.add_argument("--out", default=str(ROOT / "docs" / "performance.md"))
     parser.add_argument("--build", help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
@@ -182,6 +185,8 @@ def main() -> int:
     rows = []
     for size in [int(s) for s in args.sizes.split(",")]:
         for tree, tree_env in trees.items():
+            if tree != "now" and size > args.baseline_max:
+                continue
             r = run_size(size, tree_env, tmp)
             r["tree"] = tree
             rows.append(r)

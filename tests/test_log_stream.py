@@ -12,6 +12,7 @@ from runid.errors import CanonicalizationError, VerificationError
 from runid.examples import example
 from runid.home import Home
 from runid.log import Log
+from runid.log._audit import audit_log
 from runid.log._ids import envelope_of
 
 
@@ -59,3 +60,31 @@ def test_envelope_of_reads_as_the_strict_parser_does() -> None:
     with pytest.raises(CanonicalizationError):
         envelope_of(b'{"a":1,"a":2}')
     assert envelope_of(b'{ "b": 1, "a": 2 }') == {"a": 2, "b": 1}
+
+
+def test_entries_verified_by_worker_processes_are_the_same(log: Log) -> None:
+    with log:
+        assert list(log.iter_entries(workers=2)) == list(log.iter_entries(workers=0))
+        assert [e.index for e in log.iter_entries(3, 6, workers=2)] == [3, 4, 5]
+
+
+def test_an_entry_that_does_not_verify_in_a_worker_raises(log: Log, tmp_path: Path) -> None:
+    other = Home(tmp_path / "other")
+    other.init_keys("runid.test/other")
+    with log, Log.open(other) as stranger:
+        stranger.record_run(example("chat-hosted-model"), output=b"x")
+        log.store.append([stranger.store.entry(0)])
+        with pytest.raises(VerificationError, match="entry 7"):
+            list(log.iter_entries(workers=2))
+
+
+def test_an_audit_with_worker_processes_finds_the_same(log: Log, tmp_path: Path) -> None:
+    other = Home(tmp_path / "other")
+    other.init_keys("runid.test/other")
+    with log, Log.open(other) as stranger:
+        stranger.record_run(example("chat-hosted-model"), output=b"x")
+        log.store.append([stranger.store.entry(0), b"not json"])
+        here = audit_log(log.store, log.keyring, log.origin, workers=0)
+        spread = audit_log(log.store, log.keyring, log.origin, workers=2)
+    assert spread == here
+    assert {f.where for f in here} >= {"entry 7", "entry 8"}

@@ -54,7 +54,8 @@ from ..store import (
     open_store_url,
 )
 from ._audit import AuditFinding, Progress, audit_log
-from ._ids import DIGEST, declaration_id_of, envelope_of, record_ids
+from ._ids import DIGEST, declaration_id_of, envelope_of, payload_record, record_ids
+from ._parallel import verified, workers_for
 
 __all__ = ["AuditFinding", "Entry", "Log"]
 
@@ -303,12 +304,28 @@ class Log:
             raise _stale_index(f"entry {index} is indexed as execution {ref}")
         return entry
 
-    def iter_entries(self, start: int = 0, stop: int | None = None) -> Iterator[Entry]:
+    def iter_entries(
+        self, start: int = 0, stop: int | None = None, *, workers: int | None = None
+    ) -> Iterator[Entry]:
         """The entries ``start <= index < stop`` (default: up to the size now), each verified,
         in log order. Read from the store in pages, so memory stays flat however long the log
-        (``runid check --all``); a leaf that does not verify raises, as :meth:`entry` does."""
-        for index, data in self.store.iter_entries(start, stop):
-            yield self._verified(index, data)
+        (``runid check --all``); a leaf that does not verify raises, as :meth:`entry` does.
+
+        ``workers`` processes verify the signatures (:mod:`runid.log._parallel`); by default
+        as many as the CPUs this process may use once the range is long, else none (0: this
+        process verifies)."""
+        stop = self.store.size() if stop is None else stop
+        count = workers_for(stop - start) if workers is None else workers
+        pages = self.store.iter_entries(start, stop)
+        if count <= 0:
+            for index, data in pages:
+                yield self._verified(index, data)
+            return
+        for index, data, verdict in verified(pages, self.keyring, count):
+            if verdict.ids is None:
+                raise VerificationError(f"entry {index}: {verdict.message}", code=verdict.code)
+            envelope = envelope_of(data)
+            yield Entry(index, envelope, payload_record(envelope))
 
     def _verified(self, index: int, data: bytes) -> Entry:
         envelope = envelope_of(data)

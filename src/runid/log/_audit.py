@@ -11,15 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from ..checkpoint import Checkpoint, verify_checkpoint
 from ..digest import content_digest
-from ..envelope import leaf_hash, verify_envelope
-from ..errors import E_STORE_CORRUPT, RunidError, VerificationError
+from ..errors import E_STORE_CORRUPT, RunidError
 from ..keys import Keyring
 from ..store import LogStore
-from ._ids import declaration_id_of, envelope_of, record_ids
+from ._ids import declaration_id_of, record_ids
+from ._parallel import Verdict, verdict_of, verified, workers_for
 
 __all__ = ["PROGRESS_EVERY", "AuditFinding", "Progress", "audit_log"]
 
@@ -43,14 +42,21 @@ class AuditFinding:
 
 
 def audit_log(
-    store: LogStore, keyring: Keyring, origin: str, progress: Progress | None = None
+    store: LogStore,
+    keyring: Keyring,
+    origin: str,
+    progress: Progress | None = None,
+    *,
+    workers: int | None = None,
 ) -> list[AuditFinding]:
     """Every problem of the log in ``store`` whose checkpoints ``keyring`` verifies for
     ``origin``; empty when it is sound. See :meth:`runid.log.Log.audit`.
 
     Streaming: the entries are read in pages and only findings are kept, so memory does not
     grow with the log. ``progress``, if given, is called every :data:`PROGRESS_EVERY` entries
-    of the envelope pass (the longest: one signature verification each) and at its end."""
+    of the envelope pass (the longest: one signature verification each) and at its end.
+    ``workers`` processes verify the envelopes (default: :func:`~runid.log._parallel.
+    workers_for` the log's size; 0: this process)."""
     findings: list[AuditFinding] = []
     try:
         report = store.audit(check=False)
@@ -72,12 +78,18 @@ def audit_log(
     row = next(rows, None)
     leaves = iter(store.iter_nodes(0, 0, size))
     leaf = next(leaves, None)
-    for index, data in store.iter_entries(0, size):
+    count = workers_for(size) if workers is None else workers
+    stream = (
+        verified(store.iter_entries(0, size), keyring, count)
+        if count > 0
+        else ((i, d, verdict_of(d, keyring)) for i, d in store.iter_entries(0, size))
+    )
+    for index, data, verdict in stream:
         while leaf is not None and leaf[0] < index:
             leaf = next(leaves, None)
-        failure, ids = _entry_problem(keyring, data, leaf, index)
+        failure, ids = _entry_problem(verdict, data, leaf, index)
         if failure is not None:
-            findings.append(AuditFinding(f"entry {index}", failure.message, failure.code))
+            findings.append(AuditFinding(f"entry {index}", *failure))
         while row is not None and row[0] < index:
             row = next(rows, None)  # a row of a missing entry: the store reports the entry
         indexed = (row[1], row[2]) if row is not None and row[0] == index else None
@@ -127,26 +139,18 @@ def _checkpoints(store: LogStore, keyring: Keyring, origin: str) -> list[AuditFi
 
 
 def _entry_problem(
-    keyring: Keyring, data: bytes, stored_leaf: tuple[int, bytes] | None, index: int
-) -> tuple[RunidError | None, tuple[str, str] | None]:
-    """What is wrong with the envelope of entry ``index``, or with its stored leaf hash; and
-    the ids its record gives (:func:`record_ids`, read from the verified record when it
-    verifies)."""
-    record: dict[str, Any] | None = None
-    try:
-        envelope = envelope_of(data)
-        if not isinstance(envelope, dict):
-            raise VerificationError("not an envelope", code=E_STORE_CORRUPT)
-        record = verify_envelope(envelope, keyring)
-        if stored_leaf is None or stored_leaf[0] != index:
-            raise VerificationError(f"entry {index}: no stored leaf hash", code=E_STORE_CORRUPT)
-        if leaf_hash(envelope) != stored_leaf[1]:
-            raise VerificationError(
-                "its leaf hash differs from the stored one", code=E_STORE_CORRUPT
-            )
-    except RunidError as exc:
-        return exc, record_ids(data)
-    return None, (record["execution_id"], record["declaration_id"])
+    verdict: Verdict, data: bytes, stored_leaf: tuple[int, bytes] | None, index: int
+) -> tuple[tuple[str, str] | None, tuple[str, str] | None]:
+    """What is wrong with the envelope of entry ``index`` (from its verification ``verdict``),
+    or with its stored leaf hash, as ``(message, code)``; and the ids its record gives
+    (:func:`record_ids`, from the verified record when it verifies)."""
+    if verdict.ids is None:
+        return (verdict.message, verdict.code), record_ids(data)
+    if stored_leaf is None or stored_leaf[0] != index:
+        return (f"entry {index}: no stored leaf hash", E_STORE_CORRUPT), verdict.ids
+    if verdict.leaf != stored_leaf[1]:
+        return ("its leaf hash differs from the stored one", E_STORE_CORRUPT), verdict.ids
+    return None, verdict.ids
 
 
 def _lookup_problem(

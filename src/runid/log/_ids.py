@@ -18,7 +18,7 @@ from .. import canonical
 from ..errors import RunidError
 from ..identity import compute_identity
 
-__all__ = ["DIGEST", "declaration_id_of", "envelope_of", "record_ids"]
+__all__ = ["DIGEST", "declaration_id_of", "envelope_of", "payload_record", "record_ids"]
 
 DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 """An execution id, declaration id or content digest: ``sha256:<64 lowercase hex>``."""
@@ -39,6 +39,13 @@ def envelope_of(data: bytes) -> Any:
     except (orjson.JSONDecodeError, RunidError):
         pass
     return canonical.loads(data)
+
+
+def payload_record(envelope: dict[str, Any]) -> dict[str, Any]:
+    """The record in the payload of an envelope already verified (no check here): what
+    :func:`runid.envelope.verify_envelope` returned for it."""
+    record: dict[str, Any] = orjson.loads(base64.b64decode(envelope["payload"]))["predicate"]
+    return record
 
 
 def record_ids(data: bytes) -> tuple[str, str] | None:
