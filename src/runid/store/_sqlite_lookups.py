@@ -102,10 +102,13 @@ class SQLiteLookups:
         old_size: int,
         new_size: int,
         marks: tuple[int, int, int],
+        *,
+        wrote_blobs: bool,
     ) -> None:
         """Inside an append's transaction, after it wrote: the lookup rows of the new leaves
         (``indices`` are the append's, ``old_size`` the size before it) and of the
-        declaration blobs; each mark that was current moves past what the append wrote."""
+        declaration blobs; each mark that was current moves past what the append wrote
+        (``wrote_blobs``: whether it stored any blob)."""
         conn = self._conn
         records, declarations = lookups  # raw ids (runid.store._checks.check_lookups)
         rows = [
@@ -128,7 +131,7 @@ class SQLiteLookups:
         entries, blobs, top = marks
         new_entries = new_size if entries == old_size else entries
         new_blobs = blobs
-        if blobs == top:
+        if blobs == top and wrote_blobs:
             (new_blobs,) = conn.execute("SELECT coalesce(max(rowid), 0) FROM blobs").fetchone()
         if (new_entries, new_blobs) != (entries, blobs):
             conn.execute(

@@ -310,13 +310,18 @@ class SQLiteStore(SQLiteLookups):
                 conn.executemany(
                     "INSERT INTO entries (idx, leaf_hash, data) VALUES (?, ?, ?)", rows
                 )
-                conn.executemany("INSERT INTO nodes (level, idx, hash) VALUES (?, ?, ?)", new_nodes)
+                if new_nodes:
+                    conn.executemany(
+                        "INSERT INTO nodes (level, idx, hash) VALUES (?, ?, ?)", new_nodes
+                    )
                 conn.execute(
                     "UPDATE tree_state SET size = ?, compact = ? WHERE id = 1",
                     (tree.size, b"".join(tree.hashes)),
                 )
             if raw_lookups is not None and marks is not None:
-                self._index_appended(raw_lookups, indices, old_size, tree.size, marks)
+                self._index_appended(
+                    raw_lookups, indices, old_size, tree.size, marks, wrote_blobs=bool(blob_rows)
+                )
             # Sign when the size is new; when every leaf was already in the log, only if that
             # size has no checkpoint yet (an append of blobs alone signs nothing new).
             if (
