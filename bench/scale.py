@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import shutil
@@ -166,6 +167,8 @@ def main() -> int:
         "--baseline-max", type=int, default=100_000, help="largest size the baseline runs at"
     )
     parser.add_argument("--out", default=str(ROOT / "docs" / "performance.md"))
+    parser.add_argument("--svg", default=str(ROOT / "docs" / "scale.svg"), help="the plot")
+    parser.add_argument("--render", metavar="JSON", help="re-render the results of a run")
     parser.add_argument("--build", help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -176,6 +179,9 @@ def main() -> int:
     import runid
     from _report import write_section
 
+    if args.render:
+        saved = json.loads(Path(args.render).read_text())
+        return report(saved["rows"], saved["load"], args, write_section, runid.__version__)
     tmp = Path(tempfile.mkdtemp(prefix="runid-bench-scale-"))
     env = {**os.environ, "NO_COLOR": "1"}
     trees = {"now": env}
@@ -198,6 +204,21 @@ def main() -> int:
                 f"audit {size / r['audit']['cpu']:>8,.0f}/s CPU {mib(r['audit']['rss'])}",
                 flush=True,
             )
+            raw = tmp / "results.json"
+            raw.write_text(json.dumps({"rows": rows, "load": load_at_start}))
+    shutil.copy(tmp / "results.json", Path(args.svg).with_suffix(".json"))
+    shutil.rmtree(tmp, ignore_errors=True)
+    return report(rows, load_at_start, args, write_section, runid.__version__)
+
+
+def report(
+    rows: list[dict[str, Any]],
+    load_at_start: tuple[float, ...],
+    args: argparse.Namespace,
+    write_section: Any,
+    version: str,
+) -> int:
+    """Write the section (and the plot) from the results of a run."""
     lines = [
         "## Log at scale",
         "",
@@ -209,7 +230,7 @@ def main() -> int:
         "",
         f"Machine: {os.cpu_count()} shared cores, {platform.machine()}, Python "
         f"{platform.python_version()}, load average at start "
-        f"{' '.join(f'{x:.2f}' for x in load_at_start)}; runid {runid.__version__}.",
+        f"{' '.join(f'{x:.2f}' for x in load_at_start)}; runid {version}.",
         "",
         "| tree | runs | signing (rate) | batched `Log.append`: runs/s CPU (wall); last tenth "
         "| database | first lookup (wall) | `check --all -q`: runs/s CPU, wall, peak memory "
@@ -227,11 +248,95 @@ def main() -> int:
             f"{n / c['cpu']:,.0f}/s, {secs(c['wall'])}, {mib(c['rss'])} | "
             f"{n / a['cpu']:,.0f}/s, {secs(a['wall'])}, {mib(a['rss'])} |"
         )
+    svg = Path(args.svg)
+    svg.write_text(plot(rows), "utf-8")
+    lines += [
+        "",
+        f"![Rates and peak memory against the log's size, CPU time, this run]({svg.name}) "
+        "(`docs/scale.svg`, drawn by the script; the raw results are in `docs/scale.json`).",
+    ]
     out = Path(args.out)
     write_section(out, "bench/scale.py", lines)
-    shutil.rmtree(tmp, ignore_errors=True)
-    print(f"wrote {out}")
+    print(f"wrote {out} and {svg}")
     return 0
+
+
+_SERIES = (
+    ("batched Log.append, runs/s CPU", lambda r: r["size"] / r["ingest_cpu"], "#1f77b4"),
+    ("check --all, runs/s CPU", lambda r: r["size"] / r["check"]["cpu"], "#d62728"),
+    ("log audit, entries/s CPU", lambda r: r["size"] / r["audit"]["cpu"], "#2ca02c"),
+)
+
+
+def plot(rows: list[dict[str, Any]]) -> str:
+    """Two log-log panels drawn by hand (no plotting library here): the rates, and the peak
+    memory of check --all, against the log's size; one line per tree (dashed: the baseline)."""
+    width, height, pad = 860, 360, 60
+    panel = (width - 3 * pad) // 2
+    trees = list(dict.fromkeys(r["tree"] for r in rows))
+    sizes = sorted({r["size"] for r in rows})
+    x_lo, x_hi = math.log10(min(sizes)), math.log10(max(sizes)) + 1e-9
+
+    def sx(size: float, left: int) -> float:
+        return left + (math.log10(size) - x_lo) / (x_hi - x_lo or 1) * panel
+
+    def sy(value: float, lo: float, hi: float) -> float:
+        return height - pad - (math.log10(value) - lo) / (hi - lo or 1) * (height - 2 * pad)
+
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        'font-family="sans-serif" font-size="11">',
+        f'<rect width="{width}" height="{height}" fill="white"/>',
+    ]
+    panels = [
+        ("rate (per second of CPU)", [(n, f, c) for n, f, c in _SERIES], pad),
+        (
+            "check --all peak memory (MiB)",
+            [("check --all peak RSS", lambda r: r["check"]["rss"] / 2**20, "#9467bd")],
+            2 * pad + panel,
+        ),
+    ]
+    for title, series, left in panels:
+        values = [f(r) for r in rows for _n, f, _c in series]
+        lo, hi = math.floor(math.log10(min(values))), math.ceil(math.log10(max(values)))
+        out.append(f'<text x="{left}" y="{pad - 25}" font-weight="bold">{title}</text>')
+        out.append(
+            f'<rect x="{left}" y="{pad}" width="{panel}" height="{height - 2 * pad}" '
+            'fill="none" stroke="#999"/>'
+        )
+        for power in range(lo, hi + 1):
+            y = sy(10**power, lo, hi)
+            out.append(f'<text x="{left - 6}" y="{y + 4:.0f}" text-anchor="end">1e{power}</text>')
+            out.append(
+                f'<line x1="{left}" x2="{left + panel}" y1="{y:.0f}" y2="{y:.0f}" stroke="#eee"/>'
+            )
+        for size in sizes:
+            x = sx(size, left)
+            out.append(
+                f'<text x="{x:.0f}" y="{height - pad + 15}" text-anchor="middle">{size:,}</text>'
+            )
+        for _name, f, colour in series:
+            for tree in trees:
+                points = [
+                    (sx(r["size"], left), sy(f(r), lo, hi)) for r in rows if r["tree"] == tree
+                ]
+                dash = "" if tree == "now" else ' stroke-dasharray="5,4"'
+                path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
+                out.append(
+                    f'<polyline points="{path}" fill="none" stroke="{colour}" '
+                    f'stroke-width="2"{dash}/>'
+                )
+                out += [
+                    f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}"/>' for x, y in points
+                ]
+        for i, (name, _f, colour) in enumerate(series):
+            y = height - 18 - 14 * (len(series) - 1 - i)
+            out.append(f'<rect x="{left}" y="{y - 9}" width="10" height="10" fill="{colour}"/>')
+            out.append(f'<text x="{left + 15}" y="{y}">{name}</text>')
+    legend = ", ".join(f"{'solid' if t == 'now' else 'dashed'}: {t}" for t in trees)
+    out.append(f'<text x="{pad}" y="{height - 2}" fill="#555">{legend}; runs on the x axis</text>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
 
 
 if __name__ == "__main__":
