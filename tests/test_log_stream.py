@@ -3,6 +3,8 @@ fast parse of stored leaves."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -88,3 +90,23 @@ def test_an_audit_with_worker_processes_finds_the_same(log: Log, tmp_path: Path)
         spread = audit_log(log.store, log.keyring, log.origin, workers=2)
     assert spread == here
     assert {f.where for f in here} >= {"entry 7", "entry 8"}
+
+
+def test_workers_do_not_repeat_what_the_caller_had_buffered(log: Log) -> None:
+    # Standard output to a pipe is block-buffered: a forked worker would flush a copy of it.
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from runid.home import Home\n"
+        "from runid.log import Log\n"
+        "print('once', end='')\n"
+        "with Log.open(Home(Path(sys.argv[1])), need_key=False) as log:\n"
+        "    assert len(list(log.iter_entries(workers=2))) == 7\n"
+    )
+    assert log.home is not None
+    with log:
+        home = str(log.home.path)
+    result = subprocess.run(
+        [sys.executable, "-c", script, home], capture_output=True, text=True, check=True
+    )
+    assert result.stdout == "once"

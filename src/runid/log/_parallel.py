@@ -77,6 +77,11 @@ def verified(
     """``(index, data, verdict)`` for each of ``entries``, in order, verified by ``workers``
     processes."""
     keys = [key.vkey for key in keyring.values()]
+    # A forked worker flushes the standard streams it inherited when it ends: flush them
+    # first, or what this process had buffered would be written once per worker too.
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:
+            stream.flush()
     with ProcessPoolExecutor(
         workers, mp_context=get_context("fork"), initializer=_start, initargs=(keys,)
     ) as pool:
