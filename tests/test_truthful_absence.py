@@ -239,7 +239,9 @@ def test_the_agent_loop_declares_what_it_is_given_and_nothing_it_is_not(
 
 @pytest.mark.model
 def test_transformers_declares_not_applicable_only_for_what_it_checked(tmp_path: Path) -> None:
-    transformers = pytest.importorskip("transformers")
+    transformers = pytest.importorskip(
+        "transformers", reason="transformers is not installed (pip install -e '.[transformers]')"
+    )
     from runid.capture import Recorder
     from runid.home import Home
     from runid.integrations import transformers as tf
