@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -337,7 +338,14 @@ def test_health_readiness_openapi_and_access_log(
     a = svc.project("team-a")
     with caplog.at_level(logging.INFO, logger="runid.access"):
         call(svc.base, "GET", "/v1/stats", a.read, headers={"X-Request-Id": "req-42"})
-    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "runid.access"]
-    line = next(x for x in lines if x["request_id"] == "req-42")
+        # the line is written once the response is sent, perhaps after the client read it
+        deadline = time.monotonic() + 10
+        while True:
+            lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "runid.access"]
+            found = [x for x in lines if x["request_id"] == "req-42"]
+            if found or time.monotonic() > deadline:
+                break
+            time.sleep(0.01)
+    line = found[0]
     assert line["status"] == 200 and line["project"] == "team-a" and line["path"] == "/v1/stats"
     assert a.read not in json.dumps(lines)
