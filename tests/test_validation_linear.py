@@ -10,8 +10,6 @@ the ones listed before.
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -41,15 +39,6 @@ def _more(problem: Problem) -> int:
 def _total(found: list[Problem]) -> int:
     """Findings listed plus those counted by the ``E_MORE`` findings."""
     return sum(_more(p) if p.code == "E_MORE" else 1 for p in found)
-
-
-def _best_of(runs: int, fn: Callable[[], object]) -> float:
-    best = float("inf")
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def test_many_unknown_keys_are_capped_and_the_first_findings_are_kept() -> None:
@@ -96,39 +85,20 @@ def test_nested_findings_are_capped_per_object_and_counted_exactly(where: str) -
     assert all(p.pointer.startswith(inner) for p in found)
 
 
-def test_validation_time_per_key_is_flat() -> None:
-    """16 times the keys take about 16 times as long (quadratic: 256 times)."""
-    small, large = _unknown_keys(4_000), _unknown_keys(64_000)
-    t_small = _best_of(5, lambda: problems(small)) / 4_000
-    t_large = _best_of(2, lambda: problems(large)) / 64_000
-    assert t_large < 4 * t_small, f"{t_large * 1e6:.2f} µs/key vs {t_small * 1e6:.2f} µs/key"
-
-
 def _yaml_policy(n: int) -> bytes:
     lines = ["policy: runid/policy/v1", "name: big"]
     lines += [f"unknown_{i}: {i}" for i in range(n)]
     return ("\n".join(lines) + "\n").encode()
 
 
-def test_a_large_yaml_policy_is_capped_and_linear() -> None:
+def test_a_large_yaml_policy_is_capped() -> None:
+    # Time per byte is measured by bench/validation.py, not here: no timed unit tests.
     with pytest.raises(PolicyError) as caught:
         parse_policy(_yaml_policy(20_000))
     found = list(caught.value.problems)
     assert len(found) == MAX_FINDINGS + 1
     assert (found[0].pointer, found[0].code) == ("/unknown_0", "E_UNKNOWN_FIELD")
     assert _more(found[-1]) == 20_000 - MAX_FINDINGS
-    small, large = _yaml_policy(2_000), _yaml_policy(32_000)
-
-    def parse(data: bytes) -> Callable[[], object]:
-        def run() -> None:
-            with pytest.raises(PolicyError):
-                parse_policy(data)
-
-        return run
-
-    t_small = _best_of(3, parse(small)) / len(small)
-    t_large = _best_of(2, parse(large)) / len(large)
-    assert t_large < 4 * t_small, f"{t_large * 1e9:.0f} ns/B vs {t_small * 1e9:.0f} ns/B"
 
 
 def test_a_huge_integer_in_a_checked_field_is_reported_not_raised() -> None:
