@@ -271,21 +271,25 @@ def replay(
     served = options.get("served_model")
     if served is None:
         served = probe_for(declaration)
-    response, run = create_chat(
-        client,
-        recorder=recorder,
-        parent=parent,
-        step=step,
-        upstream=upstream,
-        model_version=version if isinstance(version, str) else None,
-        provider=str(declaration["model"].get("provider") or PROVIDER),
-        served_model=served,
-        model_files=files,
-        model_digest=options.get("model_digest"),
-        **kept,
-        **request,
-    )
-    if isinstance(response, RecordedStream):
-        for _chunk in response:
-            pass
+    try:
+        response, run = create_chat(
+            client,
+            recorder=recorder,
+            parent=parent,
+            step=step,
+            upstream=upstream,
+            model_version=version if isinstance(version, str) else None,
+            provider=str(declaration["model"].get("provider") or PROVIDER),
+            served_model=served,
+            model_files=files,
+            model_digest=options.get("model_digest"),
+            **kept,
+            **request,
+        )
+        if isinstance(response, RecordedStream):
+            for _chunk in response:
+                pass
+    finally:
+        if client is not options.get("client"):
+            client.close()  # a client this replay made: close its connections
     return run
