@@ -87,7 +87,10 @@ def serve(  # noqa: PLR0917 - click passes each option
         "timeout_graceful_shutdown": 10,
     }
     if workers == 1:
-        app = create_app(Service(config), access_log=not no_access_log)
+        from .._ui.service import with_ui  # the pages, per project, at /ui
+
+        service = Service(config)
+        app = with_ui(create_app(service, access_log=not no_access_log), service)
         uvicorn.run(app, **options)  # type: ignore[arg-type]
         return
     os.environ[CONFIG_ENV] = config_to_environment(config, access_log=not no_access_log)

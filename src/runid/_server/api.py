@@ -488,4 +488,7 @@ def app_from_environment() -> Any:
     values["home"] = Path(values["home"])
     if access_log:
         configure_access_log()
-    return create_app(Service(Config(**values)), access_log=access_log)
+    from .._ui.service import with_ui  # the pages, per project, at /ui
+
+    service = Service(Config(**values))
+    return with_ui(create_app(service, access_log=access_log), service)
