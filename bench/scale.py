@@ -99,6 +99,41 @@ def build(home_dir: Path, size: int) -> dict[str, Any]:
     }
 
 
+def extend(home_dir: Path, batches: int, batch: int) -> dict[str, Any]:
+    """Append ``batches`` batches of ``batch`` runs to the log built in ``home_dir``: the rate
+    of the batched ingest at that log's size, with larger batches."""
+    from runid.digest import content_ref
+    from runid.examples import EXAMPLES, example
+    from runid.home import Home
+    from runid.identity import compute_identity
+    from runid.log import Log
+    from runid.record import new_record
+
+    ids = [compute_identity(example(name)).declaration_id for name in list(EXAMPLES)[:5]]
+    now = datetime.now(UTC)
+    wall = cpu = 0.0
+    with Log.open(Home(home_dir)) as log:
+        start_size = log.size()
+        for b in range(batches):
+            envelopes, blobs = [], []
+            for i in range(batch):
+                output = b"extra answer %d %d" % (b, i)
+                record = new_record(
+                    ids[i % len(ids)],
+                    issuer=log.key,  # type: ignore[arg-type]
+                    started_at=now,
+                    ended_at=now,
+                    outputs=[content_ref(output, "text/plain")],
+                )
+                envelopes.append(log.sign(record))
+                blobs.append(output)
+            start, start_cpu = time.perf_counter(), time.process_time()
+            log.append(envelopes, blobs=blobs)
+            wall += time.perf_counter() - start
+            cpu += time.process_time() - start_cpu
+    return {"size": start_size, "runs": batches * batch, "ingest": wall, "ingest_cpu": cpu}
+
+
 _LOOKUP = """
 import sys, time
 from pathlib import Path
@@ -132,7 +167,7 @@ def measured(argv: list[str], env: dict[str, str], *, ok: tuple[int, ...] = (0,)
     }
 
 
-def run_size(size: int, env: dict[str, str], tmp: Path) -> dict[str, Any]:
+def run_size(size: int, env: dict[str, str], tmp: Path, *, keep: bool = False) -> dict[str, Any]:
     home = tmp / f"home-{size}"
     runid = [sys.executable, "-c", "from runid._cli import main; main()"]
     built = measured([sys.executable, __file__, "--build", str(home), "--size", str(size)], env)
@@ -146,7 +181,9 @@ def run_size(size: int, env: dict[str, str], tmp: Path) -> dict[str, Any]:
     )
     result["audit"] = measured([*runid, "log", "audit"], home_env)
     result["db_bytes"] = (home / "log.sqlite3").stat().st_size
-    shutil.rmtree(home, ignore_errors=True)
+    result["home"] = str(home)
+    if not keep:
+        shutil.rmtree(home, ignore_errors=True)
     return result
 
 
@@ -171,9 +208,15 @@ def main() -> int:
     parser.add_argument("--render", metavar="JSON", help="re-render the results of a run")
     parser.add_argument("--build", help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--extend", help=argparse.SUPPRESS)
+    parser.add_argument("--batches", type=int, default=5, help=argparse.SUPPRESS)
+    parser.add_argument("--batch", type=int, default=10_000, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.build:
         print(json.dumps(build(Path(args.build), args.size)))
+        return 0
+    if args.extend:
+        print(json.dumps(extend(Path(args.extend), args.batches, args.batch)))
         return 0
     sys.path.insert(0, str(Path(__file__).parent))
     import runid
