@@ -107,3 +107,9 @@ def test_version_is_the_installed_one() -> None:
     result = CliRunner().invoke(main, ["--version"])
     assert result.exit_code == 0
     assert result.output == f"main, version {__version__}\n"
+
+
+def test_reading_the_log_does_not_load_the_process_pool() -> None:
+    # Only a long log's check or audit starts worker processes (runid.log._parallel).
+    loaded = _loaded_after("import runid.log, runid._cli.log")
+    assert not {"concurrent.futures", "multiprocessing"} & loaded

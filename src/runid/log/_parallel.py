@@ -24,15 +24,16 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
-from multiprocessing import get_context
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from ..envelope import leaf_hash, verify_envelope
 from ..errors import E_STORE_CORRUPT, RunidError
 from ..keys import Keyring
 from ._ids import envelope_of
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 __all__ = ["CHUNK", "MIN_ENTRIES", "Verdict", "verdict_of", "verified", "workers_for"]
 
@@ -76,6 +77,11 @@ def verified(
 ) -> Iterator[tuple[int, bytes, Verdict]]:
     """``(index, data, verdict)`` for each of ``entries``, in order, verified by ``workers``
     processes."""
+    # Imported here: the process pool costs ~15 ms of start-up to every command that reads
+    # the log, and only a long log uses it.
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
     keys = [key.vkey for key in keyring.values()]
     # A forked worker flushes the standard streams it inherited when it ends: flush them
     # first, or what this process had buffered would be written once per worker too.
