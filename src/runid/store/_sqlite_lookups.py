@@ -81,7 +81,7 @@ class SQLiteLookups:
     def _transaction(self, begin: str = "BEGIN IMMEDIATE") -> AbstractContextManager[None]:
         raise NotImplementedError  # pragma: no cover - SQLiteStore's
 
-    def _writing(self) -> None:
+    def _writing(self, rows: int = 1) -> None:
         raise NotImplementedError  # pragma: no cover - SQLiteStore's
 
     def _lookup_marks(self) -> tuple[int, int, int]:
@@ -195,7 +195,7 @@ class SQLiteLookups:
             self._overlay.add(rows, decls, entries, blobs)
             return
         with self._errors("update the lookup indexes"):
-            self._writing()
+            self._writing(len(records))
         with self._errors("update the lookup indexes"), self._transaction():
             conn = self._conn
             # OR IGNORE: another process may have indexed the same rows meanwhile.
