@@ -72,7 +72,7 @@ def _export(home: Home, out: Path, *args: str) -> dict[str, bytes]:
 @pytest.fixture(scope="module")
 def bundle(home: tuple[Home, list[str]], tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("bundle") / "bundle.zip"
-    _export(home[0], out, "--policy", str(POLICY))
+    _export(home[0], out, "--policy", str(POLICY), "--exports")
     return out
 
 
@@ -87,7 +87,8 @@ def test_a_bundle_verifies_with_the_log_key(home: tuple[Home, list[str]], bundle
     result = _invoke(home[0], "verify", str(bundle), "--key", _public(home[0]).vkey)
     assert result.exit_code == 0, result.output
     assert f"verified: {RUNS} run(s) of the log {ORIGIN}" in result.output
-    for check in ("manifest", "keys", "checkpoints", "runs", "declarations", "contents", "policy"):
+    checks = ("manifest", "keys", "checkpoints", "runs", "declarations", "contents", "exports")
+    for check in (*checks, "policy"):
         assert f"ok  {check}: " in result.output
     files = read_zip(bundle.read_bytes())
     assert {name.split("/")[0] for name in files} == {
@@ -99,6 +100,7 @@ def test_a_bundle_verifies_with_the_log_key(home: tuple[Home, list[str]], bundle
         "declarations",
         "contents",
         "policy",
+        "exports",
     }
     # Every stored text is disclosed (all components), and every output.
     assert {f"contents/{d[7:]}" for d in refs().values()} <= set(files)

@@ -256,3 +256,83 @@ def test_exports_need_no_private_key_and_write_nothing(home: Home, tmp_path: Pat
         main, ["--home", str(copy), "evidence", "export", "-o", str(tmp_path / "b.zip")]
     )
     assert result.exit_code == 2  # a bundle is signed: it needs the private key
+
+
+def test_exports_inside_a_bundle_are_sealed_and_regenerated_by_verify(
+    home: Home, tmp_path: Path
+) -> None:
+    """``--exports`` puts the four exports in the bundle, listed in the signed manifest; verify
+    regenerates each from the verified runs, so an issuer cannot sign an export that says
+    other than its runs."""
+    validation = pytest.importorskip(
+        "cyclonedx.validation.json", reason="pip install cyclonedx-python-lib"
+    )
+    from cyclonedx.schema import SchemaVersion
+
+    from runid.evidence import EXPORT_FILES, MANIFEST, seal
+
+    bundle = tmp_path / "bundle.zip"
+    _export(home, bundle, "bundle", "--exports", "--disclose", "context")
+    files = read_zip(bundle.read_bytes())
+    listed = {f["path"] for f in json.loads(files[MANIFEST])["files"]}
+    assert set(EXPORT_FILES.values()) <= listed
+    # The same bytes as the standalone exports with the same disclosure (but the BOM's time).
+    for fmt in ("intoto", "prov", "otlp"):
+        alone = _export(home, tmp_path / f"alone.{fmt}", fmt, "--disclose", "context")
+        assert files[EXPORT_FILES[fmt]] == alone, fmt
+    bom = files[EXPORT_FILES["cyclonedx"]].decode()
+    assert validation.JsonStrictValidator(SchemaVersion.V1_6).validate_str(bom) is None
+    assert "gpt-4o-mini" not in bom  # the model component is not disclosed
+
+    runner = CliRunner()
+    result = runner.invoke(main, ["evidence", "verify", str(bundle)])
+    assert result.exit_code == 0, result.output
+    assert "exports: intoto, prov, cyclonedx, otlp regenerated" in result.output
+
+    # The issuer re-signs the bundle with a PROV document that names a model no run used.
+    prov = json.loads(files[EXPORT_FILES["prov"]])
+    prov.setdefault("entity", {})["runid:forged"] = {"prov:label": "gpt-5"}
+    forged = dict(files)
+    forged[EXPORT_FILES["prov"]] = (json.dumps(prov, indent=2) + "\n").encode()
+    manifest = json.loads(files[MANIFEST])
+    resealed = seal(
+        forged,
+        home.signing_key(),
+        size=manifest["log"]["size"],
+        created_at=manifest["created_at"],
+        selection=manifest["selection"],
+        counts=manifest["counts"],
+    )
+    from runid.evidence.archive import write_zip
+
+    bad = tmp_path / "forged.zip"
+    bad.write_bytes(write_zip(resealed))
+    result = runner.invoke(main, ["evidence", "verify", str(bad), "--json"])
+    assert result.exit_code == 7, result.output
+    report = json.loads(result.output)
+    assert report["verified"] is False
+    failure = report["failure"]
+    assert (failure["file"], failure["check"], failure["code"]) == (
+        EXPORT_FILES["prov"],
+        "exports",
+        "E_BUNDLE_DIGEST",
+    )
+
+
+def test_exports_in_a_bundle_need_the_bundle_format(home: Home, tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main,
+        [
+            "--home",
+            str(home.path),
+            "evidence",
+            "export",
+            "--format",
+            "prov",
+            "--exports",
+            "-o",
+            str(tmp_path / "x.json"),
+        ],
+    )
+    assert result.exit_code == 2 and "--exports" in result.output
+    assert not (tmp_path / "x.json").exists()

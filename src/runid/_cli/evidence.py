@@ -28,18 +28,16 @@ from ..errors import (
     VerificationError,
 )
 from ..evidence import (
+    EXPORT_FILES,
     REPORT_HTML,
     REPORT_PDF,
     Collected,
     Disclose,
     Verified,
     assemble,
-    cyclonedx_bom,
-    intoto_jsonl,
-    otlp_traces,
+    export_bytes,
     parse_disclose,
     parse_time,
-    prov_document,
     render_report,
     seal,
     verify_files,
@@ -154,6 +152,13 @@ _FORMATS = ("bundle", "intoto", "dsse", "tlog-proof", "prov", "cyclonedx", "otlp
     help="Put the report in the bundle (report/report.html, and report.pdf when Chromium is "
     "there): its digest is then in the signed manifest.",
 )
+@click.option(
+    "--exports",
+    "with_exports",
+    is_flag=True,
+    help="Also put the intoto, prov, cyclonedx and otlp exports in the bundle (exports/): "
+    "listed in the signed manifest, and regenerated from the verified runs by 'evidence verify'.",
+)
 @click.option("-o", "--out", required=True, metavar="FILE", help="Write the bundle here.")
 @click.pass_context
 def evidence_export(
@@ -166,6 +171,7 @@ def evidence_export(
     disclose: str,
     fmt: str,
     with_report: bool,
+    with_exports: bool,
     out: str,
 ) -> None:
     """Write a signed evidence bundle (a zip) of the selected runs.
@@ -184,6 +190,8 @@ def evidence_export(
     shown = parse_disclose(disclose)
     policy = _policy(policy_file)
     if fmt != "bundle":
+        if with_exports:
+            raise click.UsageError("--exports puts the exports in a bundle: drop --format")
         with _reader(ctx) as log:
             collected, _sizes = collect(log, selection, shown, policy=policy)
         data = _export(fmt, collected)
@@ -202,6 +210,18 @@ def evidence_export(
             "checkpoints": len(sizes),
         }
         created = _now()
+        if with_exports:
+            shown_runs = views(collected)
+            leaves = [run.envelope for run in collected.runs]
+            for name_, path in EXPORT_FILES.items():
+                files[path] = export_bytes(
+                    name_,
+                    shown_runs,
+                    leaves,
+                    collected.key.name,
+                    created_at=created,
+                    tool_version=_version(),
+                )
 
         def sealed_files() -> dict[str, bytes]:
             return seal(
@@ -249,16 +269,14 @@ def _export(fmt: str, collected: Collected) -> bytes:
             )
         run = collected.runs[0]
         return run.envelope if fmt == "dsse" else run.proof  # the leaf bytes exactly
-    if fmt == "intoto":
-        return intoto_jsonl([run.envelope for run in collected.runs])
-    shown = views(collected)
-    if fmt == "prov":
-        document = prov_document(shown, origin)
-    elif fmt == "cyclonedx":
-        document = cyclonedx_bom(shown, origin, created_at=_now(), tool_version=_version())
-    else:
-        document = otlp_traces(shown, origin, tool_version=_version())
-    return (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    return export_bytes(
+        fmt,
+        views(collected),
+        [run.envelope for run in collected.runs],
+        origin,
+        created_at=_now(),
+        tool_version=_version(),
+    )
 
 
 def _report_files(page: str, *, pdf: bool) -> dict[str, bytes]:

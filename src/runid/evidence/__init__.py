@@ -30,7 +30,16 @@ from ._assemble import (
     views,
 )
 from ._clauses import CLAUSES, DISCLAIMER, Clause
-from ._exports import FORMATS, cyclonedx_bom, intoto_jsonl, otlp_traces, prov_document
+from ._exports import (
+    EXPORT_FILES,
+    FORMATS,
+    check_exports,
+    cyclonedx_bom,
+    export_bytes,
+    intoto_jsonl,
+    otlp_traces,
+    prov_document,
+)
 from ._format import (
     BUNDLE_SPEC,
     DISCLOSURE_SPEC,
@@ -65,6 +74,7 @@ __all__ = [
     "CLAUSES",
     "DISCLAIMER",
     "DISCLOSURE_SPEC",
+    "EXPORT_FILES",
     "FORMATS",
     "KINDS",
     "LOG_KEY",
@@ -87,6 +97,7 @@ __all__ = [
     "Verified",
     "VerifiedRun",
     "assemble",
+    "check_exports",
     "content_path",
     "cyclonedx_bom",
     "declaration_path",
@@ -94,6 +105,7 @@ __all__ = [
     "disclosure_document",
     "disclosures",
     "evaluate_run",
+    "export_bytes",
     "file_kind",
     "intoto_jsonl",
     "manifest_note_text",

@@ -18,17 +18,36 @@ from __future__ import annotations
 
 import calendar
 import hashlib
+import json
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from .. import canonical
-from ._format import VerifiedRun, instant
+from ..errors import E_BUNDLE_DIGEST, E_INPUT, InputError
+from ._format import VerifiedRun, fail, instant
 
-__all__ = ["FORMATS", "cyclonedx_bom", "intoto_jsonl", "otlp_traces", "prov_document"]
+__all__ = [
+    "EXPORT_FILES",
+    "FORMATS",
+    "check_exports",
+    "cyclonedx_bom",
+    "export_bytes",
+    "intoto_jsonl",
+    "otlp_traces",
+    "prov_document",
+]
 
 FORMATS: Final = ("intoto", "prov", "cyclonedx", "otlp")
 """The exports of several runs (``dsse`` and ``tlog-proof`` are of one run)."""
+
+EXPORT_FILES: Final = {
+    "intoto": "exports/intoto.jsonl",
+    "prov": "exports/prov.json",
+    "cyclonedx": "exports/cyclonedx.json",
+    "otlp": "exports/otlp.json",
+}
+"""Where ``runid evidence export --exports`` puts each export inside a bundle."""
 
 _NS: Final = "https://runid.dev/ns/"
 _UUID_NS: Final = uuid.UUID("5f0b8b8e-3f4c-5a8e-9b1d-7c2e4a6d8f10")
@@ -362,3 +381,91 @@ def otlp_traces(runs: Sequence[VerifiedRun], origin: str, *, tool_version: str) 
             }
         ]
     }
+
+
+# --- exports as bytes, and inside a bundle --------------------------------------------------
+
+
+def export_bytes(
+    fmt: str,
+    runs: Sequence[VerifiedRun],
+    envelopes: Sequence[bytes],
+    origin: str,
+    *,
+    created_at: str,
+    tool_version: str,
+) -> bytes:
+    """The bytes of export ``fmt`` (one of :data:`FORMATS`) of ``runs`` as disclosed
+    (``envelopes``: their log leaves, in the same order), as ``runid evidence export`` writes
+    them, standalone or inside a bundle.
+
+    >>> export_bytes("intoto", [], [b'{"a":1}'], "log", created_at="", tool_version="0")
+    b'{"a":1}\n'
+    """
+    if fmt == "intoto":
+        return intoto_jsonl(envelopes)
+    if fmt == "prov":
+        document = prov_document(runs, origin)
+    elif fmt == "cyclonedx":
+        document = cyclonedx_bom(runs, origin, created_at=created_at, tool_version=tool_version)
+    elif fmt == "otlp":
+        document = otlp_traces(runs, origin, tool_version=tool_version)
+    else:
+        raise InputError(
+            f"not an export format: {fmt!r}", code=E_INPUT, hint=f"use one of {', '.join(FORMATS)}"
+        )
+    return (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def _tool_version(fmt: str, data: bytes) -> str | None:
+    """The runid version an export names (None when it names none or is not JSON): a
+    verifier of another version regenerates the export with the version that made it."""
+    if fmt not in ("cyclonedx", "otlp"):
+        return ""  # names no version
+    try:
+        document = json.loads(data)
+        if fmt == "cyclonedx":
+            version = document["metadata"]["tools"]["components"][0]["version"]
+        elif fmt == "otlp":
+            version = document["resourceSpans"][0]["scopeSpans"][0]["scope"]["version"]
+    except (ValueError, LookupError, TypeError):
+        return None
+    return version if isinstance(version, str) else None
+
+
+def check_exports(
+    files: Mapping[str, bytes],
+    runs: Sequence[VerifiedRun],
+    envelopes: Sequence[bytes],
+    origin: str,
+    *,
+    created_at: str,
+) -> list[str]:
+    """Check the exports a bundle holds against its verified runs: each is regenerated from
+    the runs as the bundle discloses them (the manifest's time, the runid version the export
+    names) and must be byte for byte what the bundle holds, so an export never says more or
+    other than the signed runs. Returns the formats checked; raises :class:`EvidenceError`
+    naming the file that differs."""
+    checked = []
+    for fmt, name in EXPORT_FILES.items():
+        data = files.get(name)
+        if data is None:
+            continue
+        version = _tool_version(fmt, data)
+        expected = (
+            None
+            if version is None
+            else export_bytes(
+                fmt, runs, envelopes, origin, created_at=created_at, tool_version=version
+            )
+        )
+        if data != expected:
+            raise fail(
+                name,
+                "exports",
+                f"not the {fmt} export of the bundle's runs as disclosed (regenerated from the "
+                "verified runs, it differs)",
+                code=E_BUNDLE_DIGEST,
+            )
+        checked.append(fmt)
+    return checked

@@ -92,6 +92,7 @@ _KINDS: Final = (
     ("policy", re.compile(r"policy/policy\.(?:yaml|json)")),
     ("policy results", re.compile(re.escape(POLICY_RESULTS))),
     ("report", re.compile(r"report/report\.(?:html|pdf)")),
+    ("export", re.compile(r"exports/(?:intoto\.jsonl|prov\.json|cyclonedx\.json|otlp\.json)")),
 )
 _DIGEST = re.compile(DIGEST_PATTERN)
 

@@ -33,6 +33,7 @@ from ..proof import parse_proof, verify_tlog_proof
 from ..tlog.cosignature import CosignerKey
 from ._anchors import check_checkpoints, check_manifest, check_witnesses, json_file, log_key
 from ._assemble import evaluate_run, output_digests, results_document, run_result
+from ._exports import check_exports
 from ._format import (
     DISCLOSURE_SPEC,
     MANIFEST,
@@ -412,6 +413,18 @@ def verify_files(
         contents,
         checks=checks,
     )
+    if manifest is not None:
+        leaves = [files[run_path(run.index, "envelope.json")] for run in runs]
+        made = manifest.get("created_at")
+        created = made if isinstance(made, str) else ""
+        formats = check_exports(files, runs, leaves, origin, created_at=created)
+        if formats:
+            checks.append(
+                f"exports: {', '.join(formats)} regenerated from the verified runs, byte for "
+                "byte as held"
+            )
+    elif any(file_kind(name) == "export" for name in files):
+        raise fail("exports", "exports", "exports are checked against a sealed bundle only")
     found = _policy(files, runs)
     if found is not None:
         policy, stored, checked = found
