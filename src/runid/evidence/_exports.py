@@ -399,8 +399,9 @@ def export_bytes(
     (``envelopes``: their log leaves, in the same order), as ``runid evidence export`` writes
     them, standalone or inside a bundle.
 
-    >>> export_bytes("intoto", [], [b'{"a":1}'], "log", created_at="", tool_version="0")
-    b'{"a":1}\n'
+    >>> lines = export_bytes("intoto", [], [b'{"a":1}'], "log", created_at="", tool_version="0")
+    >>> lines.splitlines()
+    [b'{"a":1}']
     """
     if fmt == "intoto":
         return intoto_jsonl(envelopes)
