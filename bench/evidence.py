@@ -146,6 +146,7 @@ def main() -> int:
         "--policy",
         str(POLICY),
         "--report",
+        "--exports",
         "-o",
         str(reported),
     ]
@@ -208,8 +209,9 @@ def main() -> int:
     names = {
         "export": "`evidence export --policy` (the bundle)",
         "verify": "`evidence verify --key`, no home or database",
-        "report": f"`evidence export --policy --report` ({pdf})",
-        "vreport": "`evidence verify --key` of that bundle",
+        "report": f"`evidence export --policy --report --exports` ({pdf}; in-toto, PROV, "
+        "CycloneDX, OTLP)",
+        "vreport": "`evidence verify --key` of that bundle (the exports regenerated)",
     }
     for key_, title in names.items():
         s = samples[key_]
