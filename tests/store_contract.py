@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -31,7 +32,13 @@ from runid.merkle import (
     verify_consistency,
     verify_inclusion,
 )
-from runid.store import LogStore, StoredCheckpoint
+from runid.store import (
+    DECLARATION_BLOB_PREFIX,
+    AppendLookups,
+    Erasure,
+    LogStore,
+    StoredCheckpoint,
+)
 
 OpenLog = Callable[..., LogStore]
 
@@ -306,6 +313,110 @@ class StoreContract:
     def test_put_blob_takes_bytes(self, store: LogStore) -> None:
         with pytest.raises(InputError):
             store.put_blob("text")  # type: ignore[arg-type]
+
+    # --- erasure ---------------------------------------------------------------------------
+
+    def test_erase_blobs_deletes_them_and_records_each_erasure(self, store: LogStore) -> None:
+        kept, gone = store.put_blob(b"kept"), store.put_blob(b"a person's prompt")
+        never = "sha256:" + hashlib.sha256(b"never stored").hexdigest()
+        at = datetime(2026, 3, 1, 12, 30, tzinfo=UTC)
+        assert store.erase_blobs([gone, never, gone], reason="ticket 17", erased_at=at) == [gone]
+        assert store.get_blob(gone) is None
+        assert store.get_blob(kept) == b"kept"
+        assert store.erasure(gone) == Erasure(gone, "2026-03-01T12:30:00Z", "ticket 17")
+        assert store.erasure(kept) is None
+        assert store.erasure(never) is None  # not stored: nothing was erased
+        assert list(store.iter_erasures()) == [Erasure(gone, "2026-03-01T12:30:00Z", "ticket 17")]
+        assert store.erase_blobs([gone]) == []  # already gone
+        assert store.erase_blobs([]) == []
+        assert store.audit().ok
+
+    def test_an_erasure_without_a_time_is_stamped_now(self, store: LogStore) -> None:
+        digest = store.put_blob(b"x")
+        before = datetime.now(UTC).replace(microsecond=0)
+        store.erase_blobs([digest])
+        found = store.erasure(digest)
+        assert found is not None and found.reason == ""
+        stamped = datetime.fromisoformat(found.erased_at.replace("Z", "+00:00"))
+        assert before <= stamped <= datetime.now(UTC)
+
+    def test_erasure_leaves_the_tree_its_proofs_and_checkpoints(self, store: LogStore) -> None:
+        data = leaves(11)
+        blobs = [f"content {i}".encode() for i in range(5)]
+        store.append(data, fake_note, blobs=blobs)
+        size = store.size()
+        before = (
+            store.root(),
+            [store.root(n) for n in range(size + 1)],
+            [store.inclusion_proof(i, size) for i in range(size)],
+            [store.consistency_proof(n, size) for n in range(1, size)],
+            list(store.iter_checkpoints()),
+            list(store.iter_entries()),
+        )
+        digests = ["sha256:" + hashlib.sha256(b).hexdigest() for b in blobs]
+        assert store.erase_blobs(digests[1:4], reason="retention") == digests[1:4]
+        after = (
+            store.root(),
+            [store.root(n) for n in range(size + 1)],
+            [store.inclusion_proof(i, size) for i in range(size)],
+            [store.consistency_proof(n, size) for n in range(1, size)],
+            list(store.iter_checkpoints()),
+            list(store.iter_entries()),
+        )
+        assert after == before
+        assert [store.get_blob(d) is None for d in digests] == [False, True, True, True, False]
+        report = store.audit(check=False)
+        assert report.ok, report.problems
+        assert report.blobs == 2
+
+    def test_erasing_a_declaration_keeps_the_lookups_consistent(self, store: LogStore) -> None:
+        first = DECLARATION_BLOB_PREFIX + b'{"n":1}}'
+        newest = DECLARATION_BLOB_PREFIX + b'{"n":2}}'
+        ids = ["sha256:" + hashlib.sha256(b"decl %d" % i).hexdigest() for i in (1, 2)]
+        digests = ["sha256:" + hashlib.sha256(b).hexdigest() for b in (first, newest)]
+        rows = list(zip(ids, digests, strict=True))
+        store.append([b"leaf"], blobs=[first, newest], lookups=AppendLookups([None], rows))
+        # (A backend may ignore an append's lookups: the catch-up adds the same rows.)
+        store.add_lookups([], rows, entries=1, blobs=store.max_blob_rowid())
+        assert store.find_declaration(ids[1]) == digests[1]
+        # Erasing the newest blob: the blobs' mark must not stay above the newest blob, or a
+        # blob stored next could be numbered at or below it and never be indexed.
+        assert store.erase_blobs([digests[1]]) == [digests[1]]
+        assert store.find_declaration(ids[1]) is None
+        assert store.find_declaration(ids[0]) == digests[0]
+        assert store.lookup_state()[1] <= store.max_blob_rowid()
+        mark = store.lookup_state()[1]
+        later = DECLARATION_BLOB_PREFIX + b'{"n":3}}'
+        store.put_blob(later)
+        assert later in [data for _, data in store.iter_declaration_blobs(mark)]
+        assert first not in [data for _, data in store.iter_declaration_blobs(mark)]
+        assert newest not in [data for _, data in store.iter_declaration_blobs(0)]
+        assert store.audit().ok
+
+    def test_bytes_stored_again_after_an_erasure_are_stored(self, store: LogStore) -> None:
+        digest = store.put_blob(b"used again")
+        store.erase_blobs([digest], reason="first", erased_at=datetime(2026, 1, 1, tzinfo=UTC))
+        mark = store.max_blob_rowid()
+        assert store.put_blob(b"used again") == digest
+        assert store.get_blob(digest) == b"used again"
+        assert store.max_blob_rowid() > mark
+        assert store.erasure(digest) == Erasure(digest, "2026-01-01T00:00:00Z", "first")
+        store.erase_blobs([digest], reason="second", erased_at=datetime(2026, 2, 1, tzinfo=UTC))
+        assert store.get_blob(digest) is None
+        assert store.erasure(digest) == Erasure(digest, "2026-02-01T00:00:00Z", "second")
+        assert len(list(store.iter_erasures())) == 1
+
+    @pytest.mark.parametrize(
+        ("digests", "reason"),
+        [(["sha256:abc"], ""), ([5], ""), (["sha256:" + "0" * 64], "two\nlines"), ([], 5)],
+    )
+    def test_a_malformed_erasure_is_refused(
+        self, store: LogStore, digests: list[object], reason: object
+    ) -> None:
+        with pytest.raises(InputError):
+            store.erase_blobs(digests, reason=reason)  # type: ignore[arg-type]
+        with pytest.raises(InputError):
+            store.erasure("sha256:abc")
 
     # --- audit -----------------------------------------------------------------------------
 

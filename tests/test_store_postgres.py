@@ -102,12 +102,13 @@ def test_migrations_are_recorded_in_order(postgres_schemas: Schemas) -> None:
 
 
 def test_a_log_from_a_newer_runid_is_refused(postgres_schemas: Schemas) -> None:
-    newer = (*POSTGRES_MIGRATIONS, Migration(3, "0003_future", "CREATE TABLE future (x int);"))
+    future = Migration(len(POSTGRES_MIGRATIONS) + 1, "0099_future", "CREATE TABLE future (x int);")
+    newer = (*POSTGRES_MIGRATIONS, future)
     PostgresStore.open(postgres_schemas.url(), migrations=newer).close()
     with pytest.raises(FileAccessError) as info:
         PostgresStore.open(postgres_schemas.url())
     assert info.value.code == "E_STORE_SCHEMA"
-    assert "0003_future" in info.value.message
+    assert "0099_future" in info.value.message
     renamed = (POSTGRES_MIGRATIONS[0], Migration(2, "0002_other", ""))
     with pytest.raises(FileAccessError) as info:
         PostgresStore.open(postgres_schemas.url(), migrations=renamed)

@@ -17,8 +17,8 @@ What every backend guarantees:
   visible, and a crash leaves no half-written leaf, node or state.
 * **Append-only, immutable history.** A leaf, a subtree hash and a checkpoint, once committed,
   never change; so a root or proof for a size the log has reached is the same whenever asked.
-  (Blobs are not part of the tree: content is referenced by digest, so erasing a blob later
-  leaves every proof valid.)
+  (Blobs are not part of the tree: content is referenced by digest, so erasing a blob later,
+  :meth:`LogStore.erase_blobs`, leaves every proof valid.)
 * **O(log n) proofs.** The hash of every complete subtree is stored, keyed (level, index), so a
   root for any past size, an inclusion proof and a consistency proof are each O(log n) look-ups.
 
@@ -32,6 +32,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Final, Protocol, Self
@@ -39,6 +40,7 @@ from typing import Final, Protocol, Self
 from ..errors import InputError
 from ..merkle import EMPTY_ROOT, CompactRange, leaf_hash, node_hash
 from ._checks import corrupt
+from .erasures import Erasure
 
 __all__ = [
     "DECLARATION_BLOB_PREFIX",
@@ -46,6 +48,7 @@ __all__ = [
     "AppendLookups",
     "AuditReport",
     "CheckpointSigner",
+    "Erasure",
     "LogStore",
     "Problems",
     "StoredCheckpoint",
@@ -213,6 +216,33 @@ class LogStore(Protocol):
 
     def get_blob(self, digest: str) -> bytes | None:
         """The blob with ``digest`` (checked against it), or ``None`` if not stored."""
+        ...
+
+    def erase_blobs(
+        self, digests: Sequence[str], *, reason: str = "", erased_at: datetime | None = None
+    ) -> list[str]:
+        """Delete the blobs with these digests and record each erasure, in one durable
+        transaction; the digests that were stored (and are gone now), in the order given.
+
+        Only blobs go (:mod:`runid.store.erasures`): entries, subtree hashes and checkpoints
+        never change, so every root, proof and checkpoint stays the same. A digest not stored
+        is skipped. Each erased blob leaves an :class:`~runid.store.erasures.Erasure` row
+        (digest, ``erased_at`` or now, ``reason``; never the content; a second erasure of
+        bytes stored again replaces it). The lookup row of a declaration the blob held goes with
+        it, and the blobs' high-water mark is kept at or below the newest blob, so the lookups
+        and ``runid log audit`` stay consistent. SQLite overwrites the freed pages with zeros
+        (``secure_delete``) and checkpoints its write-ahead log, so the bytes are left in
+        neither file; PostgreSQL leaves them in dead rows until ``VACUUM`` reuses the space.
+        """
+        ...
+
+    def erasure(self, digest: str) -> Erasure | None:
+        """The record of the erasure of the blob ``digest``, or ``None`` if it was never
+        erased. (A blob stored again after its erasure is stored: ask :meth:`get_blob` first.)"""
+        ...
+
+    def iter_erasures(self) -> Iterator[Erasure]:
+        """Every erasure record, by digest."""
         ...
 
     # Lookup indexes: derived data. runid.log writes them with each append (``lookups``) and

@@ -16,6 +16,7 @@ import bisect
 import hashlib
 import threading
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 from types import TracebackType
 from typing import Self
 
@@ -45,6 +46,7 @@ from ._checks import (
     leaf_list,
     not_in_log,
 )
+from .erasures import Erasure, check_reason, erasure_time
 
 __all__ = ["MemoryStore"]
 
@@ -65,7 +67,10 @@ class _Log:
         self.tree = CompactRange()
         self.checkpoints: dict[int, StoredCheckpoint] = {}
         self.blobs: dict[bytes, bytes] = {}  # raw SHA-256 -> data
-        self.blob_order: list[bytes] = []  # raw SHA-256 by sequence number - 1
+        # Raw SHA-256 by sequence number - 1; None where a blob was erased (numbers are not
+        # reused: bytes stored again after their erasure get a new number).
+        self.blob_order: list[bytes | None] = []
+        self.erasures: dict[bytes, Erasure] = {}  # raw SHA-256 -> the record of its erasure
         self.records: dict[int, tuple[bytes, bytes]] = {}  # index -> (execution, declaration)
         self.executions: dict[bytes, int] = {}  # execution id -> first index
         self.by_declaration: dict[bytes, list[int]] = {}  # declaration id -> indices, sorted
@@ -288,6 +293,38 @@ class MemoryStore:
         """See :meth:`runid.store.LogStore.get_blob`."""
         return self._data().blobs.get(blob_digest_bytes(digest))
 
+    def erase_blobs(
+        self, digests: Sequence[str], *, reason: str = "", erased_at: datetime | None = None
+    ) -> list[str]:
+        """See :meth:`runid.store.LogStore.erase_blobs`."""
+        wanted = list(dict.fromkeys(blob_digest_bytes(d) for d in digests))
+        why = check_reason(reason)
+        when = erasure_time(erased_at)
+        log = self._data()
+        erased = []
+        with log.lock:
+            for digest in wanted:
+                if log.blobs.pop(digest, None) is None:
+                    continue
+                log.blob_order[log.blob_order.index(digest)] = None
+                hexed = "sha256:" + digest.hex()
+                log.erasures[digest] = Erasure(hexed, when, why)
+                erased.append(hexed)
+            gone = {blob_digest_bytes(d) for d in erased}
+            for declaration in [d for d, b in log.declarations.items() if b in gone]:
+                del log.declarations[declaration]
+        return erased
+
+    def erasure(self, digest: str) -> Erasure | None:
+        """See :meth:`runid.store.LogStore.erasure`."""
+        return self._data().erasures.get(blob_digest_bytes(digest))
+
+    def iter_erasures(self) -> Iterator[Erasure]:
+        """See :meth:`runid.store.LogStore.iter_erasures`."""
+        log = self._data()
+        with log.lock:
+            return iter([log.erasures[d] for d in sorted(log.erasures)])
+
     # --- lookup indexes (derived data; see runid.log) ----------------------------------------
 
     def lookup_state(self) -> tuple[int, int]:
@@ -303,8 +340,8 @@ class MemoryStore:
         with log.lock:
             order = log.blob_order[after:]
         for number, digest in enumerate(order, start=after + 1):
-            data = log.blobs[digest]
-            if data.startswith(DECLARATION_BLOB_PREFIX):
+            data = None if digest is None else log.blobs.get(digest)
+            if data is not None and data.startswith(DECLARATION_BLOB_PREFIX):
                 yield number, data
 
     def max_blob_rowid(self) -> int:

@@ -131,8 +131,20 @@ CREATE TABLE lookup_state (
 INSERT INTO lookup_state (id, entries, blobs) VALUES (1, 0, 0);
 """
 
+_ERASURES = """
+-- Erased blobs (runid.store.erasures): one row per blob an erasure deleted, with when and why,
+-- never the content, so a lookup tells "erased" from "never stored". Blobs are the one table
+-- rows leave; entries, nodes and checkpoints stay append-only.
+CREATE TABLE erasures (
+    digest    BLOB NOT NULL PRIMARY KEY CHECK (length(digest) = 32),
+    erased_at TEXT NOT NULL,
+    reason    TEXT NOT NULL
+) WITHOUT ROWID;
+"""
+
 MIGRATIONS: Final[tuple[Migration, ...]] = (
     Migration(1, "0001_initial", _INITIAL),
     Migration(2, "0002_lookup_indexes", _LOOKUPS),
+    Migration(3, "0003_erasures", _ERASURES),
 )
 """Every migration, in the order they apply; ``MIGRATIONS[i].number == i + 1``."""

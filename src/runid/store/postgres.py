@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Final, Self, TypeVar
 
@@ -54,6 +55,7 @@ from ._checks import (
 )
 from ._postgres_open import describe, migrate, parse_url, retryable, session_conninfo, store_error
 from ._postgres_tree import PAGE, Conn, Tables, columns
+from .erasures import Erasure, check_reason, erasure_time
 from .migrations import Migration
 from .postgres_migrations import POSTGRES_MIGRATIONS
 
@@ -332,6 +334,52 @@ class PostgresStore:
         if hashlib.sha256(data).digest() != raw:
             raise corrupt(f"{self.where}: blob {digest} does not match its digest")
         return data
+
+    def erase_blobs(
+        self, digests: Sequence[str], *, reason: str = "", erased_at: datetime | None = None
+    ) -> list[str]:
+        """See :meth:`runid.store.LogStore.erase_blobs`. The deleted rows stay in the table's
+        files as dead tuples until ``VACUUM`` (autovacuum) reuses their space."""
+        wanted = list(dict.fromkeys(blob_digest_bytes(d) for d in digests))
+        why, when = check_reason(reason), erasure_time(erased_at)
+
+        def work(t: Tables) -> list[bytes]:
+            t.lock()  # the sequencer row: blob numbers and the lookup mark change in turn
+            rows = t.conn.execute(
+                "DELETE FROM blobs WHERE digest = ANY(%b) RETURNING digest", (wanted,)
+            ).fetchall()
+            gone = [bytes(row[0]) for row in rows]
+            if gone:
+                t.conn.execute("DELETE FROM declaration_index WHERE blob_digest = ANY(%b)", (gone,))
+                t.conn.execute(
+                    "INSERT INTO erasures (digest, erased_at, reason)"
+                    " SELECT d, %s, %s FROM unnest(%b::bytea[]) AS d ON CONFLICT (digest)"
+                    " DO UPDATE SET erased_at = excluded.erased_at, reason = excluded.reason",
+                    (when, why, gone),
+                )
+                t.conn.execute(
+                    "UPDATE lookup_state SET blobs ="
+                    " least(blobs, (SELECT coalesce(max(seq), 0) FROM blobs)) WHERE id = 1"
+                )
+            return gone
+
+        gone = set(self._run("erase content", work, write=True)) if wanted else set()
+        return ["sha256:" + d.hex() for d in wanted if d in gone]
+
+    def erasure(self, digest: str) -> Erasure | None:
+        """See :meth:`runid.store.LogStore.erasure`."""
+        rows = self._query(
+            "read the erasures",
+            "SELECT erased_at, reason FROM erasures WHERE digest = %b",
+            (blob_digest_bytes(digest),),
+        )
+        return Erasure(digest, rows[0][0], rows[0][1]) if rows else None
+
+    def iter_erasures(self) -> Iterator[Erasure]:
+        """See :meth:`runid.store.LogStore.iter_erasures`."""
+        query = "SELECT digest, erased_at, reason FROM erasures WHERE digest > %s"
+        for digest, at, why in self._keyset("read the erasures", query, b""):
+            yield Erasure(_hex_id(digest), at, why)
 
     # --- lookup indexes (derived data; see docs/adr/0004) ----------------------------------
 

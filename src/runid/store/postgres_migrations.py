@@ -123,9 +123,20 @@ CREATE TABLE lookup_state (
 INSERT INTO lookup_state (id, entries, blobs) VALUES (1, 0, 0);
 """
 
+_ERASURES = """
+-- Erased blobs (runid.store.erasures): one row per blob an erasure deleted, with when and why,
+-- never the content. Blobs are the one table rows leave.
+CREATE TABLE erasures (
+    digest    bytea       PRIMARY KEY CHECK (length(digest) = 32),
+    erased_at text        NOT NULL,
+    reason    text        NOT NULL
+);
+"""
+
 POSTGRES_MIGRATIONS: Final[tuple[Migration, ...]] = (
     Migration(1, "0001_initial", _INITIAL),
     Migration(2, "0002_lookup_indexes", _LOOKUPS),
+    Migration(3, "0003_erasures", _ERASURES),
 )
 """Every migration, in the order they apply; ``POSTGRES_MIGRATIONS[i].number == i + 1``. The
 names match the SQLite store's, so both record the same schema history."""

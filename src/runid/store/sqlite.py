@@ -56,6 +56,7 @@ from ._checks import (
     leaf_list,
     not_in_log,
 )
+from ._sqlite_erasure import SQLiteErasure
 from ._sqlite_lookups import Overlay, SQLiteLookups
 from ._sqlite_open import connect, mapped_errors
 from ._sqlite_readonly import connect_readonly
@@ -85,7 +86,7 @@ _PAGE: Final = 1000
 _IN_CHUNK: Final = 500
 
 
-class SQLiteStore(SQLiteLookups):
+class SQLiteStore(SQLiteLookups, SQLiteErasure):
     """A :class:`~runid.store.LogStore` in one SQLite file. Create with :meth:`open`."""
 
     def __init__(
