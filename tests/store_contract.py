@@ -382,7 +382,10 @@ class StoreContract:
         # Erasing the newest blob: the blobs' mark must not stay above the newest blob, or a
         # blob stored next could be numbered at or below it and never be indexed.
         assert store.erase_blobs([digests[1]]) == [digests[1]]
-        assert store.find_declaration(ids[1]) is None
+        # The lookup row stays: it names the blob, whose erasure is recorded.
+        assert store.find_declaration(ids[1]) == digests[1]
+        assert store.get_blob(digests[1]) is None
+        assert store.erasure(digests[1]) is not None
         assert store.find_declaration(ids[0]) == digests[0]
         assert store.lookup_state()[1] <= store.max_blob_rowid()
         mark = store.lookup_state()[1]

@@ -228,9 +228,10 @@ class LogStore(Protocol):
         never change, so every root, proof and checkpoint stays the same. A digest not stored
         is skipped. Each erased blob leaves an :class:`~runid.store.erasures.Erasure` row
         (digest, ``erased_at`` or now, ``reason``; never the content; a second erasure of
-        bytes stored again replaces it). The lookup row of a declaration the blob held goes with
-        it, and the blobs' high-water mark is kept at or below the newest blob, so the lookups
-        and ``runid log audit`` stay consistent. SQLite overwrites the freed pages with zeros
+        bytes stored again replaces it). The lookup row of a declaration the blob held stays
+        (it names the blob, so a lookup finds the erasure; an audit expects no blob for it), and
+        the blobs' high-water mark is kept at or below the newest blob, so the lookups and
+        ``runid log audit`` stay consistent. SQLite overwrites the freed pages with zeros
         (``secure_delete``) and checkpoints its write-ahead log, so the bytes are left in
         neither file; PostgreSQL leaves them in dead rows until ``VACUUM`` reuses the space.
         """

@@ -1,8 +1,8 @@
 """Erasing blobs from the SQLite log store (migration ``0003_erasures``, :mod:`.erasures`).
 
 :class:`SQLiteErasure` holds the erasure methods of :class:`~runid.store.sqlite.SQLiteStore`.
-An erasure deletes the blob rows, the lookup rows of the declarations they held and records
-each erasure, in one ``BEGIN IMMEDIATE`` transaction, with ``PRAGMA secure_delete`` on: SQLite
+An erasure deletes the blob rows and records each erasure, in one ``BEGIN IMMEDIATE``
+transaction, with ``PRAGMA secure_delete`` on: SQLite
 overwrites the deleted cells and freed pages with zeros, in the page images it writes. Those go
 to the write-ahead log first; a ``wal_checkpoint(TRUNCATE)`` after the commit copies them over
 the database file and empties the WAL, whose older frames still held the bytes. When a reader
@@ -76,9 +76,6 @@ class SQLiteErasure:
                             )
                         )
                         conn.execute(f"DELETE FROM blobs WHERE digest IN ({marks})", chunk)
-                        conn.execute(
-                            f"DELETE FROM declaration_index WHERE blob_digest IN ({marks})", chunk
-                        )
                     erased = [d for d in wanted if d in stored]
                     conn.executemany(
                         "INSERT INTO erasures (digest, erased_at, reason) VALUES (?, ?, ?)"

@@ -310,9 +310,6 @@ class MemoryStore:
                 hexed = "sha256:" + digest.hex()
                 log.erasures[digest] = Erasure(hexed, when, why)
                 erased.append(hexed)
-            gone = {blob_digest_bytes(d) for d in erased}
-            for declaration in [d for d, b in log.declarations.items() if b in gone]:
-                del log.declarations[declaration]
         return erased
 
     def erasure(self, digest: str) -> Erasure | None:

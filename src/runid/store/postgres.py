@@ -350,7 +350,6 @@ class PostgresStore:
             ).fetchall()
             gone = [bytes(row[0]) for row in rows]
             if gone:
-                t.conn.execute("DELETE FROM declaration_index WHERE blob_digest = ANY(%b)", (gone,))
                 t.conn.execute(
                     "INSERT INTO erasures (digest, erased_at, reason)"
                     " SELECT d, %s, %s FROM unnest(%b::bytea[]) AS d ON CONFLICT (digest)"
