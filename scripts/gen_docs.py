@@ -16,6 +16,7 @@ import click
 
 from runid import diff, errors, policy, record
 from runid._cli import main as cli_main
+from runid._cli._schemas import SCHEMAS as CLI_SCHEMAS
 from runid._internal.schema import codegen
 from runid._internal.wiregen import wire_text
 from runid.declaration import json_schema, reference_markdown
@@ -140,6 +141,8 @@ def main(argv: list[str]) -> int:
         (RECORD_SCHEMA, schema_text(record.json_schema())),
         (POLICY_SCHEMA, schema_text(policy.json_schema())),
         (DIFF_SCHEMA, schema_text(diff.json_schema())),
+        # The --json results of log append, log consistency and keys show.
+        *((SCHEMA.parent / name, schema_text(schema)) for name, schema in CLI_SCHEMAS.items()),
         (SPEC, spec_text(SPEC.read_text("utf-8"))),
         (README, replace_block(README.read_text("utf-8"), "layout", layout_markdown())),
         (CLI_DOC, cli_text()),

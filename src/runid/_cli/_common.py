@@ -14,15 +14,17 @@ and ``runid id`` never load the store, the keys or the signing library.
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import sys
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from .._internal.files import load_json, read_input
-from ..errors import PolicyError, Problem
+from ..errors import PolicyError, Problem, RunidError
 
 if TYPE_CHECKING:
     from ..home import Home
@@ -33,7 +35,11 @@ __all__ = [
     "Command",
     "LazyGroup",
     "PolicyFileError",
+    "echo_json",
+    "error_members",
     "home_of",
+    "json_errors",
+    "json_failure",
     "key_text",
     "load",
     "open_log",
@@ -90,6 +96,42 @@ class PolicyFileError(PolicyError):
     def __init__(self, path: str, problems: Sequence[Problem]) -> None:
         super().__init__(problems)
         self.path = path
+
+
+def echo_json(document: Mapping[str, Any]) -> None:
+    """Print a ``--json`` result: one object, indented, UTF-8 as it is."""
+    click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+
+
+def error_members(exc: RunidError) -> dict[str, Any]:
+    """The members every ``--json`` result has when the command failed: the error's stable
+    ``code`` (docs/spec.md, "Error codes"), its ``message`` and its ``hint`` (``null`` when it
+    has none). A command adds them to its own status member set to false (``valid``,
+    ``verified``, ``ok``, ``consistent``) and whatever else it reports."""
+    return {"code": exc.code, "message": exc.message, "hint": exc.hint}
+
+
+def json_failure(ctx: click.Context, exc: RunidError, **members: Any) -> NoReturn:
+    """Print ``members`` and :func:`error_members` as the one JSON object on standard output,
+    and exit with the exit code the command has for the error without ``--json``."""
+    echo_json({**members, **error_members(exc)})
+    command = ctx.command
+    own = command.error_exit_code if isinstance(command, Command) else None
+    ctx.exit(exc.exit_code if own is None else own)
+
+
+@contextmanager
+def json_errors(ctx: click.Context, as_json: bool, **members: Any) -> Iterator[None]:
+    """With ``as_json``, a :class:`~runid.errors.RunidError` raised in the block becomes the
+    command's JSON failure (:func:`json_failure` with ``members``); without, it goes on to the
+    group's error handler (``error: ...`` on standard error). Either way the exit code is the
+    same. Usage errors (click's, exit 2) and bugs are not caught."""
+    try:
+        yield
+    except RunidError as exc:
+        if not as_json:
+            raise
+        json_failure(ctx, exc, **members)
 
 
 def home_of(ctx: click.Context) -> Home:

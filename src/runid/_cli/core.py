@@ -12,7 +12,7 @@ from .. import canonical
 from ..declaration import json_schema, problems
 from ..errors import DeclarationError
 from ..identity import compute_identity
-from ._common import load
+from ._common import echo_json, json_errors, json_failure, load
 
 __all__ = ["canon", "id_", "schema", "validate"]
 
@@ -31,24 +31,29 @@ def canon(source: str) -> None:
 
 @click.command()
 @click.argument("source", metavar="FILE|-")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON report.")
-def validate(source: str, as_json: bool) -> None:
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print a JSON report: valid, every problem, and when not valid the error's code, "
+    "message and hint (E_INVALID_DECLARATION; a file or JSON error's own code, with no problems).",
+)
+@click.pass_context
+def validate(ctx: click.Context, source: str, as_json: bool) -> None:
     """Check a declaration against the v1 schema; list every problem with its JSON Pointer."""
-    found = problems(load(source))
-    if as_json:
-        report = {
-            "valid": not found,
-            "problems": [
-                {"pointer": p.pointer, "code": p.code, "message": p.message} for p in found
-            ],
-        }
-        click.echo(json.dumps(report, indent=2, ensure_ascii=False))
-        if found:
-            sys.exit(DeclarationError.exit_code)
+    with json_errors(ctx, as_json, valid=False, problems=[]):
+        found = problems(load(source))
+    if not found:
+        if as_json:
+            echo_json({"valid": True, "problems": []})
+        else:
+            click.echo(f"valid: {source}")
         return
-    if found:
-        raise DeclarationError(found)
-    click.echo(f"valid: {source}")
+    error = DeclarationError(found)
+    if not as_json:
+        raise error
+    listed = [{"pointer": p.pointer, "code": p.code, "message": p.message} for p in found]
+    json_failure(ctx, error, valid=False, problems=listed)
 
 
 @click.command(name="id")

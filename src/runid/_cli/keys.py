@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import os
+
 import click
 
 from ..home import DEFAULT_KEY_NAME
-from ._common import HOME_HELP, home_of
+from ._common import HOME_HELP, echo_json, home_of, json_errors
 
 __all__ = ["keys"]
 
@@ -34,9 +37,35 @@ def keys_init(ctx: click.Context, name: str) -> None:
 
 
 @keys.command(name="show")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the result as JSON: ok, the key's name, algorithm, key id, verifier key and raw "
+    "public key (base64), whether the home holds the private key, and the verifier key file; "
+    "or the error's code, message and hint (docs/schema/keys-show-v1.schema.json).",
+)
 @click.pass_context
-def keys_show(ctx: click.Context) -> None:
+def keys_show(ctx: click.Context, as_json: bool) -> None:
     """Print the public (verifier) key and its key id."""
-    public = home_of(ctx).public_key()
+    with json_errors(ctx, as_json, ok=False):
+        home = home_of(ctx)
+        public = home.public_key()
+    if as_json:
+        # path: the verifier key file, which 'runid verify --key' takes (null if it is missing).
+        path = home.public_key_path
+        echo_json(
+            {
+                "ok": True,
+                "name": public.name,
+                "algorithm": "ed25519",
+                "key_id": public.key_id,
+                "vkey": public.vkey,
+                "public_key": base64.b64encode(public.raw).decode("ascii"),
+                "private_key": os.path.lexists(home.signing_key_path),
+                "path": str(path) if os.path.lexists(path) else None,
+            }
+        )
+        return
     click.echo(public.vkey)
     click.echo(f"key id: {public.key_id}")

@@ -10,6 +10,7 @@ with its key, to sign one.
 
 from __future__ import annotations
 
+import base64
 import json
 import sys
 from collections.abc import Callable
@@ -21,7 +22,16 @@ from .. import canonical
 from .._internal.files import read_input, write_output
 from ..errors import E_STORE_CORRUPT, InputError, VerificationError
 from ..log import Log
-from ._common import HOME_HELP, LazyGroup, home_of, load, open_log
+from ._common import (
+    HOME_HELP,
+    LazyGroup,
+    echo_json,
+    home_of,
+    json_errors,
+    json_failure,
+    load,
+    open_log,
+)
 
 __all__ = ["log"]
 
@@ -68,13 +78,37 @@ def log(home: str | None) -> None:
 @click.argument("declaration", metavar="DECLARATION")
 @click.option("--output", "output", required=True, metavar="FILE", help="The run's output file.")
 @click.option("--media-type", default="text/plain; charset=utf-8", show_default=True)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the result as JSON: ok, the entry's index, execution and declaration ids, the "
+    "log's origin and size; or the error's code, message and hint "
+    "(docs/schema/log-append-v1.schema.json).",
+)
 @click.pass_context
-def log_append(ctx: click.Context, declaration: str, output: str, media_type: str) -> None:
+def log_append(
+    ctx: click.Context, declaration: str, output: str, media_type: str, as_json: bool
+) -> None:
     """Record one run of DECLARATION that produced --output: sign it and append it."""
-    decl = load(declaration)
-    data = read_input(output, canonical.MAX_INPUT_BYTES, what="run outputs")
-    with open_log(ctx) as opened:
-        entry = opened.record_run(decl, output=data, media_type=media_type)
+    with json_errors(ctx, as_json, ok=False):
+        decl = load(declaration)
+        data = read_input(output, canonical.MAX_INPUT_BYTES, what="run outputs")
+        with open_log(ctx) as opened:
+            entry = opened.record_run(decl, output=data, media_type=media_type)
+            origin, size = opened.origin, opened.size()
+    if as_json:
+        echo_json(
+            {
+                "ok": True,
+                "index": entry.index,
+                "execution_id": entry.record["execution_id"],
+                "declaration_id": entry.record["declaration_id"],
+                "origin": origin,
+                "size": size,
+            }
+        )
+        return
     click.echo(f"appended entry {entry.index}")
     click.echo(f"execution id:   {entry.record['execution_id']}")
     click.echo(f"declaration id: {entry.record['declaration_id']}")
@@ -199,11 +233,30 @@ def log_export_contents(ctx: click.Context, refs: tuple[str, ...], out: str) -> 
 
 @log.command(name="consistency")
 @click.argument("old_checkpoint", metavar="OLD_CHECKPOINT")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the result as JSON: consistent, the origin, the old and the new tree's size and "
+    "root (base64, as in a checkpoint); or the error's code, message and hint "
+    "(docs/schema/log-consistency-v1.schema.json).",
+)
 @click.pass_context
-def log_consistency(ctx: click.Context, old_checkpoint: str) -> None:
+def log_consistency(ctx: click.Context, old_checkpoint: str, as_json: bool) -> None:
     """Prove the log still extends an earlier signed checkpoint (nothing rewritten)."""
-    note = read_input(old_checkpoint, 1 << 20, what="checkpoints (signed notes)")
-    old, new = _reading(ctx, lambda opened: opened.consistency(note))
+    with json_errors(ctx, as_json, consistent=False):
+        note = read_input(old_checkpoint, 1 << 20, what="checkpoints (signed notes)")
+        old, new = _reading(ctx, lambda opened: opened.consistency(note))
+    if as_json:
+        echo_json(
+            {
+                "consistent": True,
+                "origin": new.origin,
+                "old": {"size": old.size, "root": base64.b64encode(old.root).decode("ascii")},
+                "new": {"size": new.size, "root": base64.b64encode(new.root).decode("ascii")},
+            }
+        )
+        return
     click.echo(
         f"consistent: the tree of size {old.size} is a prefix of the tree of size {new.size}"
     )
@@ -214,7 +267,8 @@ def log_consistency(ctx: click.Context, old_checkpoint: str) -> None:
     "--json",
     "as_json",
     is_flag=True,
-    help="Print the result as JSON: ok, the size, and each finding with its place and code.",
+    help="Print the result as JSON: ok, the size, and each finding with its place and code; when "
+    "not ok, also the error's code, message and hint.",
 )
 @click.pass_context
 def log_audit(ctx: click.Context, as_json: bool) -> None:
@@ -224,32 +278,26 @@ def log_audit(ctx: click.Context, as_json: bool) -> None:
     rebuilds the lookup indexes from the entries and blobs, and runs SQLite's integrity check.
     On a terminal, a progress bar on standard error follows the envelopes.
     """
-    with _reader(ctx) as opened:
+    with json_errors(ctx, as_json, ok=False, size=None, findings=[]), _reader(ctx) as opened:
         size = opened.size()
         if sys.stderr.isatty():
             with click.progressbar(length=size, label="audit", file=sys.stderr) as bar:
                 findings = opened.audit(lambda done, _total: bar.update(done - bar.pos))
         else:
             findings = opened.audit()
+    failed = VerificationError(
+        f"audit failed: {len(findings)} problem(s) in {size} entries", code=E_STORE_CORRUPT
+    )
     if as_json:
-        report = {
-            "ok": not findings,
-            "size": size,
-            "code": E_STORE_CORRUPT if findings else None,
-            "findings": [
-                {"where": f.where, "problem": f.problem, "code": f.code} for f in findings
-            ],
-        }
-        click.echo(json.dumps(report, indent=2))
+        listed = [{"where": f.where, "problem": f.problem, "code": f.code} for f in findings]
         if findings:
-            ctx.exit(VerificationError.exit_code)
+            json_failure(ctx, failed, ok=False, size=size, findings=listed)
+        echo_json({"ok": True, "size": size, "code": None, "findings": []})
         return
     if findings:
         for finding in findings:
             click.echo(f"error: {finding.where}: {finding.problem}", err=True)
-        raise VerificationError(
-            f"audit failed: {len(findings)} problem(s) in {size} entries", code=E_STORE_CORRUPT
-        )
+        raise failed
     click.echo(
         f"audit ok: {size} entries, their nodes, every signed checkpoint, the lookup indexes "
         "and the database verify"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
@@ -13,7 +12,7 @@ from ..errors import RunidError, VerificationError
 from ..keys import Keyring
 from ..receipt import ReceiptError, VerifiedReceipt, verify_receipt
 from ..tlog.cosignature import CosignerKey
-from ._common import key_text
+from ._common import echo_json, json_failure, key_text
 
 __all__ = ["verify"]
 
@@ -121,21 +120,11 @@ def _verify_json(
             data, keyring, output=out, origin=origin, witnesses=cosigners, min_witnesses=required
         )
     except RunidError as exc:
-        click.echo(json.dumps(_failure(exc), indent=2, ensure_ascii=False))
-        ctx.exit(exc.exit_code)
-    click.echo(json.dumps(_success(result), indent=2, ensure_ascii=False))
-
-
-def _failure(exc: RunidError) -> dict[str, Any]:
-    return {
-        "verified": False,
-        # The step of docs/spec.md §14.3 that failed; null for an error before verification
-        # (a file that cannot be read, a key that is not a key).
-        "check": exc.check if isinstance(exc, ReceiptError) else None,
-        "code": exc.code,
-        "message": exc.message,
-        "hint": exc.hint,
-    }
+        # check: the step of docs/spec.md §14.3 that failed; null for an error before
+        # verification (a file that cannot be read, a key that is not a key).
+        check = exc.check if isinstance(exc, ReceiptError) else None
+        json_failure(ctx, exc, verified=False, check=check)
+    echo_json(_success(result))
 
 
 def _success(result: VerifiedReceipt) -> dict[str, Any]:
