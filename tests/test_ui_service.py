@@ -12,8 +12,6 @@ from typing import Any
 import pytest
 
 pytest.importorskip("starlette", reason="the UI needs the server extra: pip install '.[server]'")
-pytest.importorskip("httpx", reason="Starlette's test client needs httpx")
-
 from starlette.testclient import TestClient
 
 from runid._server.api import create_app
