@@ -44,6 +44,7 @@ LAYERS: dict[str, str] = {
     "runid._server": "edge",
     "runid._ui": "edge",
     "runid.errors": "core",
+    "runid.admin": "core",
     "runid._internal": "core",
     "runid._internal.files": "shell",
     "runid._internal.filedigest": "shell",

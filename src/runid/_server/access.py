@@ -27,8 +27,9 @@ import re
 import secrets
 from typing import Final, Literal, get_args
 
+from ..admin import PROJECT_PATTERN, check_project
 from ..digest import tagged_digest
-from ..errors import E_PROJECT, InputError
+from ..errors import InputError
 
 __all__ = [
     "PROJECT_PATTERN",
@@ -50,10 +51,6 @@ SCOPES: Final[tuple[str, ...]] = get_args(Scope)
 TOKEN_TAG: Final = "runid:v1:token"
 """The domain-separation tag of a token's stored hash."""
 
-PROJECT_PATTERN: Final = r"[a-z0-9][a-z0-9._-]{0,62}"
-"""A project name: 1 to 63 characters, lowercase letters, digits, ``.``, ``_``, ``-``."""
-
-_PROJECT = re.compile(PROJECT_PATTERN)
 _TOKEN = re.compile(r"runid_([0-9a-f]{16})_[A-Za-z0-9_-]{43}")
 
 
@@ -77,18 +74,6 @@ def token_hash(token: str) -> str:
 def hash_matches(token: str, stored: str) -> bool:
     """Whether ``token`` hashes to ``stored``, compared in constant time."""
     return hmac.compare_digest(token_hash(token).encode("ascii"), stored.encode("ascii"))
-
-
-def check_project(name: object) -> str:
-    """``name`` if it is a valid project name, else :class:`~runid.errors.InputError`."""
-    if not isinstance(name, str) or not _PROJECT.fullmatch(name):
-        raise InputError(
-            f"{name!r:.80} is not a project name",
-            code=E_PROJECT,
-            hint="1 to 63 characters: lowercase letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit",
-        )
-    return name
 
 
 def check_scope(scope: object) -> Scope:

@@ -10,7 +10,9 @@ nothing changed), applies admin actions and indexes the runs of each project.
 
 Which project a run belongs to follows from its **signing key**: a client key is registered to
 exactly one project (once, for ever: a revoked key id is not registered again), and a run
-belongs to the project of the key that signed it. Runs signed by keys no project registered
+belongs to the project of the key that signed it when the key was registered before the run
+and not revoked before it (:class:`runid.admin.KeyLedger`, whose rules the evidence bundles
+apply too). Other runs (signed by keys no project registered, or outside a key's registration)
 belong to none and are shown to no one.
 
 The actions (``by`` names who did it: ``cli`` or ``token:<id>``)::
@@ -37,7 +39,16 @@ from datetime import datetime
 from typing import Any, Final
 
 from .. import canonical
-from ..digest import content_digest, content_ref
+from ..admin import (
+    ADMIN_MEDIA,
+    KEY_ACTIONS,
+    ClientKey,
+    KeyLedger,
+    admin_declaration,
+    admin_output,
+    parse_action,
+)
+from ..digest import content_digest
 from ..errors import E_KEY_REGISTERED, E_NOT_FOUND, InputError, RunidError
 from ..identity import compute_identity
 from ..keys import Keyring, PublicKey
@@ -61,9 +72,6 @@ __all__ = [
     "token_action",
 ]
 
-ADMIN_MEDIA: Final = "application/vnd.runid.admin+json"
-"""The media type of an admin action, the one output of its record."""
-
 _NA: Final = {"absent": "not_applicable"}
 _FACTS = ("served_model", "system_fingerprint", "response_id", "usage", "finish_reason")
 
@@ -78,12 +86,8 @@ class TokenInfo:
     revoked: bool = False
 
 
-@dataclass
-class KeyInfo:
-    key: PublicKey
-    project: str
-    index: int
-    revoked: bool = False
+KeyInfo = ClientKey
+"""A registered client key (:class:`runid.admin.ClientKey`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,25 +127,6 @@ class ProjectIndex:
         """The runs with a log index above ``index``, in order."""
         start = bisect.bisect_right(self.positions, index)
         yield from self.runs[start:]
-
-
-def admin_declaration(action: bytes) -> dict[str, Any]:
-    """The declaration of an admin action: the action (canonical JSON) is its one input."""
-    return {
-        "spec": "runid/v1",
-        "model": dict(_NA),
-        "parameters": dict(_NA),
-        "instructions": dict(_NA),
-        "inputs": {
-            "messages": [{"role": "user", "content": dict(content_ref(action, ADMIN_MEDIA))}],
-            "truncation": dict(_NA),
-            "upstream": [],
-        },
-        "context": dict(_NA),
-        "tools": dict(_NA),
-        "runtime": dict(_NA),
-        "constraints": dict(_NA),
-    }
 
 
 def record_admin_action(log: Log, action: Mapping[str, Any]) -> int:
@@ -210,7 +195,8 @@ class Registry:
         self.done = 0  # entries scanned
         self.blobs_done = 0  # declaration blobs scanned (blob sequence number)
         self.tokens: dict[str, TokenInfo] = {}
-        self.keys: dict[str, KeyInfo] = {}
+        self.ledger = KeyLedger(log_key.key_id)
+        self.keys: dict[str, KeyInfo] = self.ledger.keys
         self.projects: dict[str, ProjectIndex] = {}
         self.declarations: dict[str, DeclarationInfo] = {}
         self.version = 0  # bumped whenever the keys change
@@ -250,8 +236,8 @@ class Registry:
         if key_id == self.log_key.key_id:
             self._admin(index, record, log)
             return
-        key = self.keys.get(key_id)
-        if key is None:
+        project_name = self.ledger.project_of(key_id, index)
+        if project_name is None:
             return
         outcome = record["outcome"]
         refs = [ref["digest"] for ref in outcome["outputs"]]
@@ -268,7 +254,7 @@ class Registry:
             outcome["status"],
             tuple(refs),
         )
-        project = self.projects.setdefault(key.project, ProjectIndex())
+        project = self.projects.setdefault(project_name, ProjectIndex())
         project.runs.append(row)
         project.positions.append(index)
         project.by_execution.setdefault(row.execution_id, row)
@@ -308,16 +294,16 @@ class Registry:
         return info
 
     def _admin(self, index: int, record: dict[str, Any], log: Log) -> None:
-        outputs = record["outcome"]["outputs"]
-        if len(outputs) != 1 or outputs[0]["media_type"] != ADMIN_MEDIA:
+        digest = admin_output(record)
+        if digest is None:
             return
-        data = log.store.get_blob(outputs[0]["digest"])
+        data = log.store.get_blob(digest)
         if data is None:
             return  # erased: the action cannot be read (access control fails closed)
         try:
-            action = json.loads(data)
+            action = parse_action(data)
             self.check(action)
-        except (ValueError, RunidError):
+        except RunidError:
             return  # refused when made; a conflicting action that lost the race
         self._apply(index, action)
         self.admin_index.append((index, action))
@@ -343,25 +329,8 @@ class Registry:
             token = self.tokens.get(str(action.get("token_id")))
             if token is None or token.project != project:
                 raise _not_found(f"token {action.get('token_id')!s:.40} of project {project}")
-        elif kind == "key.add":
-            key = PublicKey.parse(str(action.get("key")))
-            if key.key_id == self.log_key.key_id:
-                raise InputError(
-                    "that is the log's own key: it signs checkpoints and admin records, not runs",
-                    code=E_KEY_REGISTERED,
-                )
-            known = self.keys.get(key.key_id)
-            if known is not None:
-                raise InputError(
-                    f"key {key.key_id} is already registered"
-                    + (" to this project" if known.project == project else ""),
-                    code=E_KEY_REGISTERED,
-                    hint="a key id belongs to one project, for ever; rotate to a new key",
-                )
-        elif kind == "key.revoke":
-            info = self.keys.get(str(action.get("key_id")))
-            if info is None or info.project != project:
-                raise _not_found(f"key {action.get('key_id')!s:.80} of project {project}")
+        elif kind in KEY_ACTIONS:
+            self.ledger.check(action)
         else:
             raise InputError(f"{kind!r:.40} is not an admin action")
 
@@ -373,12 +342,8 @@ class Registry:
             )
         elif kind == "token.revoke":
             self.tokens[action["token_id"]].revoked = True
-        elif kind == "key.add":
-            key = PublicKey.parse(action["key"])
-            self.keys[key.key_id] = KeyInfo(key, project, index)
-            self.version += 1
-        elif kind == "key.revoke":
-            self.keys[action["key_id"]].revoked = True
+        elif kind in KEY_ACTIONS:
+            self.ledger.apply(index, action)
             self.version += 1
         self.projects.setdefault(project, ProjectIndex())
 
