@@ -107,6 +107,7 @@ def json_schema() -> dict[str, Any]:
     nullable_digest = {"type": ["string", "null"], "pattern": "^sha256:[0-9a-f]{64}$"}
     pointer = {"type": ["string", "null"]}
     change = {
+        "description": "One diverged condition (docs/spec.md §16.5): a diff change object.",
         "type": "object",
         "additionalProperties": False,
         "required": ["kind", "path", "pointer_a", "pointer_b", "a", "b", "label"],

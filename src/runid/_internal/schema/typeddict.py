@@ -90,6 +90,14 @@ class TypedDicts:
         if "oneOf" in schema:
             return self._union(schema, name, path)
         kind = schema.get("type")
+        if isinstance(kind, list):  # {"type": ["string", "null"]}: one type or null
+            parts = [self._type({**schema, "type": k}, name, path) for k in kind if k != "null"]
+            return " | ".join([*parts, "None"] if "null" in kind else parts)
+        if kind is None and ("const" in schema or "enum" in schema):  # a value of any type
+            values = [schema["const"]] if "const" in schema else schema["enum"]
+            return f"Literal[{', '.join(json.dumps(v) for v in values)}]"
+        if kind == "null":
+            return "None"
         if kind == "string":
             if "const" in schema:
                 return f"Literal[{json.dumps(schema['const'])}]"
