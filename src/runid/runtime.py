@@ -324,7 +324,7 @@ def _without_credentials(url: str) -> str:
 
 def application_code(*, caller: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """The ``runtime.code`` of the application whose code calls into runid: which build of
-    the app assembled the request (docs/spec.md §15).
+    the app assembled the request (docs/capture-reference.md, "The application's revision").
 
     1. ``$RUNID_APP_REVISION`` when set (a commit, tag or build id the deployment knows; with
        ``$RUNID_APP_REPOSITORY``, credentials dropped, as ``repository``);

@@ -42,7 +42,7 @@ runs share a commit). ``durability="sync"`` (default) returns once the run's rec
 committed; ``durability="background"`` returns at once and the record is committed within one
 commit's time: :meth:`Run.wait`, :meth:`Recorder.flush` (also ``close()``, ``with``, and
 interpreter exit) wait for it. A crash loses at most the not yet committed tail, in capture
-order, and never corrupts the log (docs/spec.md §15):
+order, and never corrupts the log (docs/capture-reference.md):
 
 >>> with Recorder(home, durability="background") as fast:
 ...     with fast.capture(decl) as run:

@@ -19,7 +19,7 @@ Three ways to know more, combined by :func:`served_facts`:
   ``llama-server`` (``/props``: the default generation settings, the chat template, the build,
   and the model file's digest when the file is on this machine). vLLM, Ollama and TGI report
   what they serve too (``/v1/models``, ``/api/show``, ``/info``); a probe of a few lines reads
-  them (docs/spec.md §15 shows one);
+  them (docs/capture-reference.md shows one);
 * a :class:`ServedModel` given as is (what the deployment knows).
 
 What a probe cannot read stays ``not_recorded``; a probe that fails (the server does not
