@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final, cast
 
 import orjson
 
@@ -57,6 +57,7 @@ from .errors import (
 from .keys import PublicKey, SigningKey
 from .merkle import leaf_hash as _merkle_leaf_hash
 from .record import prepare_record, record_problems
+from .wire import Envelope, Record, Statement
 
 __all__ = [
     "PAYLOAD_TYPE",
@@ -70,7 +71,7 @@ __all__ = [
     "verify_envelope",
 ]
 
-PAYLOAD_TYPE = "application/vnd.in-toto+json"
+PAYLOAD_TYPE: Final = "application/vnd.in-toto+json"
 """The DSSE payload type of an in-toto Statement (the only one accepted)."""
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
@@ -129,7 +130,7 @@ def _valid(record: object) -> Any:
     return prepared
 
 
-def statement(record: Mapping[str, Any]) -> dict[str, Any]:
+def statement(record: Mapping[str, Any]) -> Statement:
     """The in-toto Statement v1 of a valid record (what the envelope's payload encodes).
 
     >>> from runid.keys import SigningKey
@@ -141,11 +142,11 @@ def statement(record: Mapping[str, Any]) -> dict[str, Any]:
 
     Raises :class:`~runid.errors.InputError` (``E_INVALID_RECORD``) for an invalid record.
     """
-    _valid(record)
-    return _statement(record)
+    _valid(record)  # ``record`` may be any mapping: it is validated here
+    return cast(Statement, _statement(record))
 
 
-def sign_record(record: Mapping[str, Any], key: SigningKey) -> dict[str, Any]:
+def sign_record(record: Mapping[str, Any], key: SigningKey) -> Envelope:
     """Sign a valid record with its issuer's key; returns the DSSE envelope (a JSON object).
 
     The record must name ``key`` as its issuer (name and key id). Raises
@@ -249,7 +250,7 @@ def _trusted_keys(keyring: Mapping[str, PublicKey]) -> str:
     return ", ".join(named) or "none"
 
 
-def verify_envelope(envelope: object, keyring: Mapping[str, PublicKey]) -> dict[str, Any]:
+def verify_envelope(envelope: object, keyring: Mapping[str, PublicKey]) -> Record:
     """Verify a signed record and return the record.
 
     ``envelope`` is the envelope as a JSON object, or its JSON text. ``keyring`` maps trusted
@@ -297,7 +298,7 @@ def verify_envelope(envelope: object, keyring: Mapping[str, PublicKey]) -> dict[
     return _check_statement(payload, entry["keyid"], key)
 
 
-def _check_statement(payload: bytes, key_id: str, key: PublicKey) -> dict[str, Any]:
+def _check_statement(payload: bytes, key_id: str, key: PublicKey) -> Record:
     """The record in an authentic payload, once the payload is shown to say what it must."""
     # Fast path: when the payload is, byte for byte, the statement this module would write for
     # the valid record it carries, every check below holds. Anything else takes the slow path,
@@ -314,13 +315,13 @@ def _check_statement(payload: bytes, key_id: str, key: PublicKey) -> dict[str, A
                 and dumps_prepared(_statement(prepared)) == payload
             ):
                 assert type(record) is dict
-                return record
+                return cast(Record, record)  # valid: prepare_record accepted it
     except (orjson.JSONDecodeError, Unrepresentable):
         pass
     return _check_statement_slowly(payload, key_id, key)
 
 
-def _check_statement_slowly(payload: bytes, key_id: str, key: PublicKey) -> dict[str, Any]:
+def _check_statement_slowly(payload: bytes, key_id: str, key: PublicKey) -> Record:
     try:
         stmt = loads(payload)
     except RunidError as exc:
@@ -359,7 +360,7 @@ def _check_statement_slowly(payload: bytes, key_id: str, key: PublicKey) -> dict
             "the subject does not list exactly the execution id and the outputs of the record",
         )
     assert isinstance(record, dict)
-    return record
+    return cast(Record, record)  # valid: prepare_record accepted it
 
 
 def envelope_bytes(envelope: Mapping[str, Any]) -> bytes:

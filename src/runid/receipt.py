@@ -41,6 +41,7 @@ from .identity import compute_identity
 from .keys import Keyring
 from .proof import parse_proof, verify_tlog_proof
 from .tlog.cosignature import CosignerKey, verify_cosignatures
+from .wire import Declaration, Envelope, Receipt, Record, Withheld
 
 __all__ = [
     "CHECKS",
@@ -51,8 +52,8 @@ __all__ = [
     "verify_receipt",
 ]
 
-RECEIPT_SPEC = "runid/receipt/v1"
-WITHHELD = {"absent": "withheld"}
+RECEIPT_SPEC: Final = "runid/receipt/v1"
+WITHHELD: Withheld = {"absent": "withheld"}
 _KEYS = frozenset(("receipt", "envelope", "declaration", "proof"))
 
 CHECKS: Final = (
@@ -90,17 +91,19 @@ class ReceiptError(VerificationError):
 class VerifiedReceipt:
     """What was verified, for reporting."""
 
-    record: dict[str, Any]
+    record: Record
     checkpoint: Checkpoint
     index: int
     checks: list[str] = field(default_factory=list)
 
 
-def make_receipt(
-    envelope: dict[str, Any], proof: bytes, declaration: dict[str, Any] | None = None
-) -> bytes:
-    """The receipt file's bytes (canonical JSON, so the same receipt is the same file)."""
-    body = {
+def make_receipt(envelope: Envelope, proof: bytes, declaration: Declaration | None = None) -> bytes:
+    """The receipt file's bytes (canonical JSON, so the same receipt is the same file).
+
+    It checks nothing: ``envelope`` is one the log holds (verified), ``declaration`` the one
+    whose id is recorded in it, and ``proof`` the entry's tlog-proof; :func:`verify_receipt`
+    checks all of it."""
+    body: Receipt = {
         "receipt": RECEIPT_SPEC,
         "envelope": envelope,
         "declaration": declaration if declaration is not None else WITHHELD,

@@ -17,8 +17,7 @@ text is ``docs/spec.md`` ("Execution records"); this module is its executable fo
 >>> record = new_record(
 ...     "sha256:" + "ab" * 32,
 ...     issuer=key,
-...     started_at="2025-03-01T12:00:00.000000Z",
-...     ended_at="2025-03-01T12:00:01.250000Z",
+...     started_at="2025-03-01T12:00:00.000000Z", ended_at="2025-03-01T12:00:01.250000Z",
 ...     outputs=[content_ref("Refunds take 5 business days.")],
 ...     observed={"served_model": "gpt-4o-2024-08-06", "finish_reason": "stop",
 ...               "usage": {"input_tokens": 812, "output_tokens": 9}},
@@ -43,7 +42,7 @@ import calendar
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from ._internal.schema import (
     INVALID,
@@ -77,6 +76,7 @@ from .errors import (
     Problem,
 )
 from .keys import PublicKey, SigningKey
+from .wire import Record
 
 __all__ = [
     "EXECUTION_TAG",
@@ -506,7 +506,7 @@ def new_record(
     step: int | None = None,
     nonce: str | None = None,
     replay_of: str | None = None,
-) -> dict[str, Any]:
+) -> Record:
     """Build a valid record with a fresh nonce and its execution id.
 
     ``outputs`` are content references (:func:`runid.digest.content_ref`). ``error`` (a mapping
@@ -550,7 +550,7 @@ def new_record(
     ident = _body_id(body)
     if ident is None:
         raise _invalid(_problems(body, _BODY))
-    return {"spec": RECORD_SPEC, "execution_id": ident, **body}
+    return cast(Record, {"spec": RECORD_SPEC, "execution_id": ident, **body})  # valid: _body_id
 
 
 # --- documentation --------------------------------------------------------------------------

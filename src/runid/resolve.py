@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from . import canonical
 from ._internal.files import parse_json, read_input
@@ -50,6 +50,7 @@ from .identity import Identity, compute_identity, declaration_id_from_components
 from .keys import Keyring
 from .log import Log
 from .receipt import RECEIPT_SPEC, WITHHELD, verify_receipt
+from .wire import Declaration, Record
 
 __all__ = ["DECLARATION_SPEC", "Kind", "Subject", "resolve", "subject_of_declaration"]
 
@@ -75,8 +76,8 @@ class Subject:
     origin: str
     declaration_id: str
     components: Mapping[str, str] | None
-    declaration: dict[str, Any] | None = None
-    record: dict[str, Any] | None = None
+    declaration: Declaration | None = None
+    record: Record | None = None
 
     @property
     def execution_id(self) -> str | None:
@@ -97,7 +98,8 @@ def subject_of_declaration(
     _check_spec(declaration, origin)
     identity = compute_identity(declaration)
     assert isinstance(declaration, dict)  # compute_identity accepts only objects
-    return Subject(kind, origin, identity.declaration_id, identity.components, declaration)
+    valid = cast(Declaration, declaration)  # compute_identity validated it
+    return Subject(kind, origin, identity.declaration_id, identity.components, valid)
 
 
 def resolve(arg: str, log: Log | None = None, *, keyring: Keyring | None = None) -> Subject:
@@ -184,7 +186,7 @@ def _by_id(ref: str, log: Log | None) -> Subject:
 
 
 def _with_declaration(
-    log: Log | None, kind: Kind, origin: str, declaration_id: str, record: dict[str, Any]
+    log: Log | None, kind: Kind, origin: str, declaration_id: str, record: Record
 ) -> Subject:
     """A run's subject, with its declaration when ``log`` stored it."""
     declaration = log.declaration(declaration_id) if log is not None else None

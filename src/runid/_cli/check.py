@@ -19,7 +19,7 @@ import shutil
 import sys
 import tempfile
 import textwrap
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ from ..keys import Keyring
 from ..log import Entry, Log
 from ..policy import FAIL, NA, PASS, Evaluation, Policy, RuleResult, evaluate, parse_policy
 from ..resolve import resolve
+from ..wire import Declaration
 from ._common import Command, PolicyFileError, home_of, key_text, open_log, wants_color
 
 __all__ = ["CHECK_SPEC", "EXIT_ERROR", "Checked", "check_command", "report_json"]
@@ -96,7 +97,7 @@ class _Sources:
         # Many runs share one declaration (content-addressed, so one id is one declaration):
         # load each once. Without observed rules the record is never read, so the evaluation of
         # a declaration is the same for all of its runs, and is kept too.
-        self._declarations: dict[str, dict[str, Any] | None] = {}
+        self._declarations: dict[str, Declaration | None] = {}
         self._evaluations: dict[str, Evaluation] = {}
         self._record_free = "observed" not in policy.document
 
@@ -142,7 +143,7 @@ class _Sources:
         )
 
     def evaluate(
-        self, declaration: dict[str, Any] | None, record: dict[str, Any] | None
+        self, declaration: Declaration | None, record: Mapping[str, Any] | None
     ) -> Evaluation:
         if declaration is None:
             return Evaluation(FAIL, (_MISSING_DECLARATION,), "", {PASS: 0, FAIL: 1, NA: 0})

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
@@ -52,10 +53,10 @@ class Check:
 @dataclass
 class RunDetail:
     index: int
-    record: dict[str, Any]
-    envelope: dict[str, Any] | None
+    record: Mapping[str, Any]  # verified, or as read from the entry when it does not verify
+    envelope: Mapping[str, Any] | None
     verified: bool
-    declaration: dict[str, Any] | None
+    declaration: Mapping[str, Any] | None
     components: dict[str, str] | None
     checks: list[Check] = field(default_factory=list)
     evaluation: Evaluation | None = None
@@ -83,6 +84,8 @@ def run_detail(source: LocalSource, ref: str | int) -> RunDetail:
     log = source.log()
     entry: Entry | None = None
     checks: list[Check] = []
+    record: Mapping[str, Any]
+    envelope: Mapping[str, Any] | None
     try:
         entry = log.entry(ref)
         record, envelope, index = entry.record, entry.envelope, entry.index

@@ -33,6 +33,7 @@ from ..errors import E_AUTH, E_NOT_FOUND, InputError, RunidError
 from ..identity import compute_identity
 from ..log import Log
 from ..resolve import Subject
+from ..wire import Declaration, Record
 from .app import CSRF_COOKIE, create_ui, csrf_of, form_field
 from .html import tag
 from .inspect import RunDetail, run_detail, tree_heads
@@ -91,7 +92,7 @@ class ProjectSource(LocalSource):
 
         return walk_indices(log, self.indices_of(log, filters), before, after)
 
-    def subject(self, execution_id: str, record: dict[str, Any] | None = None) -> Subject:
+    def subject(self, execution_id: str, record: Record | None = None) -> Subject:
         if execution_id not in self._project().by_execution:
             raise InputError(f"run {execution_id} not found", code=E_NOT_FOUND)
         return super().subject(execution_id, record)
@@ -99,7 +100,7 @@ class ProjectSource(LocalSource):
     def has_declaration(self, declaration_id: str) -> bool:
         return declaration_id in self._project().by_declaration
 
-    def declaration(self, declaration_id: str) -> dict[str, Any] | None:
+    def declaration(self, declaration_id: str) -> Declaration | None:
         if not self.has_declaration(declaration_id):
             return None
         return super().declaration(declaration_id)

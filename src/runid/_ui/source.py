@@ -24,7 +24,7 @@ import bisect
 import contextlib
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,6 +40,7 @@ from ..log import Log
 from ..policy import Policy, evaluate
 from ..resolve import Subject
 from ..tlog.cosignature import CosignerKey
+from ..wire import Declaration, Record
 from .query import RunFilters
 
 __all__ = [
@@ -147,7 +148,7 @@ def _summary(index: int, record: dict[str, Any]) -> RunSummary:
     )
 
 
-def declaration_models(declaration: dict[str, Any]) -> tuple[frozenset[str], str]:
+def declaration_models(declaration: Mapping[str, Any]) -> tuple[frozenset[str], str]:
     """The names a declaration's model goes by (name, version), and how a list shows it."""
     model = declaration.get("model")
     if not isinstance(model, dict) or "absent" in model:
@@ -236,7 +237,7 @@ class LocalSource:
         self._logs: list[Log] = []
         self._lock = threading.Lock()
         self._indices: dict[tuple[Any, ...], list[int]] = {}
-        self._declarations: OrderedDict[str, dict[str, Any] | None] = OrderedDict()
+        self._declarations: OrderedDict[str, Declaration | None] = OrderedDict()
         self.log()  # fail now (no keys, no log) rather than on the first page
 
     # --- the log ---------------------------------------------------------------------------
@@ -265,7 +266,7 @@ class LocalSource:
                     log.close()
             self._logs.clear()
 
-    def declaration(self, declaration_id: str) -> dict[str, Any] | None:
+    def declaration(self, declaration_id: str) -> Declaration | None:
         """A stored declaration (verified: its id recomputed), remembered for a while."""
         with self._lock:
             if declaration_id in self._declarations:
@@ -428,7 +429,7 @@ class LocalSource:
             return "fail"
         return evaluate(self.policy, declaration, run.record).status
 
-    def subject(self, execution_id: str, record: dict[str, Any] | None = None) -> Subject:
+    def subject(self, execution_id: str, record: Record | None = None) -> Subject:
         """A run as one side of a diff (its record verified)."""
         log = self.log()
         if record is None:

@@ -26,6 +26,7 @@ from ..errors import InputError, RunidError
 from ..identity import Identity, identity_and_canonical
 from ..privacy import contains_secret, looks_like_credential, redact, scrub_collect
 from ..record import new_record
+from ..wire import Record
 from ._observed import (
     BYTES_MEDIA,
     NOT_APPLICABLE,
@@ -130,7 +131,7 @@ class Run:
         self._output_bytes: list[bytes] = []
         self._observed: dict[str, Any] = {}
         self.started_at: datetime | None = None
-        self.record: dict[str, Any] | None = None
+        self.record: Record | None = None
         self.entry_index: int | None = None
         self.recorded = False
         self.failure: BaseException | None = None

@@ -27,6 +27,7 @@ from ..envelope import sign_record
 from ..home import Home
 from ..keys import SigningKey
 from ..log import Log
+from ..wire import Envelope, Record
 
 __all__ = [
     "GROUP",
@@ -55,8 +56,8 @@ GROUP = 64
 class Pending:
     """A finished run not yet in the log: its record, envelope (once signed) and content."""
 
-    record: dict[str, Any]
-    envelope: dict[str, Any] | None = None
+    record: Record
+    envelope: Envelope | None = None
     blobs: list[bytes] = field(default_factory=list)
     keyed: list[dict[str, Any]] = field(default_factory=list)
 

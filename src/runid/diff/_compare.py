@@ -12,6 +12,7 @@ from typing import Any, Final, Literal, Protocol
 
 from ..declaration import COMPONENTS
 from ..identity import compute_identity
+from ..wire import Declaration, DiffChange, Record
 from ._align import align, common_ends, item_key, moves, pair
 from ._recorded import unrecorded
 
@@ -113,7 +114,7 @@ class Change:
             _ARROW.join(reversed(self.label.split(_ARROW, 1))) if self.label else self.label,
         )
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> DiffChange:
         """The change as a JSON object (docs/spec.md §16.3); a missing side is ``null``."""
         return {
             "kind": self.kind,
@@ -136,10 +137,10 @@ class Side(Protocol):
     def components(self) -> Mapping[str, str] | None: ...
 
     @property
-    def declaration(self) -> Mapping[str, Any] | None: ...
+    def declaration(self) -> Declaration | None: ...
 
     @property
-    def record(self) -> Mapping[str, Any] | None: ...
+    def record(self) -> Record | None: ...
 
 
 @dataclass(frozen=True)
@@ -266,7 +267,8 @@ def _declaration_changes(a: Side, b: Side) -> tuple[dict[str, ComponentState], t
     ca, cb = a.components, b.components
     states = {name: "same" if ca[name] == cb[name] else "different" for name in names}
     changes: list[Change] = []
-    da, db = a.declaration, b.declaration
+    da: Mapping[str, Any] | None = a.declaration  # read by component name
+    db: Mapping[str, Any] | None = b.declaration
     for name in names:
         if states[name] == "same":
             continue

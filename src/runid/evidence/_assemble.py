@@ -63,7 +63,7 @@ class RunEvidence:
 
     index: int
     envelope: bytes
-    record: dict[str, Any]
+    record: Mapping[str, Any]
     proof: bytes
 
 

@@ -104,7 +104,7 @@ class VerifiedRun:
     disclosed, ``declaration`` the whole declaration when every component is disclosed)."""
 
     index: int
-    record: dict[str, Any]
+    record: Mapping[str, Any]
     components: dict[str, str] | None = None
     disclosed: dict[str, Any] = field(default_factory=dict)
     declaration: dict[str, Any] | None = None

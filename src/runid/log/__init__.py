@@ -26,7 +26,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, cast
 
 from .. import canonical
 from ..checkpoint import Checkpoint, sign_checkpoint, verify_checkpoint
@@ -53,6 +53,7 @@ from ..store import (
     open_store,
     open_store_url,
 )
+from ..wire import Declaration, Envelope, Record
 from ._audit import AuditFinding, Progress, audit_log
 from ._ids import DIGEST, declaration_id_of, envelope_of, payload_record, record_ids
 from ._parallel import verified, workers_for
@@ -65,8 +66,8 @@ class Entry:
     """One log entry: its position and the signed record."""
 
     index: int
-    envelope: dict[str, Any]
-    record: dict[str, Any]
+    envelope: Envelope
+    record: Record
 
 
 class Log:
@@ -161,7 +162,7 @@ class Log:
     def _sign_checkpoint(self, size: int, root: bytes) -> bytes:
         return sign_checkpoint(Checkpoint(self.origin, size, root), self._signer())
 
-    def sign(self, record: Mapping[str, Any]) -> dict[str, Any]:
+    def sign(self, record: Mapping[str, Any]) -> Envelope:
         """The envelope of ``record`` signed with the issuer key, to give to :meth:`append`.
 
         The log remembers the envelope (the digest of its bytes) until it is appended, and does
@@ -170,7 +171,7 @@ class Log:
         method, then append them in batches (up to :data:`_SIGNED_MAX` signed ahead; past that
         the log forgets those and verifies them at append like any envelope).
         """
-        envelope = sign_record(record, self._signer())
+        envelope = sign_record(record, self._signer())  # validates ``record`` (any mapping)
         if len(self._signed) >= _SIGNED_MAX:
             self._signed.clear()  # signed but never appended: they would only be verified
         key = hashlib.sha256(envelope_bytes(envelope)).digest()
@@ -179,7 +180,7 @@ class Log:
 
     def append(
         self,
-        envelopes: Sequence[Mapping[str, Any]],
+        envelopes: Sequence[Mapping[str, Any]],  # untrusted: verified unless sign() made them
         *,
         blobs: Sequence[bytes] = (),
         keyed: Sequence[Mapping[str, Any]] = (),
@@ -243,8 +244,8 @@ class Log:
 
     def append_record(self, record: Mapping[str, Any]) -> Entry:
         """Sign ``record`` with the issuer key and append it durably."""
-        envelope = self.sign(record)
-        return Entry(self.append([envelope])[0], envelope, dict(record))
+        envelope = self.sign(record)  # validates the record
+        return Entry(self.append([envelope])[0], envelope, cast(Record, dict(record)))
 
     def record_run(
         self,
@@ -258,7 +259,7 @@ class Log:
     ) -> Entry:
         """Record one run of ``declaration`` that produced ``output``; keep both as blobs, in
         the transaction that appends the record."""
-        identity = compute_identity(declaration)
+        identity = compute_identity(declaration)  # validates ``declaration`` (any mapping)
         now = datetime.now(UTC)
         ref = content_ref(output, media_type)
         record = new_record(
@@ -331,7 +332,8 @@ class Log:
         envelope = envelope_of(data)
         if not isinstance(envelope, dict):
             raise VerificationError(f"entry {index}: stored bytes are not an envelope")
-        return Entry(index, envelope, verify_envelope(envelope, self.keyring))
+        record = verify_envelope(envelope, self.keyring)
+        return Entry(index, cast(Envelope, envelope), record)  # verify_envelope accepted it
 
     def _index_of(self, ref: str | int) -> int:
         size = self.store.size()
@@ -406,7 +408,7 @@ class Log:
         """Alias of :meth:`entries_of` (the records are in each entry's ``record``)."""
         return self.entries_of(declaration_id)
 
-    def declaration(self, declaration_id: str) -> dict[str, Any] | None:
+    def declaration(self, declaration_id: str) -> Declaration | None:
         """The stored declaration with ``declaration_id``, or ``None`` if it was not stored
         (withheld, or recorded elsewhere). Its id is recomputed before it is returned."""
         _check_id(declaration_id, "declaration id")
@@ -420,14 +422,14 @@ class Log:
         declaration = canonical.loads(data)
         if not isinstance(declaration, dict) or declaration_id_of(data) != declaration_id:
             raise _stale_index(f"blob {digest} is indexed as declaration {declaration_id}")
-        return declaration
+        return cast(Declaration, declaration)  # valid: declaration_id_of computed its id
 
     def content(self, digest: str) -> bytes | None:
         """The stored bytes with artifact digest ``digest`` (checked), or ``None``."""
         _check_id(digest, "content digest")
         return self.store.get_blob(digest)
 
-    def stored_declaration(self, ref: str | int) -> tuple[str, dict[str, Any]]:
+    def stored_declaration(self, ref: str | int) -> tuple[str, Declaration]:
         """The declaration this log stores for ``ref``: ``(declaration id, declaration)``.
 
         ``ref`` is an entry number, an execution id, or a declaration id. Raises
@@ -477,20 +479,23 @@ class Log:
         holds it; otherwise the receipt withholds the declaration (``{"absent": "withheld"}``).
         """
         entry = self.entry(ref)
+        included: Declaration | None = None
         if declaration is not None:
+            # Any mapping: compute_identity validates it (raises for an invalid declaration).
             computed = compute_identity(declaration).declaration_id
             if computed != entry.record["declaration_id"]:
                 raise InputError(
                     f"the declaration's id {computed} is not the one recorded in entry "
                     f"{entry.index} ({entry.record['declaration_id']})"
                 )
+            included = cast(Declaration, dict(declaration))
         elif include_stored:
-            declaration = self.declaration(entry.record["declaration_id"])
+            included = self.declaration(entry.record["declaration_id"])
         note = self.checkpoint()
         checkpoint = verify_checkpoint(note, self.keyring, self.origin)
         hashes = self.store.inclusion_proof(entry.index, checkpoint.size)
         proof = format_proof(entry.index, hashes, note)
-        return make_receipt(entry.envelope, proof, dict(declaration) if declaration else None)
+        return make_receipt(entry.envelope, proof, included)
 
     def consistency(self, old_note: bytes) -> tuple[Checkpoint, Checkpoint]:
         """Prove that the current log extends the tree of an earlier signed checkpoint."""

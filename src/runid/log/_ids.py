@@ -17,6 +17,7 @@ import orjson
 from .. import canonical
 from ..errors import RunidError
 from ..identity import compute_identity
+from ..wire import Envelope, Record
 
 __all__ = ["DIGEST", "declaration_id_of", "envelope_of", "payload_record", "record_ids"]
 
@@ -41,10 +42,10 @@ def envelope_of(data: bytes) -> Any:
     return canonical.loads(data)
 
 
-def payload_record(envelope: dict[str, Any]) -> dict[str, Any]:
+def payload_record(envelope: Envelope) -> Record:
     """The record in the payload of an envelope already verified (no check here): what
     :func:`runid.envelope.verify_envelope` returned for it."""
-    record: dict[str, Any] = orjson.loads(base64.b64decode(envelope["payload"]))["predicate"]
+    record: Record = orjson.loads(base64.b64decode(envelope["payload"]))["predicate"]
     return record
 
 

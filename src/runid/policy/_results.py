@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .._internal.schema import pointer
+from ..wire import PolicyResult
 
 __all__ = ["FAIL", "NA", "PASS", "Context", "Evaluation", "RuleResult", "Status", "absence"]
 
@@ -43,7 +44,7 @@ class RuleResult:
     actual: Any = None
     recorded: bool = True
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> PolicyResult:
         """The result as a JSON object (docs/spec.md §17.4)."""
         return {
             "rule": self.rule,

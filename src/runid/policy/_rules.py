@@ -459,7 +459,9 @@ def evaluate(
     a fixed order (docs/spec.md §17.3).
 
     Raises :class:`runid.errors.DeclarationError` for a declaration that is not valid: a rule
-    read from a malformed one would prove nothing.
+    read from a malformed one would prove nothing. Both are plain mappings, not
+    :mod:`runid.wire` types: the declaration is validated here, and the record is read
+    defensively (a member it lacks counts as not recorded).
     """
     validate(declaration)
     document = policy.document

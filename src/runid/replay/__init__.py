@@ -38,12 +38,14 @@ The modules:
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
 from ..capture import Recorder, Run
 from ..errors import E_REPLAY_FAILED, E_REPLAY_UNAVAILABLE, InputError, RunidError
 from ..home import Home
 from ..log import Log
+from ..wire import Record
 from ._declaration import absent_reason, previous_call
 from ._portable import directory_fetcher, export_contents, replay_receipt
 from ._run import blob_fetcher, first_of, load_declaration, replay_call
@@ -131,7 +133,7 @@ def _home_of(home: Home | Log) -> Home:
 # --- agent loops ------------------------------------------------------------------------------
 
 
-def _original_loop(log: Log, execution_id: str) -> list[tuple[int, dict[str, Any], dict[str, Any]]]:
+def _original_loop(log: Log, execution_id: str) -> list[tuple[int, Record, Mapping[str, Any]]]:
     """The model calls of the loop ``execution_id`` belongs to, first to last, as
     ``(log index, record, declaration)``: back along ``previous_call`` links to the first call,
     then forward through the log to each call that names the last one as its previous call."""
@@ -140,7 +142,7 @@ def _original_loop(log: Log, execution_id: str) -> list[tuple[int, dict[str, Any
     while (previous := previous_call(declaration)) is not None:
         entry = log.entry(previous)
         declaration = load_declaration(log, entry.record["declaration_id"])
-    loop = [(entry.index, entry.record, declaration)]
+    loop: list[tuple[int, Record, Mapping[str, Any]]] = [(entry.index, entry.record, declaration)]
     for index in range(entry.index + 1, log.size()):
         record = log.entry(index).record
         if absent_reason(record["parent"]) is None or "replay_of" in record:

@@ -23,6 +23,7 @@ from ..errors import (
 from ..home import Home
 from ..identity import compute_identity
 from ..log import Log
+from ..wire import Record
 from ._declaration import absent_reason
 from .engines import adapter_for, engine_of
 from .report import ReplayReport, compare
@@ -97,7 +98,7 @@ def load_declaration(log: Log, declaration_id: str) -> dict[str, Any]:
 
 
 def replay_call(
-    original: Mapping[str, Any],
+    original: Record,
     declaration: Mapping[str, Any],
     fetch: Fetch,
     *,
@@ -118,7 +119,7 @@ def replay_call(
     given = dict(options)
     if engine == _OPENAI_ENGINE:
         given.setdefault("record", original)
-    parent = original["parent"]
+    parent: Mapping[str, Any] = original["parent"]
     if absent_reason(parent) is None:  # a step replays as a step of the same parent
         given.update(parent=parent["execution_id"], step=parent["step"])
     rec = Recorder(
@@ -152,7 +153,7 @@ def replay_call(
     )
 
 
-def _recorded(run: Run) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
+def _recorded(run: Run) -> tuple[Record, Mapping[str, Any]]:
     """The replayed run's record and declaration; an error when it was not recorded."""
     if run.record is None or run.declaration is None or not run.recorded:
         cause = run.failure

@@ -23,13 +23,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from .. import canonical
 from ..diff import VERDICTS, Change, Comparison
 from ..diff import compare as diff_compare
 from ..errors import E_NOT_STORED, InputError, RunidError
 from ..identity import compute_identity
+from ..wire import Declaration, Record
 from ._declaration import is_present
 from .engines import engine_of
 
@@ -56,19 +57,20 @@ class _Side:
 
     declaration_id: str
     components: Mapping[str, str]
-    declaration: Mapping[str, Any]
-    record: Mapping[str, Any]
+    declaration: Declaration
+    record: Record
 
     @classmethod
-    def of(cls, record: Mapping[str, Any], declaration: Mapping[str, Any]) -> _Side:
-        identity = compute_identity(declaration)
+    def of(cls, record: Record, declaration: Mapping[str, Any]) -> _Side:
+        identity = compute_identity(declaration)  # validates it
         if identity.declaration_id != record["declaration_id"]:
             raise InputError(
                 f"the declaration's id {identity.declaration_id} is not the one its record "
                 f"names ({record['declaration_id']})",
                 code=E_NOT_STORED,
             )
-        return cls(identity.declaration_id, identity.components, declaration, record)
+        valid = cast(Declaration, declaration)
+        return cls(identity.declaration_id, identity.components, valid, record)
 
 
 @dataclass(frozen=True)
@@ -177,9 +179,9 @@ def _side(record: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def compare(
-    original: Mapping[str, Any],
+    original: Record,
     original_declaration: Mapping[str, Any],
-    replayed: Mapping[str, Any],
+    replayed: Record,
     replayed_declaration: Mapping[str, Any],
     *,
     replay_index: int | None = None,
@@ -222,9 +224,7 @@ def _engine_or_unknown(declaration: Mapping[str, Any]) -> str:
         return "unknown"
 
 
-def _linked_side(
-    declaration: Mapping[str, Any], record: Mapping[str, Any], ids: Mapping[str, str]
-) -> _Side:
+def _linked_side(declaration: Mapping[str, Any], record: Record, ids: Mapping[str, str]) -> _Side:
     """The replay's side with its own identifiers mapped to the original's: the execution ids
     of its earlier calls in ``inputs.upstream`` and the tool call ids the provider assigned
     (random per response) in ``inputs.messages``. They differ by construction and name the
@@ -251,8 +251,8 @@ def _linked_side(
         for link in inputs.get("upstream", [])
     ]
     linked = {**declaration, "inputs": {**inputs, "messages": messages, "upstream": upstream}}
-    identity = compute_identity(linked)
-    return _Side(identity.declaration_id, identity.components, linked, record)
+    identity = compute_identity(linked)  # validates it
+    return _Side(identity.declaration_id, identity.components, cast(Declaration, linked), record)
 
 
 def _output_calls(record: Mapping[str, Any], fetch: Callable[[str], bytes]) -> list[Any] | None:

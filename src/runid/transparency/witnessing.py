@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ..checkpoint import Checkpoint, verify_checkpoint
 from ..errors import (
@@ -48,6 +48,7 @@ from ..tlog.cosignature import (
     verify_cosignatures,
 )
 from ..tlog.witness import format_add_checkpoint
+from ..wire import Declaration
 from ._files import read_file, replace_file
 from ._http import request
 
@@ -279,15 +280,17 @@ def witnessed_receipt(
             "history; remove it and witness again",
             code=E_STORE_CORRUPT,
         )
+    included: Declaration | None = None
     if declaration is not None:
-        computed = compute_identity(declaration).declaration_id
+        computed = compute_identity(declaration).declaration_id  # validates it
         if computed != entry.record["declaration_id"]:
             raise InputError(
                 f"the declaration's id {computed} is not the one recorded in entry "
                 f"{entry.index} ({entry.record['declaration_id']})"
             )
+        included = cast(Declaration, dict(declaration))
     elif include_stored:
-        declaration = log.declaration(entry.record["declaration_id"])
+        included = log.declaration(entry.record["declaration_id"])
     hashes = log.store.inclusion_proof(entry.index, checkpoint.size)
     proof = format_proof(entry.index, hashes, note)
-    return make_receipt(entry.envelope, proof, dict(declaration) if declaration else None)
+    return make_receipt(entry.envelope, proof, included)
