@@ -35,6 +35,7 @@ DECL_ID = compute_identity(DECL).declaration_id
 
 def three_runs(home: Home) -> None:
     with Log.open(home) as log:
+        log.checkpoint_interval = 0  # a checkpoint per append: several notes to audit
         for i in range(3):
             log.record_run(DECL, output=b"answer %d" % i)
         log.record_run(example("rag-retrieved-chunks"), output=b"other")
@@ -220,6 +221,7 @@ def test_the_rows_the_audit_compares(
         if backend == "sqlite"
         else Log(MemoryStore(), home.signing_key(), home.public_key())
     )
+    log.checkpoint_interval = 0  # a checkpoint per append (ADR 0019's default is per second)
     entries = [
         log.record_run(DECL if i % 2 else example("agent-step-with-tools"), output=b"%d" % i)
         for i in range(5)

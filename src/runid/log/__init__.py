@@ -3,9 +3,12 @@
 
 :class:`Log` joins a :class:`~runid.store.LogStore` (sequencing and durability) with the
 issuer's signing key (envelopes and checkpoints). :meth:`Log.append` is the one way in: signed
-envelopes, their content blobs and a newly signed checkpoint in one store transaction (one
-durable commit however many runs it holds), so the stored tree always matches its latest
-signed checkpoint, even after a crash. :meth:`Log.record_run`, :meth:`Log.append_record` and
+envelopes and their content blobs in one store transaction (one durable commit however
+many runs it holds). Checkpoints are decoupled from appends (ADR 0019): an append signs one in
+its transaction at most every :data:`CHECKPOINT_INTERVAL` seconds per :class:`Log`, a receipt,
+proof or checkpoint request signs one for the current size when the latest does not cover it,
+and closing a log that appended signs one for its size; every stored checkpoint is of a prefix
+of the stored tree, even after a crash. :meth:`Log.record_run`, :meth:`Log.append_record` and
 capture's writer thread all append through it.
 
 >>> import tempfile, pathlib
@@ -21,7 +24,9 @@ capture's writer thread all append through it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -55,10 +60,11 @@ from ..store import (
 )
 from ..wire import Declaration, Envelope, Record
 from ._audit import AuditFinding, Progress, audit_log
+from ._checkpoints import CHECKPOINT_INTERVAL, stored_covering
 from ._ids import DIGEST, declaration_id_of, envelope_of, payload_record, record_ids
 from ._parallel import verified, workers_for
 
-__all__ = ["AuditFinding", "Entry", "Log"]
+__all__ = ["CHECKPOINT_INTERVAL", "AuditFinding", "Entry", "Log"]
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,11 @@ class Log:
         # Declaration blob digest -> its declaration id (None: not a declaration), so the
         # same declaration stored with run after run is read once (see _declaration_rows).
         self._declaration_ids: dict[bytes, str | None] = {}
+        # Checkpoints decoupled from appends (ADR 0019): when this log last signed one in an
+        # append (monotonic seconds; None: never), and whether it appended since.
+        self.checkpoint_interval = CHECKPOINT_INTERVAL
+        self._checkpointed: float | None = None
+        self._uncovered = False
 
     @classmethod
     def open(
@@ -137,6 +148,11 @@ class Log:
         return bool(getattr(self.store, "readonly", False))
 
     def close(self) -> None:
+        """Close the store; first sign a checkpoint for the size if this log appended past its
+        latest (best effort: the appends are durable, and the next request signs one)."""
+        if self._uncovered and self.key is not None:
+            with contextlib.suppress(Exception):
+                self.checkpoint()
         self.store.close()
 
     def __enter__(self) -> Self:
@@ -184,18 +200,25 @@ class Log:
         *,
         blobs: Sequence[bytes] = (),
         keyed: Sequence[Mapping[str, Any]] = (),
+        checkpoint: bool | None = None,
     ) -> list[int]:
         """Append signed envelopes with their content; the index of each, in order.
 
         The one write path of the log. The envelopes (verified first, unless :meth:`sign`
-        made them: the log only holds what verifies), the content ``blobs`` and a checkpoint
-        signed for the new tree go into one store transaction: one durable commit for any
-        number of runs, all of it or nothing. ``keyed`` are keyed-index lines (privacy mode
-        ``keyed``), appended to the home's index (:meth:`~runid.home.Home.append_keyed_index`)
-        just before the transaction: a file, not part of it, so a line can exist for a run
-        that did not land (or twice, when that run is appended again), never a run without its
-        lines. An envelope already in the log is not appended again (its index is returned),
-        so retrying an append whose acknowledgement was lost is safe.
+        made them: the log only holds what verifies) and the content ``blobs`` go into one
+        store transaction: one durable commit for any number of runs, all of it or nothing;
+        acknowledged is durable. A checkpoint for the new tree is signed in the same
+        transaction when ``checkpoint`` is true, or, by default, when this log signed none in
+        its appends for :attr:`checkpoint_interval` seconds (ADR 0019): the checkpoint that
+        covers an entry is otherwise signed when a receipt, proof or checkpoint asks for it
+        (:meth:`checkpoint`), or when this log is closed.
+
+        ``keyed`` are keyed-index lines (privacy mode ``keyed``), appended to the home's index
+        (:meth:`~runid.home.Home.append_keyed_index`) just before the transaction: a file, not
+        part of it, so a line can exist for a run that did not land (or twice, when that run is
+        appended again), never a run without its lines. An envelope already in the log is not
+        appended again (its index is returned), so retrying an append whose acknowledgement was
+        lost is safe.
 
         The lookup indexes (execution id, declaration id, stored declaration) are written in the
         same transaction (ADR 0017): the first lookup after a bulk import has nothing to catch
@@ -203,6 +226,8 @@ class Log:
         the record it signed.
         """
         leaves = [envelope_bytes(envelope) for envelope in envelopes]
+        if leaves:
+            self._signer()  # a log without its key cannot sign the checkpoints of its appends
         signed = self._signed
         keys = [hashlib.sha256(leaf).digest() for leaf in leaves]
         records: list[tuple[str, str] | None] = []
@@ -217,9 +242,16 @@ class Log:
             if self.home is None:
                 raise InputError("keyed-index lines need a log opened in a home (Log.open)")
             self.home.append_keyed_index(keyed)
-        indices = self.store.append(
-            leaves, sign_checkpoint=self._sign_checkpoint, blobs=blobs, lookups=lookups
-        )
+        now = time.monotonic()
+        if checkpoint is None:
+            last = self._checkpointed
+            checkpoint = last is None or now - last >= self.checkpoint_interval
+        signer = self._sign_checkpoint if checkpoint else None
+        indices = self.store.append(leaves, sign_checkpoint=signer, blobs=blobs, lookups=lookups)
+        if checkpoint:
+            self._checkpointed, self._uncovered = now, False
+        elif leaves:
+            self._uncovered = True
         for key in keys:
             signed.pop(key, None)
         return indices
@@ -274,18 +306,28 @@ class Log:
         blobs = [output, canonical.canonicalize(declaration)]
         return Entry(self.append([envelope], blobs=blobs)[0], envelope, record)
 
-    def checkpoint(self) -> bytes:
-        """The latest signed checkpoint (signing one for the current size if there is none)."""
+    def checkpoint(self, *, covering: int | None = None) -> bytes:
+        """The signed checkpoint of the log's current size, signed (and stored) now if the
+        latest stored one is older: appends do not sign one each (ADR 0019).
+
+        A log that cannot sign (opened read-only or without its private key) returns the latest
+        stored checkpoint if it covers ``covering`` entries (default: the current size), and
+        raises :class:`~runid.errors.InputError` (``E_NOT_IN_LOG``) when none does yet.
+        """
         note = self.current_checkpoint()
         if note is not None:
             return note
+        if self.key is None or self.readonly:
+            return stored_covering(self.store, covering)
         size = self.store.size()
         note = self._sign_checkpoint(size, self.store.root(size))
-        return self.store.save_checkpoint(size, note).note
+        stored = self.store.save_checkpoint(size, note).note
+        self._uncovered = False  # what this log appended is in the tree of ``size``
+        return stored
 
     def current_checkpoint(self) -> bytes | None:
         """The stored signed checkpoint of the log's current size, or ``None`` if there is
-        none (every append signs one; a log appended to without a signer may lack it, and
+        none (appends sign one at most every :data:`CHECKPOINT_INTERVAL` seconds, ADR 0019;
         :meth:`checkpoint` then signs one, which needs the key and a writable log)."""
         latest = self.store.latest_checkpoint()
         if latest is not None and latest.size == self.store.size():
@@ -491,7 +533,7 @@ class Log:
             included = cast(Declaration, dict(declaration))
         elif include_stored:
             included = self.declaration(entry.record["declaration_id"])
-        note = self.checkpoint()
+        note = self.checkpoint(covering=entry.index + 1)
         checkpoint = verify_checkpoint(note, self.keyring, self.origin)
         hashes = self.store.inclusion_proof(entry.index, checkpoint.size)
         proof = format_proof(entry.index, hashes, note)

@@ -98,8 +98,9 @@ def _end(tile: Tile) -> int:
 
 def export_tiles(log: Log, directory: Path) -> ExportReport:
     """Write the log's latest checkpoint, tiles and entry bundles below ``directory``."""
-    latest = log.store.latest_checkpoint()
-    note = latest.note if latest is not None else log.checkpoint()
+    # The checkpoint of the current size (signed now if appends left it behind, ADR 0019); a
+    # log that cannot sign publishes its latest stored one.
+    note = log.checkpoint(covering=0)
     checkpoint = verify_checkpoint(note, log.keyring, log.origin)
     found = load_cosigned(log)
     cosigned = found is not None and found[1] == checkpoint
