@@ -19,7 +19,7 @@ import click
 from .. import scl as scl_core
 from .._internal.files import read_input
 from ..canonical import MAX_INPUT_BYTES
-from ..errors import FileAccessError, LimitExceededError
+from ..errors import E_TOO_LARGE, FileAccessError, LimitExceededError
 
 __all__ = ["scl"]
 
@@ -116,7 +116,7 @@ def _read(source: str) -> bytes:
     if len(data) > MAX_INPUT_BYTES:
         raise LimitExceededError(
             f"{source}: input is larger than the limit of {MAX_INPUT_BYTES} bytes",
-            code="E_TOO_LARGE",
+            code=E_TOO_LARGE,
             hint="runid reads SCL documents of at most 64 MiB",
         )
     return data
