@@ -17,7 +17,8 @@ A module may import modules of its own layer or of a layer below, never above. C
 import no I/O (files, databases, threads, processes, sockets). Integrations never import the
 CLI. No module imports another module's private (``_``-prefixed) function, class or value;
 a package's private *submodules* are its own business and may be imported inside the package.
-No module other than generated code exceeds 600 lines.
+No module other than generated code exceeds 600 lines. Error codes are the constants of
+``runid.errors``: no other module spells one as a string literal (``"E_TOO_LARGE"``).
 
 Each rule is also checked against a small synthetic package, so a rule that stopped seeing
 violations would fail here too.
@@ -26,6 +27,7 @@ violations would fail here too.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -283,6 +285,27 @@ def _private_attribute_uses(
     return found
 
 
+#: A string that is an error code (``E_TOO_LARGE``).
+CODE = re.compile(r"E_[A-Z0-9_]+")
+#: The one module that defines the codes (as constants); generated code is exempt too.
+CODES_MODULE = f"{PACKAGE}.errors"
+
+
+def code_literals(root: Path) -> list[str]:
+    """String constants that are error codes, outside :data:`CODES_MODULE` and generated code:
+    a code is named by its ``runid.errors`` constant, so a misspelt one fails at import."""
+    found = []
+    for module, path in modules(root).items():
+        if module == CODES_MODULE or module in GENERATED:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            is_text = isinstance(node, ast.Constant) and isinstance(node.value, str)
+            if is_text and CODE.fullmatch(node.value):
+                found.append(f"{module}:{node.lineno} {node.value!r}")
+    return found
+
+
 def oversized(root: Path) -> list[str]:
     found = []
     for module, path in modules(root).items():
@@ -299,6 +322,7 @@ RULES = {
     "integrations never import the CLI": integrations_importing_cli,
     "no module reaches into another module's private names": private_reach_ins,
     f"no module over {MAX_LINES} lines": oversized,
+    "error codes are runid.errors constants, not string literals": code_literals,
 }
 
 
@@ -338,6 +362,10 @@ BROKEN: dict[str, dict[str, str]] = {
         "identity.py": "def _identity_and_canonical() -> None: ...\n",
     },
     f"no module over {MAX_LINES} lines": {"merkle.py": "X = 1\n" * (MAX_LINES + 1)},
+    "error codes are runid.errors constants, not string literals": {
+        "_cli/scl.py": 'def fail() -> None:\n    raise ValueError(code="E_TOO_LARGE")\n',
+        "errors.py": 'E_TOO_LARGE = "E_TOO_LARGE"\n',
+    },
 }
 
 
