@@ -10,6 +10,7 @@ Layout::
     <home>/keys/signing.key   the issuer's Ed25519 private key (mode 0600)
     <home>/keys/signing.pub   its verifier key (C2SP vkey), safe to publish
     <home>/keyed/index.jsonl  keyed privacy mode: HMAC digests of the content used (0600)
+    <home>/config.toml        the home's settings, if any: [retention] (docs/spec.md §20.7)
 
 Files here are never written through a link someone planted (new files are created with
 ``O_EXCL | O_NOFOLLOW``; :mod:`runid._internal.files`), and a home anyone may write to, or a
@@ -23,10 +24,11 @@ PosixPath('/tmp/x/keys/signing.key')
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import stat
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,17 +99,57 @@ class Home:
     def keyed_index_path(self) -> Path:
         return self.path / "keyed" / "index.jsonl"
 
+    @property
+    def config_path(self) -> Path:
+        """``<home>/config.toml``: the home's settings (``[retention]``, docs/spec.md §20.7)."""
+        return self.path / "config.toml"
+
     def append_keyed_index(self, entries: Sequence[Mapping[str, Any]]) -> None:
         """Append keyed-index lines (:meth:`runid.privacy.Privacy.index_entries`) to
-        :attr:`keyed_index_path`, one JSON object a line (directory 0700, file 0600)."""
+        :attr:`keyed_index_path`, one JSON object a line (directory 0700, file 0600).
+
+        Under an exclusive ``flock`` of the file, as :meth:`erase_keyed_index` rewrites it: a
+        line is appended to the file at the path, never to one an erasure just replaced."""
         if not entries:
             return
         path = self.keyed_index_path
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "a", encoding="utf-8") as handle:
-            for entry in entries:
-                handle.write(json.dumps(entry, sort_keys=True, separators=(",", ":")) + "\n")
+        while True:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _O_NOFOLLOW, 0o600)
+            with os.fdopen(fd, "a", encoding="utf-8") as handle:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                with contextlib.suppress(FileNotFoundError):
+                    if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                        for entry in entries:
+                            line = json.dumps(entry, sort_keys=True, separators=(",", ":"))
+                            handle.write(line + "\n")
+                        return
+            # An erasure replaced the file while we waited for the lock: append to the new one.
+
+    def erase_keyed_index(self, keyed_digests: Collection[str]) -> int:
+        """Remove every keyed-index line whose ``keyed_digest`` is one of ``keyed_digests``;
+        the number of lines removed. The file is replaced atomically (mode 0600) under an
+        exclusive ``flock`` (see :meth:`append_keyed_index`)."""
+        path = self.keyed_index_path
+        if not keyed_digests or not os.path.lexists(path):
+            return 0
+        wanted = set(keyed_digests)
+        try:
+            fd = os.open(path, os.O_RDONLY | _O_NOFOLLOW)
+        except OSError as exc:
+            raise FileAccessError(f"{path}: cannot read the keyed index ({exc})") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            with os.fdopen(os.dup(fd), "rb") as handle:
+                lines = handle.read().splitlines(keepends=True)
+            kept = [line for line in lines if _keyed_digest(line) not in wanted]
+            if len(kept) < len(lines):
+                write_atomic(path, b"".join(kept), mode=0o600, exact_mode=True)
+        except OSError as exc:
+            raise FileAccessError(f"{path}: cannot rewrite the keyed index ({exc})") from None
+        finally:
+            os.close(fd)
+        return len(lines) - len(kept)
 
     def check_private(self) -> None:
         """Refuse a home (or keys directory) that everyone may write to: anyone could plant
@@ -235,6 +277,16 @@ class Home:
             return self.signing_key().public_key
         text = read_regular(self.public_key_path, _KEY_FILE_LIMIT, what="key files")
         return PublicKey.parse(text.decode("ascii", "replace").strip())
+
+
+def _keyed_digest(line: bytes) -> str | None:
+    """The ``keyed_digest`` of one keyed-index line, or ``None`` if it has none."""
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return None
+    digest = value.get("keyed_digest") if isinstance(value, dict) else None
+    return digest if isinstance(digest, str) else None
 
 
 def save_signing_key(key: SigningKey, path: Path) -> None:

@@ -60,18 +60,22 @@ def _reading(ctx: click.Context, action: Callable[[Log], _T]) -> _T:
         return action(opened)
 
 
-#: The log's public side (:mod:`.log_public`: tiles, witnesses), imported when used.
+#: The log's public side (:mod:`.log_public`: tiles, witnesses) and erasure (:mod:`.log_erase`:
+#: erase, erasures, retention), imported when used.
 _PUBLIC = {
     "export-tiles": "log_public:export_tiles_command",
     "witness": "log_public:witness_command",
     "prove-witnessed": "log_public:prove_witnessed_command",
+    "erase": "log_erase:erase_command",
+    "erasures": "log_erase:erasures_command",
+    "retention": "log_erase:retention_command",
 }
 
 
 @click.group(cls=LazyGroup, lazy=_PUBLIC)
 @click.option("--home", type=click.Path(file_okay=False), help=HOME_HELP)
 def log(home: str | None) -> None:
-    """The log: append, show, checkpoint, prove, declaration, consistency, audit."""
+    """The log: append, show, checkpoint, prove, declaration, consistency, audit, erase."""
 
 
 @log.command(name="append")

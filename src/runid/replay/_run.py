@@ -13,6 +13,7 @@ from typing import Any
 from ..capture import Recorder, Run
 from ..digest import checked_fetch
 from ..errors import (
+    E_CONTENT_ERASED,
     E_CONTENT_MISSING,
     E_NOT_STORED,
     E_REPLAY_FAILED,
@@ -44,6 +45,7 @@ def blob_fetcher(log: Log) -> Fetch:
     def stored(digest: str) -> bytes:
         data = log.store.get_blob(digest)
         if data is None:
+            _check_not_erased(log, digest, "content")
             raise InputError(
                 f"content {digest} is not stored in this log",
                 hint="the run was recorded digests-only or keyed, or the content was erased; "
@@ -56,10 +58,23 @@ def blob_fetcher(log: Log) -> Fetch:
     return lambda digest: checked_fetch(stored, digest)
 
 
+def _check_not_erased(log: Log, digest: str, what: str) -> None:
+    """``E_CONTENT_ERASED`` if the log erased the blob ``digest`` (docs/spec.md §20.7)."""
+    erasure = log.store.erasure(digest)
+    if erasure is not None:
+        why = f" ({erasure.reason})" if erasure.reason else ""
+        raise InputError(
+            f"{what} {digest} was erased from this log at {erasure.erased_at}{why}",
+            hint="an erased content cannot be replayed from this log; the run's records and "
+            "proofs still verify",
+            code=E_CONTENT_ERASED,
+        )
+
+
 def first_of(*fetchers: Fetch) -> Fetch:
     """A fetch that asks each of ``fetchers`` in turn: the first that has the content gives
-    it (each checks the bytes against the digest); the last one's ``E_CONTENT_MISSING`` when
-    none has it."""
+    it (each checks the bytes against the digest); the last one's ``E_CONTENT_MISSING`` (or
+    ``E_CONTENT_ERASED``) when none has it."""
 
     def fetch(digest: str) -> bytes:
         missing: InputError | None = None
@@ -67,7 +82,7 @@ def first_of(*fetchers: Fetch) -> Fetch:
             try:
                 return one(digest)
             except InputError as exc:
-                if exc.code != E_CONTENT_MISSING:
+                if exc.code not in (E_CONTENT_MISSING, E_CONTENT_ERASED):
                     raise
                 missing = exc
         assert missing is not None  # at least one fetcher
@@ -81,6 +96,9 @@ def load_declaration(log: Log, declaration_id: str) -> dict[str, Any]:
     lookup = getattr(log, "declaration", None)
     found = lookup(declaration_id) if callable(lookup) else None
     if found is None:
+        blob = log.store.find_declaration(declaration_id)
+        if blob is not None:
+            _check_not_erased(log, blob, f"the declaration {declaration_id}, blob")
         raise InputError(
             f"the declaration {declaration_id} is not stored in this log",
             hint="the run was recorded digests-only (or keyed), so it cannot be replayed; "
