@@ -1,6 +1,6 @@
 """Remote capture (``Recorder(url=..., token=...)``) and ``runid push`` against a service on
 loopback: runs reach the service; an outage loses none and does not slow the call; a refusal is
-kept and sent once fixed (docs/spec.md §21.6)."""
+kept and sent once fixed (docs/capture-reference.md, "Remote capture")."""
 
 from __future__ import annotations
 
