@@ -19,6 +19,7 @@ from typing import Any, Literal
 import click
 
 from .._internal.files import read_input, write_output
+from ..admin import check_project
 from ..errors import (
     E_SELECTION,
     FileAccessError,
@@ -72,12 +73,16 @@ def _reader(ctx: click.Context) -> Log:
     return Log.open(home, readonly=True)
 
 
-def _selection(since: str | None, until: str | None, runs: tuple[str, ...]) -> Selection:
+def _selection(
+    since: str | None, until: str | None, runs: tuple[str, ...], project: str | None
+) -> Selection:
     start = parse_time(since, "--since") if since else None
     end = parse_time(until, "--until") if until else None
     if start is not None and end is not None and end <= start:
         raise InputError("--until must be after --since", code=E_SELECTION)
-    return Selection(start, end, runs)
+    if project is not None:
+        check_project(project)
+    return Selection(start, end, runs, project)
 
 
 def _policy(name: str | None) -> tuple[str, bytes, Policy] | None:
@@ -105,6 +110,11 @@ def _select_options(function: Any) -> Any:
                 multiple=True,
                 metavar="REF",
                 help="Only this run (entry, execution id or declaration id); repeat.",
+            ),
+            click.option(
+                "--project",
+                metavar="P",
+                help="Only the runs of project P of a log service's log (signed by its keys).",
             ),
             click.option(
                 "--policy",
@@ -167,6 +177,7 @@ def evidence_export(
     since: str | None,
     until: str | None,
     runs: tuple[str, ...],
+    project: str | None,
     policy_file: str | None,
     disclose: str,
     fmt: str,
@@ -183,10 +194,13 @@ def evidence_export(
     where the private key is). 'runid evidence verify' checks it offline.
 
     Runs: those that started at or after --since and before --until (a date, or an RFC 3339
-    date-time, UTC unless it says otherwise), among the --run named or every run in the log. A
-    bundle covers one log: projects are not in the log yet, so there is no --project.
+    date-time, UTC unless it says otherwise), among the --run named or every run in the log.
+    On a log service's log (runid serve), --project P keeps the runs of project P: those signed
+    by a key registered to P (after its registration, before its revocation). Runs signed by
+    client keys come with the admin records that register and revoke their keys and with the
+    keys, so that 'evidence verify' needs only the log's key.
     """
-    selection = _selection(since, until, runs)
+    selection = _selection(since, until, runs, project)
     shown = parse_disclose(disclose)
     policy = _policy(policy_file)
     if fmt != "bundle":
@@ -242,8 +256,15 @@ def evidence_export(
             sealed = sealed_files()
     write_output(out, write_zip(sealed))
     first, last = collected.runs[0].index, collected.runs[-1].index
+    of = f" of project {project}" if project is not None else ""
+    keys = (
+        f"{len(collected.client_keys):,} client key(s) with {len(collected.admin):,} admin "
+        "record(s), "
+        if collected.client_keys
+        else ""
+    )
     click.echo(
-        f"wrote {out}: {counts['runs']:,} run(s) (entries {first}..{last}), "
+        f"wrote {out}: {counts['runs']:,} run(s){of} (entries {first}..{last}), {keys}"
         f"{counts['declarations']:,} declaration(s), {counts['contents']:,} content(s), "
         f"disclosed: {_disclosed(shown)}; checkpoints at "
         f"{', '.join(f'{s:,}' for s in sizes)}",
@@ -434,8 +455,9 @@ def evidence_verify(
         return
     for check in verified.checks:
         click.echo(f"ok  {check}")
+    of = f" of project {verified.project}" if verified.project is not None else ""
     click.echo(
-        f"verified: {len(verified.runs):,} run(s) of the log {verified.origin}, tree size "
+        f"verified: {len(verified.runs):,} run(s){of} of the log {verified.origin}, tree size "
         f"{verified.checkpoint.size:,}"
     )
     if not verified.anchored:
@@ -471,6 +493,7 @@ def evidence_report(
     since: str | None,
     until: str | None,
     runs: tuple[str, ...],
+    project: str | None,
     policy_file: str | None,
     disclose: str,
     keys_: tuple[str, ...],
@@ -486,7 +509,7 @@ def evidence_report(
     the record-keeping clauses (EU AI Act, NIST AI RMF, ISO/IEC 42001) the evidence serves.
     """
     if bundle is not None:
-        if since or until or runs or policy_file or disclose != "all":
+        if since or until or runs or project or policy_file or disclose != "all":
             raise InputError(
                 "the selection options are for a report from the log; a bundle's runs are fixed",
                 code=E_SELECTION,
@@ -496,12 +519,14 @@ def evidence_report(
         note = f"Verified from {bundle}."
         created = (verified.manifest or {}).get("created_at") or _now()
     else:
-        selection = _selection(since, until, runs)
+        selection = _selection(since, until, runs, project)
         shown = parse_disclose(disclose)
         policy = _policy(policy_file)
         with _reader(ctx) as log:
             collected, sizes = collect(log, selection, shown, policy=policy)
-        verified = verify_files(assemble(collected, sizes), [collected.key], sealed=False)
+        verified = verify_files(
+            assemble(collected, sizes), [collected.key], sealed=False, project=project
+        )
         note = "Verified from the log's records, proofs and checkpoints (no bundle)."
         created = _now()
     page = render_report(verified, generated_at=created, tool_version=_version(), note=note)

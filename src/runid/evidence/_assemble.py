@@ -24,7 +24,9 @@ from ._format import (
     POLICY_RESULTS,
     Disclose,
     VerifiedRun,
+    admin_path,
     checkpoint_path,
+    client_key_path,
     content_path,
     declaration_path,
     disclosure_document,
@@ -33,6 +35,7 @@ from ._format import (
 
 __all__ = [
     "POLICY_RESULTS_SPEC",
+    "AdminEvidence",
     "Collected",
     "RunEvidence",
     "assemble",
@@ -67,6 +70,18 @@ class RunEvidence:
     proof: bytes
 
 
+@dataclass(frozen=True)
+class AdminEvidence:
+    """The admin record at entry ``index`` that registers or revokes a client key of the
+    bundle's runs: its envelope's bytes (the log leaf), the action's bytes (the record's one
+    output), and its inclusion proof."""
+
+    index: int
+    envelope: bytes
+    action: bytes
+    proof: bytes
+
+
 @dataclass
 class Collected:
     """Everything a bundle is made of, as values.
@@ -75,7 +90,8 @@ class Collected:
     against); ``consistency`` holds ``(old size, new size, proof hashes)`` between neighbours;
     ``declarations`` maps each run's declaration id to the declaration the log holds (None:
     not held); ``contents`` the content blobs to disclose, by digest; ``policy`` the policy file
-    (name and bytes) with its parsed form.
+    (name and bytes) with its parsed form; ``admin`` the admin records that register (and
+    revoke) the client keys that signed runs, ``client_keys`` those keys.
     """
 
     key: PublicKey
@@ -88,6 +104,8 @@ class Collected:
     policy: tuple[str, bytes, Policy] | None = None
     planned: dict[str, tuple[bytes, list[str]]] | None = None
     identities: dict[str, Identity] = field(default_factory=dict)
+    admin: list[AdminEvidence] = field(default_factory=list)
+    client_keys: list[PublicKey] = field(default_factory=list)
 
 
 def peek_record(leaf: bytes) -> dict[str, Any] | None:
@@ -280,6 +298,12 @@ def assemble(
     result of :func:`disclosures` when the caller already has it.
     """
     files: dict[str, bytes] = {LOG_KEY: (collected.key.vkey + "\n").encode("ascii")}
+    for key in collected.client_keys:
+        files[client_key_path(key.key_id)] = (key.vkey + "\n").encode("ascii")
+    for entry in collected.admin:
+        files[admin_path(entry.index, "envelope.json")] = entry.envelope
+        files[admin_path(entry.index, "action.json")] = entry.action
+        files[admin_path(entry.index, "inclusion.tlog-proof")] = entry.proof
     for size, note in zip(sizes, collected.checkpoints, strict=True):
         files[checkpoint_path(size)] = note
     files[CONSISTENCY] = consistency_bytes(collected.consistency)

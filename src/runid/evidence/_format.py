@@ -37,7 +37,9 @@ __all__ = [
     "Disclose",
     "EvidenceError",
     "VerifiedRun",
+    "admin_path",
     "checkpoint_path",
+    "client_key_path",
     "content_path",
     "declaration_path",
     "digests_under",
@@ -82,7 +84,11 @@ _NUMBER = "(?:0|[1-9][0-9]{0,18})"
 _KINDS: Final = (
     ("manifest", re.compile(re.escape(MANIFEST))),
     ("signature", re.compile(re.escape(SIGNATURE))),
-    ("key", re.compile(r"keys/[A-Za-z0-9][A-Za-z0-9._-]*\.vkey")),
+    ("key", re.compile(re.escape(LOG_KEY))),
+    ("client key", re.compile(rf"keys/{_HEX}\.vkey")),
+    ("admin envelope", re.compile(rf"admin/{_NUMBER}/envelope\.json")),
+    ("admin proof", re.compile(rf"admin/{_NUMBER}/inclusion\.tlog-proof")),
+    ("admin action", re.compile(rf"admin/{_NUMBER}/action\.json")),
     ("consistency", re.compile(re.escape(CONSISTENCY))),
     ("checkpoint", re.compile(rf"checkpoints/{_NUMBER}\.note")),
     ("envelope", re.compile(rf"runs/{_NUMBER}/envelope\.json")),
@@ -140,6 +146,17 @@ def reraise(file: str, check: str, exc: RunidError) -> EvidenceError:
 def run_path(index: int, name: str) -> str:
     """``runs/<index>/<name>``: ``envelope.json`` or ``inclusion.tlog-proof``."""
     return f"runs/{index}/{name}"
+
+
+def admin_path(index: int, name: str) -> str:
+    """``admin/<index>/<name>``: ``envelope.json``, ``inclusion.tlog-proof`` or
+    ``action.json`` of the admin record at entry ``index``."""
+    return f"admin/{index}/{name}"
+
+
+def client_key_path(key_id: str) -> str:
+    """``keys/<hex>.vkey``: the verifier key of a client key whose id is ``sha256:<hex>``."""
+    return f"keys/{key_id.removeprefix('sha256:')}.vkey"
 
 
 def declaration_path(declaration_id: str) -> str:

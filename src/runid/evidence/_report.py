@@ -320,6 +320,16 @@ def _summary(verified: Verified) -> str:
         ),
         ("Disclosed", _e(disclosed) if manifest else "as the log holds it"),
     ]
+    if verified.project is not None:
+        keys = len(verified.client_keys)
+        rows.insert(
+            0,
+            (
+                "Project",
+                f"<code>{_e(verified.project)}</code>: every run signed by one of its "
+                f"{keys:,} client key(s), each registered to it by an admin record of the log",
+            ),
+        )
     return _table((), [(f"<b>{_e(k)}</b>", v) for k, v in rows])
 
 

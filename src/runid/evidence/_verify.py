@@ -15,11 +15,14 @@ from typing import Any, Final
 
 import orjson
 
+from ..admin import ClientKey, check_project
 from ..checkpoint import Checkpoint
 from ..declaration import COMPONENTS
 from ..envelope import verify_envelope
 from ..errors import (
+    E_BUNDLE_ADMIN,
     E_BUNDLE_FILE,
+    E_BUNDLE_PROJECT,
     E_CONTENT_DIGEST,
     E_DISCLOSURE,
     E_POLICY_RESULT,
@@ -40,6 +43,7 @@ from ._format import (
     POLICY_RESULTS,
     EvidenceError,
     VerifiedRun,
+    admin_path,
     check_disclosed,
     content_path,
     declaration_path,
@@ -53,6 +57,7 @@ from ._format import (
     reraise,
     run_path,
 )
+from ._keys import ClientKeys, check_admin, check_signer
 
 __all__ = ["Progress", "Verified", "verify_files"]
 
@@ -78,6 +83,8 @@ class Verified:
     policy: Policy | None = None
     policy_results: dict[str, Any] | None = None
     checks: list[str] = field(default_factory=list)
+    project: str | None = None
+    client_keys: dict[str, ClientKey] = field(default_factory=dict)
 
 
 def _declaration(files: Mapping[str, bytes], declaration_id: str) -> VerifiedRun:
@@ -153,9 +160,17 @@ def _run_indices(files: Mapping[str, bytes]) -> list[int]:
     return sorted(indices)
 
 
-def _selection(manifest: dict[str, Any] | None) -> tuple[Any, Any]:
+def _selection(manifest: dict[str, Any] | None) -> tuple[Any, Any, str | None]:
     if manifest is None or not isinstance(manifest["selection"], dict):
-        return None, None
+        return None, None, None
+    project = manifest["selection"].get("project")
+    if project is not None:
+        try:
+            check_project(project)
+        except RunidError:
+            raise fail(
+                MANIFEST, "manifest", f"selection project {project!r:.80} is not a project name"
+            ) from None
     bounds = []
     for key in ("since", "until"):
         value = manifest["selection"].get(key)
@@ -165,7 +180,7 @@ def _selection(manifest: dict[str, Any] | None) -> tuple[Any, Any]:
             raise fail(
                 MANIFEST, "manifest", f"selection {key} {value!r:.40} is not a time"
             ) from None
-    return bounds[0], bounds[1]
+    return bounds[0], bounds[1], project
 
 
 def _verify_runs(
@@ -176,16 +191,20 @@ def _verify_runs(
     notes: Mapping[bytes, Checkpoint],
     manifest: dict[str, Any] | None,
     progress: Progress | None,
+    clients: ClientKeys,
+    project: str | None,
 ) -> list[VerifiedRun]:
-    since, until = _selection(manifest)
+    since, until, _project = _selection(manifest)
+    signers = Keyring([*keyring.values(), *(info.key for info in clients.keys.values())])
     indices = _run_indices(files)
     declarations: dict[str, VerifiedRun | None] = {}
     runs: list[VerifiedRun] = []
     for done, index in enumerate(indices, 1):
         name = run_path(index, "envelope.json")
         leaf = files[name]
+        check_signer(name, index, leaf, clients=clients, log_keys=keyring, project=project)
         try:
-            record = verify_envelope(leaf, keyring)
+            record = verify_envelope(leaf, signers)
         except RunidError as exc:
             raise reraise(name, "envelope", exc) from None
         try:
@@ -231,6 +250,14 @@ def _verify_runs(
             declaration_id = "sha256:" + name.split("/")[1].removesuffix(".json")
             if declaration_id not in declarations:
                 raise fail(name, "declaration", "no run of the bundle has this declaration")
+    for index, key_id in clients.about.items():
+        if key_id not in clients.used:
+            raise fail(
+                admin_path(index, "envelope.json"),
+                "admin",
+                f"no run of the bundle is signed by the key it is about ({key_id})",
+                code=E_BUNDLE_ADMIN,
+            )
     return runs
 
 
@@ -330,6 +357,7 @@ def verify_files(
     progress: Progress | None = None,
     witnesses: Sequence[CosignerKey] = (),
     min_witnesses: int | None = None,
+    project: str | None = None,
 ) -> Verified:
     """Verify a bundle's files; raise :class:`EvidenceError` at the first failure.
 
@@ -338,6 +366,8 @@ def verify_files(
     made it. ``sealed`` False verifies files not sealed yet (no manifest: a report made
     straight from the log). ``witnesses`` (cosigner keys) requires a checkpoint of the bundle
     cosigned by ``min_witnesses`` of them (default 1) whose tree holds every run.
+    ``project``: every run must be signed by a client key of that project (files not sealed;
+    a sealed bundle's manifest names its project).
     """
     for name in files:
         problem = path_problem(name)
@@ -374,18 +404,52 @@ def verify_files(
             f"names tree size {manifest['log'].get('size')}, "
             f"its latest checkpoint is {latest.size}",
         )
+    if manifest is not None:
+        named = _selection(manifest)[2]
+        if project is not None and named != project:
+            raise fail(
+                MANIFEST,
+                "project",
+                f"the bundle's selection is {named or 'no project'}, not project {project}",
+                code=E_BUNDLE_PROJECT,
+            )
+        project = named
     checks.append(
         f"checkpoints: {len(checkpoints)} signed by {origin}, tree sizes "
         f"{', '.join(f'{c.size:,}' for c in checkpoints)}; each extends the one before "
         f"({len(checkpoints) - 1} consistency proofs)"
     )
+    clients = check_admin(files, keyring, key, origin=origin, notes=notes)
+    if clients.about:
+        revoked = sum(info.revoked for info in clients.keys.values())
+        checks.append(
+            f"admin: {len(clients.about):,} admin record(s) signed by {origin} and included "
+            f"in the log register {len(clients.keys):,} client key(s)"
+            + (f", {revoked:,} of them revoked later" if revoked else "")
+        )
     runs = _verify_runs(
-        files, keyring, origin=origin, notes=notes, manifest=manifest, progress=progress
+        files,
+        keyring,
+        origin=origin,
+        notes=notes,
+        manifest=manifest,
+        progress=progress,
+        clients=clients,
+        project=project,
     )
+    signed = sum(run.record["issuer"]["key_id"] in clients.keys for run in runs)
     checks.append(
         f"runs: {len(runs):,} envelopes signed and valid (execution ids recomputed), "
         f"{len(runs):,} inclusion proofs verified"
+        + (
+            f"; {signed:,} signed by client keys, each registered to its project before the "
+            "run and not revoked before it"
+            if signed
+            else ""
+        )
     )
+    if project is not None:
+        checks.append(f"project: every run is signed by a key of project {project}")
     witnessed = check_witnesses(files, key, runs, witnesses, min_witnesses)
     if witnessed:
         checks.append(witnessed)
@@ -412,6 +476,8 @@ def verify_files(
         manifest,
         contents,
         checks=checks,
+        project=project,
+        client_keys=dict(clients.keys),
     )
     if manifest is not None:
         leaves = [files[run_path(run.index, "envelope.json")] for run in runs]

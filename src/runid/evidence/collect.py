@@ -1,5 +1,6 @@
 """Collecting a bundle's evidence from a log: the runs selected, their proofs, checkpoints and
-a consistency chain, the declarations and the contents to disclose.
+a consistency chain, the declarations and the contents to disclose, and for runs signed by a
+log service's client keys, the admin records that register those keys.
 
 The shell half of ``runid evidence export`` and ``report``: it reads the log
 (:class:`runid.log.Log`) and hands values to the pure half (:mod:`runid.evidence`), which makes
@@ -18,19 +19,36 @@ from typing import Any
 
 import orjson
 
+from ..admin import KEY_ACTIONS, ClientKey, KeyLedger, admin_output, parse_action
 from ..checkpoint import Checkpoint, verify_checkpoint
 from ..digest import DIGEST_PATTERN
 from ..envelope import verify_envelope
-from ..errors import E_SELECTION, E_STORE_CORRUPT, InputError, RunidError, VerificationError
+from ..errors import (
+    E_SELECTION,
+    E_STORE_CORRUPT,
+    E_UNKNOWN_KEY,
+    InputError,
+    RunidError,
+    VerificationError,
+)
 from ..identity import Identity, identity_and_canonical
+from ..keys import Keyring
 from ..log import Log
 from ..merkle import inclusion_proof_ranges
 from ..policy import Policy
 from ..proof import format_proof
 from ..store import fold, subtree_keys
 from ..transparency.witnessing import load_cosigned
-from ._assemble import Collected, RunEvidence, disclosures, output_digests, peek_record
+from ._assemble import (
+    AdminEvidence,
+    Collected,
+    RunEvidence,
+    disclosures,
+    output_digests,
+    peek_record,
+)
 from ._format import Disclose, instant
+from ._keys import signer_of
 
 __all__ = ["Selection", "collect"]
 
@@ -40,11 +58,13 @@ Progress = Callable[[str, int, int], None]
 @dataclass(frozen=True)
 class Selection:
     """Which runs: those that started in ``[since, until)`` (either may be None), among the
-    ``runs`` named (entry numbers, execution ids, declaration ids) or every run of the log."""
+    ``runs`` named (entry numbers, execution ids, declaration ids) or every run of the log;
+    with ``project``, only the runs of that project of a log service's log."""
 
     since: datetime | None = None
     until: datetime | None = None
     runs: tuple[str, ...] = ()
+    project: str | None = None
 
     def to_json(self, disclose: Disclose) -> dict[str, Any]:
         def stamp(value: datetime | None) -> str | None:
@@ -54,6 +74,7 @@ class Selection:
             "since": stamp(self.since),
             "until": stamp(self.until),
             "runs": list(self.runs) or None,
+            "project": self.project,
             "disclose": disclose.to_json(),
         }
 
@@ -66,20 +87,43 @@ class Selection:
 
 
 def _named(log: Log, refs: Iterable[str]) -> list[int]:
+    """The entries ``refs`` name (entry numbers, execution ids, declaration ids), found with
+    the log's lookups and not verified here: :func:`collect` verifies each run it selects with
+    the keys that may sign it (a log service's client keys too)."""
     digest = re.compile(DIGEST_PATTERN)
     log.refresh_lookups()
+    size = log.store.size()
     found: set[int] = set()
     for ref in refs:
-        if digest.fullmatch(ref) and log.store.find_execution(ref) is None:
-            entries = log.entries_of(ref)
-            if not entries:
-                raise InputError(
-                    f"--run {ref}: no run of this log has this execution or declaration id",
-                    code=E_SELECTION,
+        if ref.isdigit():
+            if int(ref) >= size:
+                span = f"entries 0..{size - 1}" if size else "no entries yet"
+                raise InputError(f"--run {ref}: the log has {span}", code=E_SELECTION)
+            found.add(int(ref))
+            continue
+        if not digest.fullmatch(ref):
+            raise InputError(
+                f"--run {ref!r:.80}: neither an entry number nor an execution or declaration id "
+                "(sha256:<64 hex>)",
+                code=E_SELECTION,
+            )
+        execution = log.store.find_execution(ref)
+        indices = [execution] if execution is not None else log.store.find_records(ref)
+        if not indices:
+            raise InputError(
+                f"--run {ref}: no run of this log has this execution or declaration id",
+                code=E_SELECTION,
+            )
+        member = "execution_id" if execution is not None else "declaration_id"
+        for index in indices:
+            record = peek_record(log.store.entry(index))
+            if record is None or record.get(member) != ref:
+                raise VerificationError(
+                    f"lookup index: entry {index} is indexed under {ref}, but it is not",
+                    code=E_STORE_CORRUPT,
+                    hint="run 'runid log audit'",
                 )
-            found.update(e.index for e in entries)
-        else:
-            found.add(log.entry(ref).index)
+        found.update(indices)
     return sorted(found)
 
 
@@ -190,6 +234,65 @@ def _checkpoints(
     return ordered, notes, chain
 
 
+@dataclass
+class _Clients:
+    """A log service's client keys as of a tree size (``ledger``, the registry's rules), and
+    the admin records about them: entry -> (its leaf, its action's bytes)."""
+
+    ledger: KeyLedger
+    records: dict[int, tuple[bytes, bytes]]
+
+    def projects(self) -> list[str]:
+        return sorted({info.project for info in self.ledger.keys.values()})
+
+
+def _clients(log: Log, size: int) -> _Clients:
+    """The admin records of the log's own key among entries ``[0, size)``, their key actions
+    replayed in log order as the service's registry replays them (an action that does not
+    apply, or whose bytes are erased, does not count)."""
+    key_id = log.public.key_id
+    marker = key_id.encode("ascii")
+    found = _Clients(KeyLedger(key_id), {})
+    for index, leaf in log.store.iter_entries(0, size):
+        if marker not in leaf or signer_of(leaf) != key_id:
+            continue
+        record = peek_record(leaf)
+        digest = admin_output(record) if record is not None else None
+        data = log.store.get_blob(digest) if digest is not None else None
+        if data is None:
+            continue
+        try:
+            action = parse_action(data)
+            if action.get("action") not in KEY_ACTIONS:
+                continue
+            found.ledger.check(action)
+        except RunidError:
+            continue
+        found.ledger.apply(index, action)
+        found.records[index] = (leaf, data)
+    return found
+
+
+def _issuer(record: dict[str, Any]) -> str | None:
+    issuer = record.get("issuer")
+    key_id = issuer.get("key_id") if isinstance(issuer, dict) else None
+    return key_id if isinstance(key_id, str) else None
+
+
+def _project_clients(log: Log, size: int, project: str) -> _Clients:
+    clients = _clients(log, size)
+    known = clients.projects()
+    if project not in known:
+        raise InputError(
+            f"--project {project}: no client key of this log is registered to it",
+            code=E_SELECTION,
+            hint=f"projects with keys: {', '.join(known)}"
+            if known
+            else "this log has no projects (no admin record registers a client key)",
+        )
+    return clients
+
+
 def collect(
     log: Log,
     selection: Selection,
@@ -200,12 +303,17 @@ def collect(
 ) -> tuple[Collected, list[int]]:
     """The evidence of the selected runs, and the tree sizes of its checkpoints in order.
 
-    Raises :class:`~runid.errors.InputError` (``E_SELECTION``) when no run is selected; any
-    envelope that does not verify raises :class:`~runid.errors.VerificationError`.
+    Runs signed by a log service's client keys (``selection.project``: only those of that
+    project) come with the admin records that register and revoke their keys. Raises
+    :class:`~runid.errors.InputError` (``E_SELECTION``) when no run is selected or the project
+    has no key; any envelope that does not verify, or a client-signed run no admin record
+    puts in a project, raises :class:`~runid.errors.VerificationError`.
     """
     note = log.current_checkpoint() or log.checkpoint()
     latest = verify_checkpoint(note, log.keyring, log.origin)
     size = latest.size
+    project = selection.project
+    clients = _project_clients(log, size, project) if project is not None else None
     cosigned = _cosigned(log, latest)
     if cosigned is not None and cosigned[1].size == size:
         note = cosigned[0]  # every proof then carries the cosignatures
@@ -217,7 +325,24 @@ def collect(
     else:
         candidates = log.store.iter_entries(0, size)
         prover = _Prover(log, size) if size else None
+
+    def proof(index: int) -> bytes:
+        hashes = prover.proof(index) if prover else log.store.inclusion_proof(index, size)
+        return format_proof(index, hashes, note)
+
     runs: list[RunEvidence] = []
+
+    def add(index: int, leaf: bytes, keyring: Keyring) -> None:
+        try:
+            record = verify_envelope(leaf, keyring)
+        except RunidError as exc:
+            raise VerificationError(f"entry {index}: {exc.message}", code=exc.code) from None
+        runs.append(RunEvidence(index, leaf, record, proof(index)))
+        if progress is not None and len(runs) % 500 == 0:
+            progress("runs", len(runs), 0)
+
+    log_keys = frozenset(log.keyring)  # key ids (a Keyring's lookup raises for others)
+    signed_by_clients: list[tuple[int, bytes, str | None]] = []
     for index, leaf in candidates:
         peeked = peek_record(leaf)
         if peeked is None or not isinstance(peeked.get("started_at"), str):
@@ -227,18 +352,32 @@ def collect(
                 continue
         except ValueError:
             raise VerificationError(f"entry {index}: its start time is not a timestamp") from None
-        try:
-            record = verify_envelope(leaf, log.keyring)
-        except RunidError as exc:
-            raise VerificationError(f"entry {index}: {exc.message}", code=exc.code) from None
-        hashes = prover.proof(index) if prover else log.store.inclusion_proof(index, size)
-        proof = format_proof(index, hashes, note)
-        runs.append(RunEvidence(index, leaf, record, proof))
-        if progress is not None and len(runs) % 500 == 0:
-            progress("runs", len(runs), 0)
+        signer = _issuer(peeked)
+        if signer is not None and signer not in log_keys:
+            signed_by_clients.append((index, leaf, signer))
+        elif project is None:
+            add(index, leaf, log.keyring)  # the log's own runs are no project's
+    if signed_by_clients:
+        clients = clients or _clients(log, size)
+        ledger = clients.ledger
+        signers = Keyring([*log.keyring.values(), *(k.key for k in ledger.keys.values())])
+        for index, leaf, signer in signed_by_clients:
+            owner = ledger.project_of(signer, index) if signer is not None else None
+            if project is not None and owner != project:
+                continue
+            if owner is None:
+                raise VerificationError(
+                    f"entry {index}: signed by {signer}, which no admin record of this log "
+                    "registers to a project at that entry",
+                    code=E_UNKNOWN_KEY,
+                    hint="select one project's runs with --project, or name runs with --run",
+                )
+            add(index, leaf, signers)
+        runs.sort(key=lambda run: run.index)
     if not runs:
+        of = f"of project {project} " if project is not None else ""
         raise InputError(
-            f"no run of this log (entries 0..{size - 1}) matches the selection"
+            f"no run {of}of this log (entries 0..{size - 1}) matches the selection"
             if size
             else "the log is empty",
             code=E_SELECTION,
@@ -251,6 +390,10 @@ def collect(
     collected = Collected(log.public, notes, chain, runs, declarations, disclose, policy=policy)
     collected.planned = disclosures(declarations, disclose, identities)
     collected.identities = identities
+    if clients is not None:
+        keys = _used_keys(clients, runs)
+        collected.client_keys = [info.key for info in keys]
+        collected.admin = _admin_evidence(log, clients, keys, proof)
     wanted: dict[str, None] = {}
     for _data, digests in collected.planned.values():
         wanted.update(dict.fromkeys(digests))
@@ -262,3 +405,26 @@ def collect(
         if data is not None:
             collected.contents[digest] = data
     return collected, sizes
+
+
+def _used_keys(clients: _Clients, runs: Sequence[RunEvidence]) -> list[ClientKey]:
+    """The client keys that signed ``runs``, by key id."""
+    used = {run.record["issuer"]["key_id"] for run in runs}
+    return [info for key_id, info in sorted(clients.ledger.keys.items()) if key_id in used]
+
+
+def _admin_evidence(
+    log: Log, clients: _Clients, keys: Sequence[ClientKey], proof: Callable[[int], bytes]
+) -> list[AdminEvidence]:
+    """The admin records that register and revoke ``keys``, each verified as it is read, with
+    its action and its inclusion proof, in entry order."""
+    indices = sorted(i for info in keys for i in (info.index, info.revoked_at) if i is not None)
+    found = []
+    for index in indices:
+        leaf, action = clients.records[index]
+        try:
+            verify_envelope(leaf, log.keyring)
+        except RunidError as exc:
+            raise VerificationError(f"entry {index}: {exc.message}", code=exc.code) from None
+        found.append(AdminEvidence(index, leaf, action, proof(index)))
+    return found
