@@ -352,6 +352,21 @@ def test_a_client_key_without_its_admin_record_is_refused(
         "key",
         E_BUNDLE_CLIENT_KEY,
     )
+    # No admin record and no key at all, and no project: still not the log's key.
+    bare = {
+        n: d
+        for n, d in files.items()
+        if n == "keys/log.vkey" or not n.startswith(("admin/", "keys/"))
+    }
+    manifest = json.loads(files[MANIFEST])
+    manifest["selection"]["project"] = None
+    bare[MANIFEST] = canonical.canonicalize(manifest)
+    caught = _refused(service, bare)
+    assert (caught.file, caught.check, caught.code) == (
+        f"runs/{A_RUNS[0]}/envelope.json",
+        "key",
+        E_BUNDLE_CLIENT_KEY,
+    )
     # The admin record without its key file.
     caught = _refused(service, {n: d for n, d in files.items() if n != f"keys/{c_key}.vkey"})
     assert (caught.file, caught.check, caught.code) == (
