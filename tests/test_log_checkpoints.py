@@ -9,13 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from runid._cli import main
 from runid.checkpoint import verify_checkpoint
 from runid.digest import content_ref
 from runid.errors import E_NOT_IN_LOG, InputError
 from runid.examples import example
 from runid.home import Home
 from runid.identity import compute_identity
+from runid.keys import Keyring
 from runid.log import Log
 from runid.receipt import verify_receipt
 from runid.record import new_record
@@ -114,3 +117,28 @@ def _record(log: Log, tag: str) -> dict[str, Any]:
         ended_at="2025-03-01T12:00:01Z",
         outputs=[content_ref(tag)],
     )
+
+
+def test_the_command_line_without_the_key_answers_from_the_latest_stored_checkpoint(
+    home: Home, tmp_path: Path
+) -> None:
+    with Log.open(home) as log:
+        log.checkpoint_interval = 3600.0
+        log.record_run(DECL, output=b"covered")  # the first append signs size 1
+        old = log.checkpoint()
+        log.append([log.sign(_record(log, "past the checkpoint"))], checkpoint=False)
+        log._uncovered = False  # as after a crash: nothing signs size 2 at close
+    home.signing_key_path.unlink()  # an auditor's copy: the public key only
+
+    def runid(*args: str) -> Any:
+        return CliRunner().invoke(main, ["--home", str(home.path), *args])
+
+    receipt = tmp_path / "receipt.json"
+    proved = runid("log", "prove", "0", "-o", str(receipt))
+    assert proved.exit_code == 0, proved.output
+    assert verify_receipt(receipt.read_bytes(), Keyring([home.public_key()]), output=b"covered")
+    missing = runid("log", "prove", "1")
+    assert missing.exit_code == 2 and "covers 2 entries yet (the latest covers 1)" in missing.stderr
+    assert runid("log", "checkpoint").stdout.encode() == old
+    (tmp_path / "old.note").write_bytes(old)
+    assert runid("log", "consistency", str(tmp_path / "old.note")).exit_code == 0

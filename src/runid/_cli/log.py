@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import sys
 from collections.abc import Callable
 from typing import TypeVar
@@ -21,6 +22,7 @@ import click
 from .. import canonical
 from .._internal.files import read_input, write_output
 from ..errors import E_STORE_CORRUPT, InputError, VerificationError
+from ..home import Home
 from ..log import Log
 from ._common import (
     HOME_HELP,
@@ -52,12 +54,22 @@ def _writer(ctx: click.Context) -> Log:
 
 def _reading(ctx: click.Context, action: Callable[[Log], _T]) -> _T:
     """``action`` on the log opened read-only; on the log opened with its key only when the log
-    has no signed checkpoint for its current size (which ``action`` would sign)."""
+    has no signed checkpoint for its current size (which ``action`` would sign, ADR 0019) and
+    this process can sign and write it. Otherwise the read-only log answers from its latest
+    stored checkpoint (a receipt of an entry it covers), or says that none covers it yet."""
     with _reader(ctx) as opened:
-        if opened.current_checkpoint() is not None:
+        if opened.current_checkpoint() is not None or not _can_sign(home_of(ctx)):
             return action(opened)
     with _writer(ctx) as opened:
         return action(opened)
+
+
+def _can_sign(home: Home) -> bool:
+    """Whether this process may read the home's private key and write its log."""
+    log_file = home.path / "log.sqlite3"
+    return os.access(home.signing_key_path, os.R_OK) and all(
+        os.access(path, os.W_OK) for path in (home.path, log_file) if path.exists()
+    )
 
 
 #: The log's public side (:mod:`.log_public`: tiles, witnesses) and erasure (:mod:`.log_erase`:
@@ -132,7 +144,7 @@ def log_show(ctx: click.Context, ref: str) -> None:
 @click.pass_context
 def log_checkpoint(ctx: click.Context) -> None:
     """Print the latest signed checkpoint (a C2SP signed note)."""
-    note = _reading(ctx, lambda opened: opened.checkpoint())
+    note = _reading(ctx, lambda opened: opened.checkpoint(covering=0))
     sys.stdout.write(note.decode("utf-8"))
 
 

@@ -540,9 +540,10 @@ class Log:
         return make_receipt(entry.envelope, proof, included)
 
     def consistency(self, old_note: bytes) -> tuple[Checkpoint, Checkpoint]:
-        """Prove that the current log extends the tree of an earlier signed checkpoint."""
+        """Prove that the current log extends the tree of an earlier signed checkpoint (its
+        checkpoint now; a log that cannot sign uses its latest stored one, ADR 0019)."""
         old = verify_checkpoint(old_note, self.keyring, self.origin)
-        new_note = self.checkpoint()
+        new_note = self.checkpoint(covering=old.size)
         new = verify_checkpoint(new_note, self.keyring, self.origin)
         if old.size > new.size:
             raise VerificationError(
