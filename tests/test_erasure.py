@@ -23,6 +23,7 @@ from runid.errors import (
     E_RETENTION,
     InputError,
 )
+from runid.evidence import SALTED_MEDIA_TYPE, unsalted
 from runid.evidence.archive import read_zip
 from runid.examples import example
 from runid.home import Home
@@ -329,3 +330,58 @@ def test_a_retention_setting_that_cannot_be_used_is_refused(
     assert result["code"] == code and message in result["message"]
     with Log.open(h) as log:
         assert log.content(digest(ALICE)) is not None
+
+
+# --- privacy mode "salted" ------------------------------------------------------------------
+
+
+def test_salted_capture_leaves_no_plain_digest_and_erasure_leaves_nothing(tmp_path: Path) -> None:
+    """A low-entropy content (a name) committed salted: its plain digest is nowhere in the log,
+    equal contents keep equal declaration ids, and once the salted blob is erased nothing runid
+    keeps can confirm a guess."""
+    h = Home(tmp_path / "home")
+    h.init_keys(ORIGIN)
+    privacy = Privacy("salted", hmac_key=b"s" * 32, hmac_key_id="acme-2026")
+    name, answer = "Alice Example", "Yes."
+    with Recorder(h, privacy=privacy) as recorder:
+        ids = [chat(recorder, name, answer=answer), chat(recorder, name, answer=answer)]
+    on_disk = db_bytes(h)
+    for text in (name, answer, SYSTEM):
+        assert digest(text)[7:].encode() not in on_disk  # no plain digest, in any form
+        assert digest(text) not in on_disk.decode("latin-1")
+    assert name.encode() in on_disk  # (the salted blob holds it, until it is erased)
+    with Log.open(h) as log:
+        first, second = log.entry(ids[0]).record, log.entry(ids[1]).record
+        assert first["declaration_id"] == second["declaration_id"]  # the salts are derived
+        assert first["outcome"]["outputs"] == second["outcome"]["outputs"]
+        assert first["outcome"]["outputs"][0]["media_type"] == SALTED_MEDIA_TYPE
+        declaration = log.declaration(first["declaration_id"])
+        assert declaration is not None
+        ref = declaration["inputs"]["messages"][0]["content"]
+        assert ref["media_type"] == SALTED_MEDIA_TYPE
+        blob = log.content(ref["digest"])
+        assert blob is not None and unsalted(blob) == ("text/plain; charset=utf-8", name.encode())
+    before = tmp_path / "before.zip"
+    ok(cli(h, "evidence", "export", "-o", str(before)))
+    # Both runs reference the name: erasing it is refused, then forced.
+    assert cli(h, "log", "erase", "0", "--component", "inputs").exit_code == 2
+    ok(cli(h, "log", "erase", "0", "--component", "inputs", "--force", "--reason", "ticket 9"))
+    on_disk = db_bytes(h)
+    assert name.encode() not in on_disk
+    assert digest(name)[7:].encode() not in on_disk
+    ok(cli(h, "log", "audit"))
+    vkey = h.public_key().vkey
+    ok(cli(h, "evidence", "verify", str(before), "--key", vkey))
+    after = tmp_path / "after.zip"
+    ok(cli(h, "evidence", "export", "-o", str(after)))
+    ok(cli(h, "evidence", "verify", str(after), "--key", vkey))
+    assert not any(name.encode() in data for data in read_zip(after.read_bytes()).values())
+
+
+def test_salted_privacy_needs_an_organisation_key() -> None:
+    with pytest.raises(InputError) as info:
+        Privacy("salted")
+    assert "salted privacy needs an organisation key" in info.value.message
+    assert repr(Privacy("salted", hmac_key=b"k" * 16, hmac_key_id="k1")) == (
+        "Privacy(mode='salted', hmac_key_id='k1')"
+    )

@@ -34,6 +34,13 @@ records (docs/spec.md §4.2); what happens to the bytes is a :class:`Privacy` mo
   record formats accept only ``sha256:<hex>`` digests, so the plain digests inside the signed
   record (outputs) are unchanged: keyed mode governs what runid *stores and publishes*, not
   the identity. Keyed digests inside declarations need a v2 content reference.
+* ``salted``: every content is committed as a **salted blob** (docs/spec.md §20.6,
+  :func:`runid.evidence.salted_content`): the references in the declaration and the record's
+  outputs name the blob, which is stored, and whose 16-byte salt is derived from the content
+  under an organisation key (HMAC-SHA256), so equal contents get equal references and a
+  declaration's id stays the same run after run. The plain digest of a content is then nowhere
+  in the log: without the blob, a guess cannot be tested (only the key holder can), and erasing
+  the blob (``runid log erase``) leaves nothing that gives the content away, however short.
 
 >>> p = Privacy("keyed", hmac_key=b"k" * 32, hmac_key_id="acme-2026")
 >>> p.keyed_digest(b"yes")[:30]
@@ -68,7 +75,7 @@ __all__ = [
     "scrub_collect",
 ]
 
-Mode = Literal["store", "digests-only", "keyed"]
+Mode = Literal["store", "digests-only", "keyed", "salted"]
 MODES: tuple[str, ...] = get_args(Mode)
 
 # Names are compared after splitting camelCase, lower-casing and mapping '-' to '_' (HTTP
@@ -186,6 +193,8 @@ _TOKENIZER_TOKENS = frozenset(
 _SECRET_LAST_WORDS = frozenset({"session", "pat"})
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _HMAC_KEY_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_KEYED_MODES = ("keyed", "salted")  # the modes that need an organisation key
+_REF_KEYS = {"digest", "size", "media_type"}  # a content reference (docs/spec.md §4.2)
 
 
 def is_secret_name(name: object) -> bool:
@@ -448,7 +457,8 @@ def contains_secret(text: str | bytes, secrets: list[str]) -> bool:
 
 
 class Privacy:
-    """What capture does with content bytes: ``store``, ``digests-only`` or ``keyed``."""
+    """What capture does with content bytes: ``store``, ``digests-only``, ``keyed`` or
+    ``salted``."""
 
     __slots__ = ("_key", "hmac_key_id", "mode")
 
@@ -463,11 +473,11 @@ class Privacy:
             raise InputError(
                 f"unknown privacy mode {mode!r}", hint=f"use one of {', '.join(MODES)}"
             )
-        if mode == "keyed":
+        if mode in _KEYED_MODES:
             if not hmac_key or len(hmac_key) < 16 or hmac_key_id is None:
                 raise InputError(
-                    "keyed privacy needs an organisation key of 16 bytes or more and its key id",
-                    hint="Privacy('keyed', hmac_key=os.urandom(32), hmac_key_id='org-2026')",
+                    f"{mode} privacy needs an organisation key of 16 bytes or more and its key id",
+                    hint=f"Privacy({mode!r}, hmac_key=os.urandom(32), hmac_key_id='org-2026')",
                 )
             if not _HMAC_KEY_ID.fullmatch(hmac_key_id):
                 raise InputError(
@@ -475,17 +485,18 @@ class Privacy:
                     hint="the key id is written into every keyed digest",
                 )
         self.mode: Mode = mode
-        self._key = hmac_key if mode == "keyed" else None
-        self.hmac_key_id = hmac_key_id if mode == "keyed" else None
+        self._key = hmac_key if mode in _KEYED_MODES else None
+        self.hmac_key_id = hmac_key_id if mode in _KEYED_MODES else None
 
     def __repr__(self) -> str:
-        if self.mode == "keyed":
-            return f"Privacy(mode='keyed', hmac_key_id={self.hmac_key_id!r})"
+        if self.mode in _KEYED_MODES:
+            return f"Privacy(mode={self.mode!r}, hmac_key_id={self.hmac_key_id!r})"
         return f"Privacy(mode={self.mode!r})"
 
     @property
     def stores_content(self) -> bool:
-        """True when content bytes go to the blob store."""
+        """True when content bytes go to the blob store as they are (``salted`` stores them
+        inside salted blobs: :meth:`salted`)."""
         return self.mode == "store"
 
     @property
@@ -493,9 +504,44 @@ class Privacy:
         """True when the declaration (a skeleton of digests) goes to the blob store."""
         return self.mode != "keyed"
 
+    def salted(self, data: bytes, media_type: str) -> tuple[ContentRef, bytes]:
+        """The reference and the salted blob that commit ``data`` (``salted`` mode): the salt
+        is the first 16 bytes of HMAC-SHA256 under the organisation key of the media type and
+        the content, so the same content gets the same blob."""
+        if self.mode != "salted" or self._key is None:
+            raise InputError("salted contents need Privacy('salted', ...)")
+        from .evidence import salted_content  # only in this mode: the evidence package is big
+
+        message = b"runid/salted/v1 salt\n" + media_type.encode("utf-8") + b"\n" + data
+        salt = hmac.new(self._key, message, hashlib.sha256).digest()[:16]
+        return salted_content(data, media_type, salt=salt)
+
+    def salt_declaration(
+        self, declaration: Mapping[str, Any], contents: list[bytes]
+    ) -> tuple[dict[str, Any], list[bytes]]:
+        """``declaration`` with every content reference to one of ``contents`` replaced by the
+        reference to its salted blob (:meth:`salted`), and those blobs, in order (``salted``
+        mode). References to other digests are kept as they are."""
+        plain = {content_ref(data)["digest"]: data for data in contents}
+        blobs: dict[str, bytes] = {}
+
+        def walk(value: Any) -> Any:
+            if isinstance(value, Mapping):
+                digest = value.get("digest")
+                if set(value) == _REF_KEYS and isinstance(digest, str) and digest in plain:
+                    ref, blob = self.salted(plain[digest], str(value["media_type"]))
+                    blobs.setdefault(ref["digest"], blob)
+                    return dict(ref)
+                return {key: walk(item) for key, item in value.items()}
+            if isinstance(value, list):
+                return [walk(item) for item in value]
+            return value
+
+        return walk(declaration), list(blobs.values())
+
     def keyed_digest(self, data: bytes) -> str:
         """``hmac-sha256:<key id>:<hex>`` of ``data`` under the organisation key."""
-        if self._key is None or self.hmac_key_id is None:
+        if self.mode != "keyed" or self._key is None or self.hmac_key_id is None:
             raise InputError("keyed digests need Privacy('keyed', ...)")
         mac = hmac.new(self._key, data, hashlib.sha256).hexdigest()
         return f"hmac-sha256:{self.hmac_key_id}:{mac}"

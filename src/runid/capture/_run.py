@@ -137,6 +137,7 @@ class Run:
         self.failure: BaseException | None = None
         self._token: contextvars.Token[Run | None] | None = None
         self._error_text: str | None = None
+        self._salted: list[bytes] = []  # privacy mode "salted": the blobs the references name
         self._job: Job | None = None
         self._span: Any = None  # its OpenTelemetry span, when tracing is configured
 
@@ -187,6 +188,9 @@ class Run:
         media = media_type or (TEXT_MEDIA if isinstance(data, str) else BYTES_MEDIA)
         raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
         ref = content_ref(raw, media)
+        if self.recorder.privacy.mode == "salted":
+            ref, blob = self.recorder.privacy.salted(raw, media)
+            self._salted.append(blob)
         self.outputs.append(ref)
         self._output_bytes.append(raw)
         return ref
@@ -301,6 +305,12 @@ class Run:
             built = source(request) if callable(source) else source
             declaration, dropped = scrub_collect(built)
             self._secrets += dropped
+            privacy = self.recorder.privacy
+            if privacy.mode == "salted":  # before the id: the references name salted blobs
+                raw = [
+                    c.encode("utf-8") if isinstance(c, str) else bytes(c) for c in self._contents
+                ]
+                declaration, self._salted = privacy.salt_declaration(declaration, raw)
             if dropped:
                 warnings.warn(
                     CaptureWarning(
@@ -347,6 +357,9 @@ class Run:
                 if text and not contains_secret(text, self._secrets):
                     text = redact(text)
                     message = content_ref(text)
+                    if self.recorder.privacy.mode == "salted":
+                        message, blob = self.recorder.privacy.salted(text.encode(), TEXT_MEDIA)
+                        self._salted.append(blob)
                     self._error_text = text
                 error = {"type": type(exc).__name__, "message": message}
             self.record = new_record(
@@ -382,6 +395,9 @@ class Run:
         if error is not None and self._error_text is not None:
             texts.append((self._error_text.encode("utf-8"), TEXT_MEDIA))
         item = Pending(self.record)
+        if privacy.mode == "salted":
+            # Salted blobs in place of the contents (a blob holding a dropped secret is not kept).
+            item.blobs = [b for b in self._salted if not contains_secret(b, self._secrets)]
         if privacy.stores_content:
             # Content is stored as produced, except content that holds a dropped secret (its
             # digest is still in the record; the bytes are not kept).
