@@ -6,7 +6,8 @@ What :mod:`runid.integrations.instrument` hands the capture functions and the ca
 function that calls ``client.chat.completions.create`` does not go through runid's patch a
 second time). :class:`InstrumentedStream` / :class:`AsyncInstrumentedStream` stand for the
 SDK's stream: ``isinstance`` of its class (OpenTelemetry instrumentors and the SDKs' stream
-helpers check it), its attributes (``response``, ...), while iterating and closing go through
+helpers check it), its attributes (``response``, ...; an instrumentor's ``_iterator`` set on it
+is set on the SDK's stream), while iterating and closing go through
 runid's :class:`~runid.integrations.openai.RecordedStream`, which records the run when the
 stream ends, fails or is closed.
 """
@@ -43,6 +44,10 @@ class _ClientView:
         return getattr(self.__dict__["_runid_client"], name)
 
 
+#: Attributes the SDK's stream reads itself: set on the proxy, they are set on the stream.
+_READ_BY_THE_STREAM = frozenset({"_iterator"})
+
+
 class _StreamProxy:
     """The SDK's stream as the caller had it: ``isinstance`` of its class, its attributes
     (``response``, ...); iterating and closing go through runid's recorded stream."""
@@ -56,6 +61,16 @@ class _StreamProxy:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.__dict__["_runid_recorded"].stream, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # An instrumentor outside runid's patch hooks the stream it was returned: MLflow's
+        # autolog and Langfuse's drop-in replace its ``_iterator`` (what the SDK's stream reads
+        # its chunks from: set on the stream runid reads, so their hook sees the chunks) and
+        # its ``close`` (which calls the ``close`` they found: kept on this proxy, the caller's).
+        if name in _READ_BY_THE_STREAM:
+            setattr(self.__dict__["_runid_recorded"].stream, name, value)
+        else:
+            self.__dict__[name] = value
 
     def _runid_check(self) -> None:
         """Once the recorded stream has finished (its run ended), call ``ended`` once."""

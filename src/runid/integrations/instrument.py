@@ -34,6 +34,9 @@ runid's ids instead of a second span (:mod:`runid.capture`). When another proxy 
 runid's method, ``uninstrument`` removes runid from inside it if it can and otherwise leaves an
 inactive pass-through (the call goes straight to the SDK).
 
+When the app has imported MLflow or Langfuse, each run's ids also go on the MLflow span or
+the Langfuse observation of the call (:mod:`runid.integrations.bridges`).
+
 A ``with_raw_response`` call (what LangChain's ``ChatOpenAI`` makes) is recorded from its parsed
 response and returns the raw response as ever (the SDK binds a client's ``with_raw_response``
 methods when they are first used: instrument before a client's first raw call). Not recorded
@@ -63,6 +66,7 @@ from typing import Any
 from ..capture import CaptureWarning, Recorder, Run, current_run
 from ._chat import given
 from ._instrumented import AsyncInstrumentedStream, InstrumentedStream, client_view
+from .bridges import after_run, before_call
 
 __all__ = [
     "context",
@@ -522,9 +526,11 @@ def _call(
     except BaseException:
         if seen:  # the call failed: its run recorded the error
             note_run(seen[0], collectors)
+            before_call(seen[0], kwargs)
             _notify(settings, seen[0])
         raise
     note_run(run, collectors)
+    before_call(run, kwargs)  # what an instrumentor outside runid's patch added to the request
     if kwargs.get("stream"):
         return InstrumentedStream(result, functools.partial(_notify, settings, run))
     _notify(settings, run)
@@ -560,9 +566,11 @@ async def _acall(
     except BaseException:
         if seen:
             note_run(seen[0], collectors)
+            before_call(seen[0], kwargs)
             _notify(settings, seen[0])
         raise
     note_run(run, collectors)
+    before_call(run, kwargs)
     if kwargs.get("stream"):
         return AsyncInstrumentedStream(result, functools.partial(_notify, settings, run))
     _notify(settings, run)
@@ -570,5 +578,6 @@ async def _acall(
 
 
 def _notify(settings: _Settings, run: Run) -> None:
+    after_run(run)  # the MLflow / Langfuse bridges (runid.integrations.bridges)
     if settings.on_run is not None:
         settings.on_run(run)
