@@ -119,3 +119,35 @@ def test_a_planted_link_is_not_followed_by_a_read_only_open(tmp_path: Path) -> N
     (home.path / "log.sqlite3").symlink_to(other.path / "log.sqlite3")
     with pytest.raises(FileAccessError, match="symbolic link"):
         Log.open(home, readonly=True)
+
+
+def test_a_log_of_an_older_runid_is_read_without_the_additive_migrations(tmp_path: Path) -> None:
+    """A snapshot written before ``0003_erasures`` (which cannot be migrated where it lies)
+    opens read-only: the missing table reads as empty, through a TEMP stand-in of this
+    connection; the files are not touched. A log missing a migration without a reader
+    stand-in is still refused, naming it."""
+    home, ids, _ = make_home(tmp_path / "home")
+    path = home.path / "log.sqlite3"
+    old = sqlite3.connect(path)
+    old.execute("DROP TABLE erasures")
+    old.execute("DELETE FROM schema_migrations WHERE number = 3")
+    old.commit()
+    old.close()
+    before = snapshot(home)
+    with Log.open(home, readonly=True) as log:
+        assert log.audit() == []
+        assert log.entry(ids[1]).index == 1
+        assert log.stored_declaration(DECL_ID)[1] == DECL
+        assert log.store.erasure("sha256:" + "00" * 32) is None
+        assert list(log.store.iter_erasures()) == []
+    assert snapshot(home) == before
+    assert "erasures" not in {
+        row[0] for row in sqlite3.connect(path).execute("SELECT name FROM sqlite_master")
+    }
+    # One migration further back (the lookup indexes) has no stand-in: refused, named.
+    old = sqlite3.connect(path)
+    old.execute("DELETE FROM schema_migrations WHERE number = 2")
+    old.commit()
+    old.close()
+    with pytest.raises(FileAccessError, match="needs schema migration 0002_lookup_indexes"):
+        Log.open(home, readonly=True)

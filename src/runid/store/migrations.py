@@ -28,11 +28,18 @@ runid log from any other SQLite database."""
 
 @dataclass(frozen=True, slots=True)
 class Migration:
-    """One schema change: ``number`` (1, 2, ...), ``name`` (``0001_initial``) and its SQL."""
+    """One schema change: ``number`` (1, 2, ...), ``name`` (``0001_initial``) and its SQL.
+
+    ``reader_sql``, for a change that only adds what starts empty: SQL creating ``TEMP``
+    stand-ins, so a read-only open of a log that lacks the migration (a snapshot written by an
+    older runid, which cannot be migrated where it lies) reads it as the migrated log would
+    read, with nothing in what the migration added. None: such a log is refused read-only.
+    """
 
     number: int
     name: str
     sql: str
+    reader_sql: str | None = None
 
 
 _INITIAL = """
@@ -145,6 +152,12 @@ CREATE TABLE erasures (
 MIGRATIONS: Final[tuple[Migration, ...]] = (
     Migration(1, "0001_initial", _INITIAL),
     Migration(2, "0002_lookup_indexes", _LOOKUPS),
-    Migration(3, "0003_erasures", _ERASURES),
+    Migration(
+        3,
+        "0003_erasures",
+        _ERASURES,
+        # A log written before erasure existed has erased nothing.
+        reader_sql=_ERASURES.replace("CREATE TABLE erasures", "CREATE TEMP TABLE erasures"),
+    ),
 )
 """Every migration, in the order they apply; ``MIGRATIONS[i].number == i + 1``."""
