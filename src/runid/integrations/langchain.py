@@ -40,8 +40,9 @@ from uuid import UUID
 
 from ..capture import Recorder, Run
 from ..runtime import library_versions
+from ._callbacks import begin_detached, callback_context
 from ._chat import NOT_RECORDED, get
-from .instrument import context_options, note_run
+from .instrument import note_run
 from .openai import (
     PROVIDER,
     declaration_from_chat_request,
@@ -135,35 +136,24 @@ class Recording:
     ) -> None:
         kind = str((invocation_params or {}).get("_type") or "chat")
         base_url = _base_url(serialized, self.base_url)
-        options, collectors = context_options("chat")
-        recorder = self._recorder()
-        parent, step = options.pop("parent", None), options.pop("step", None)
-        contents = tuple(options.pop("contents", ()))
-        for name in ("served_model", "model_files", "model_digest"):  # the OpenAI client's
-            options.pop(name, None)
+        context = callback_context(("served_model", "model_files", "model_digest"))
         provider = PROVIDER if kind in _OPENAI_TYPES else str((metadata or {}).get("ls_provider"))
-        try:
+
+        def build() -> tuple[Mapping[str, Any], Mapping[str, bytes]]:
             request = request_of(messages[0] if messages else [], invocation_params)
-            declaration, blobs = declaration_from_chat_request(
-                request, base_url=base_url, runtime=_runtime(kind), provider=provider, **options
+            return declaration_from_chat_request(
+                request,
+                base_url=base_url,
+                runtime=_runtime(kind),
+                provider=provider,
+                **context.options,
             )
-        except Exception as exc:
-            failure = exc
 
-            def unbuildable(_request: Mapping[str, Any]) -> Mapping[str, Any]:
-                raise failure
-
-            run = recorder.capture(unbuildable, parent=parent, step=step)
-        else:
-            run = recorder.capture(
-                declaration, contents=[*blobs.values(), *contents], parent=parent, step=step
-            )
-        run.__enter__()  # the declaration id is fixed here, before the request
-        run.detach()  # it ends in another callback, perhaps in another context
+        run = begin_detached(self._recorder(), build, context)
         with contextlib.suppress(Exception):  # a base URL runid cannot read: no endpoint fact
             run.observe(endpoint=endpoint_of(base_url))
         self.runs[run_id] = run
-        note_run(run, collectors)
+        note_run(run, context.collectors)
 
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
         run = self.runs.pop(run_id, None)

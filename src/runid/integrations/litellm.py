@@ -65,8 +65,9 @@ from typing import Any
 
 from ..capture import Recorder, Run
 from ..runtime import library_versions
+from ._callbacks import begin_detached, callback_context
 from ._chat import NOT_RECORDED, get
-from .instrument import context_options, note_run
+from .instrument import note_run
 from .openai import (
     PROVIDER,
     declaration_from_chat_request,
@@ -123,34 +124,17 @@ class Recording:
         call_id = str(kwargs.get("litellm_call_id") or "")
         if not call_id or call_id in self.runs or not isinstance(kwargs.get("messages"), list):
             return  # a retry of a call already begun, or not a chat call
-        options, collectors = context_options("chat")
-        parent, step = options.pop("parent", None), options.pop("step", None)
-        contents = tuple(options.pop("contents", ()))
-        for name in _SERVER_OPTIONS:
-            options.pop(name, None)
+        context = callback_context(_SERVER_OPTIONS)
         base_url = _api_base(kwargs)
-        recorder = self._recorder()
-        try:
-            declaration, blobs = _declaration(kwargs, base_url, options)
-        except Exception as exc:
-            failure = exc
-
-            def unbuildable(_request: Mapping[str, Any]) -> Mapping[str, Any]:
-                raise failure
-
-            run = recorder.capture(unbuildable, parent=parent, step=step)
-        else:
-            run = recorder.capture(
-                declaration, contents=[*blobs.values(), *contents], parent=parent, step=step
-            )
+        run = begin_detached(
+            self._recorder(), lambda: _declaration(kwargs, base_url, context.options), context
+        )
         _ended[run] = threading.Event()
-        run.__enter__()  # the declaration id is fixed here, before the request
-        run.detach()  # it ends in another hook, in LiteLLM's logging thread or task
         if base_url is not None:
             with contextlib.suppress(Exception):  # an endpoint runid cannot read: not observed
                 run.observe(endpoint=endpoint_of(base_url))
         self.runs[call_id] = run
-        note_run(run, collectors)
+        note_run(run, context.collectors)
 
     def log_success_event(
         self, kwargs: dict[str, Any], response_obj: Any, start_time: Any, end_time: Any
