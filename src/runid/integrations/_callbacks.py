@@ -1,6 +1,7 @@
-"""Runs begun in one framework callback and ended in another (the LangChain handler, the
-LiteLLM logger): what the enclosing ``runid.context()`` blocks declare, and the run begun
-detached, its declaration id fixed before the request."""
+"""Framework callbacks: a run begun in one callback and ended in another (LangChain, LiteLLM).
+
+What the enclosing ``runid.context()`` blocks declare for the call, and the run begun detached,
+its declaration id fixed before the request."""
 
 from __future__ import annotations
 
