@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 
 import click
 
-from ..errors import E_RETENTION, InputError
+from ..errors import E_RETENTION
+from ..evidence import parse_time
 from ..log import Log
 from ..log.erasure import PARTS, ErasurePlan, erase, plan_erasure
 from ..log.retention import apply_retention, load_retention, plan_retention
@@ -174,7 +175,7 @@ def retention_command(ctx: click.Context, apply_: bool, now: str | None, as_json
     the tree and checkpoints are kept for ever; a content a newer run still references is kept.
     """
     with json_errors(ctx, as_json, applied=False):
-        moment = _moment(now) if now else datetime.now(UTC)
+        moment = parse_time(now, "--now", code=E_RETENTION) if now else datetime.now(UTC)
         home = home_of(ctx)
         setting = load_retention(home)
         opener = open_log if apply_ else _reader
@@ -207,22 +208,6 @@ def _reader(ctx: click.Context) -> Log:
     home = home_of(ctx)
     home.require_keys()
     return Log.open(home, need_key=False)
-
-
-def _moment(text: str) -> datetime:
-    value = text.strip()
-    try:
-        if len(value) == 10:
-            parsed = datetime.fromisoformat(value + "T00:00:00")
-        else:
-            parsed = datetime.fromisoformat(value.replace("z", "Z").replace("Z", "+00:00"))
-    except ValueError:
-        raise InputError(
-            f"--now: {text!r} is not a date or a date-time",
-            code=E_RETENTION,
-            hint="use e.g. 2026-03-01 or 2026-03-01T12:00:00Z",
-        ) from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def _show_plan(plan: ErasurePlan, as_json: bool, *, dry_run: bool) -> None:

@@ -261,9 +261,10 @@ def seal(
 # --- selection ------------------------------------------------------------------------------
 
 
-def parse_time(text: str, what: str) -> datetime:
-    """A ``--since`` / ``--until`` value: an RFC 3339 date-time (``Z`` or an offset; without
-    one, UTC) or a date (its midnight, UTC)."""
+def parse_time(text: str, what: str, *, code: str = E_SELECTION) -> datetime:
+    """A ``--since`` / ``--until`` (or other ``what``) value: an RFC 3339 date-time (``Z`` or an
+    offset; without one, UTC) or a date (its midnight, UTC); ``code`` for a value that is
+    neither."""
     value = text.strip()
     try:
         if len(value) == 10:
@@ -273,7 +274,7 @@ def parse_time(text: str, what: str) -> datetime:
     except ValueError:
         raise InputError(
             f"{what}: {text!r} is not a date or a date-time",
-            code=E_SELECTION,
+            code=code,
             hint="use e.g. 2025-03-01 or 2025-03-01T12:00:00Z",
         ) from None
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
