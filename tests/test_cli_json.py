@@ -398,3 +398,25 @@ def test_every_json_failure_has_the_same_error_members(
         "log consistency": errors.E_FILE,
         "keys show": errors.E_NO_SIGNING_KEY,
     }
+
+
+def test_a_bug_under_json_is_still_one_json_object_with_e_internal(
+    home: Home, answer: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug (not a user mistake) keeps its exit code 70; with ``--json`` standard output is
+    still the one JSON object, coded ``E_INTERNAL``, so a caller parsing it learns so."""
+
+    def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.delenv("RUNID_DEBUG", raising=False)
+    monkeypatch.setattr(Log, "record_run", broken)
+    code, body = json_run(
+        "--home", str(home.path), "log", "append", str(DECLARATION), "--output", str(answer),
+        schema="log-append-v1.schema.json",
+    )  # fmt: skip
+    assert code == 70
+    failure(code, body, "ok", errors.E_INTERNAL)
+    assert "ZeroDivisionError: a bug" in body["message"] and "bug in runid" in body["hint"]
+    with Log.open(home, readonly=True) as log:
+        assert log.size() == 0  # nothing appended

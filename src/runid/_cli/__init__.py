@@ -28,7 +28,7 @@ import click
 from .. import __version__
 from .._internal.schema import hidden_count
 from ..errors import E_MORE, DeclarationError, Problem, RunidError
-from ._common import Command, LazyGroup, PolicyFileError
+from ._common import EXIT_INTERNAL, Command, LazyGroup, PolicyFileError
 
 __all__ = ["COMMANDS", "main"]
 
@@ -55,9 +55,6 @@ COMMANDS = {
     "push": "push:push",
     "ui": "ui:ui_command",
 }
-
-#: The exit code of an error that is a bug in runid, not a user mistake.
-EXIT_INTERNAL = 70
 
 #: The exit code after Ctrl-C (128 + SIGINT).
 EXIT_INTERRUPTED = 130

@@ -24,13 +24,17 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from .._internal.files import load_json, read_input
-from ..errors import PolicyError, Problem, RunidError
+from ..errors import E_INTERNAL, PolicyError, Problem, RunidError
+
+#: The exit code of an internal error (a bug in runid), as sysexits.h's EX_SOFTWARE.
+EXIT_INTERNAL = 70
 
 if TYPE_CHECKING:
     from ..home import Home
     from ..log import Log
 
 __all__ = [
+    "EXIT_INTERNAL",
     "HOME_HELP",
     "Command",
     "LazyGroup",
@@ -125,13 +129,28 @@ def json_errors(ctx: click.Context, as_json: bool, **members: Any) -> Iterator[N
     """With ``as_json``, a :class:`~runid.errors.RunidError` raised in the block becomes the
     command's JSON failure (:func:`json_failure` with ``members``); without, it goes on to the
     group's error handler (``error: ...`` on standard error). Either way the exit code is the
-    same. Usage errors (click's, exit 2) and bugs are not caught."""
+    same. Usage errors (click's, exit 2) are not caught; a bug is, with ``as_json``, printed as
+    the failure ``E_INTERNAL`` (exit 70; ``RUNID_DEBUG=1`` lets its traceback through)."""
     try:
         yield
     except RunidError as exc:
         if not as_json:
             raise
         json_failure(ctx, exc, **members)
+    except (click.exceptions.Exit, click.ClickException, click.Abort, BrokenPipeError):
+        raise
+    except Exception as exc:  # a bug: still one JSON object, so a caller parsing it learns so
+        if not as_json or os.environ.get("RUNID_DEBUG"):
+            raise
+        echo_json(
+            {
+                **members,
+                "code": E_INTERNAL,
+                "message": f"internal error: {type(exc).__name__}: {exc}",
+                "hint": "this is a bug in runid; rerun with RUNID_DEBUG=1 and report",
+            }
+        )
+        ctx.exit(EXIT_INTERNAL)
 
 
 def home_of(ctx: click.Context) -> Home:
