@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from runid._cli import main
+from runid.capture import Recorder
 from runid.checkpoint import verify_checkpoint
 from runid.digest import content_ref
 from runid.errors import E_NOT_IN_LOG, InputError
@@ -142,3 +143,18 @@ def test_the_command_line_without_the_key_answers_from_the_latest_stored_checkpo
     assert runid("log", "checkpoint").stdout.encode() == old
     (tmp_path / "old.note").write_bytes(old)
     assert runid("log", "consistency", str(tmp_path / "old.note")).exit_code == 0
+
+
+def test_a_closed_recorder_leaves_its_runs_under_a_signed_checkpoint(home: Home) -> None:
+    with Recorder(home, durability="background") as recorder:
+        for i in range(5):
+            with recorder.capture(DECL) as run:
+                run.set_output(f"run {i}")
+    with Log.open(home, readonly=True) as reader:
+        assert reader.size() == 5
+        assert verify_checkpoint(reader.checkpoint(), reader.keyring).size == 5
+    with recorder.capture(DECL) as run:  # still usable: a new writer thread
+        run.set_output("after close")
+    recorder.close()
+    with Log.open(home, readonly=True) as reader:
+        assert verify_checkpoint(reader.checkpoint(), reader.keyring).size == 6

@@ -245,8 +245,10 @@ class Recorder:
 
     def close(self) -> None:
         """:meth:`flush`, for the end of a program: records of ``"background"`` runs are in
-        the log when it returns. The recorder stays usable."""
+        the log when it returns, and the writer's log is closed, so a signed checkpoint covers
+        them (ADR 0019). The recorder stays usable."""
         self.flush()
+        self._writer.stop(timeout=10.0)
 
     def __enter__(self) -> Self:
         return self

@@ -118,6 +118,7 @@ class Writer:
         self._submitted = 0
         self._completed = 0
         self._urgent = 0  # runs in the queue that a caller waits for
+        self._stop = False  # end the thread once the queue is empty (see stop())
         # Held while the writer uses SQLite: fork() waits for it, so that a child never
         # inherits SQLite's locks taken by a thread it does not have.
         self._io = threading.Lock()
@@ -157,13 +158,29 @@ class Writer:
             self._cond.notify_all()
             return self._cond.wait_for(lambda: self._completed >= target, timeout)
 
+    def stop(self, timeout: float | None = None) -> None:
+        """End the writer thread once the runs queued are written, closing its log (which signs
+        the checkpoint of what it appended, ADR 0019); the next run starts a new thread."""
+        with self._cond:
+            thread = self._thread
+            if thread is None:
+                return
+            self._stop = True
+            self._cond.notify_all()
+        if thread is not threading.current_thread():
+            thread.join(timeout)
+
     def _loop(self) -> None:
         log: Log | None = None
         try:
             while True:
                 with self._cond:
-                    if not self._cond.wait_for(lambda: bool(self._jobs), IDLE_SECONDS):
+                    waiting = self._cond.wait_for(
+                        lambda: bool(self._jobs) or self._stop, IDLE_SECONDS
+                    )
+                    if not waiting or not self._jobs:
                         self._thread = None  # idle: the next submit starts a new thread
+                        self._stop = False
                         return
                     if not self._urgent:
                         self._cond.wait_for(
@@ -325,6 +342,7 @@ def _after_fork_in_child() -> None:
         writer._jobs = []
         writer._thread = None
         writer._submitted = writer._completed = writer._urgent = 0
+        writer._stop = False
     _forking.clear()
 
 
@@ -342,3 +360,4 @@ def _drain_at_exit() -> None:
     for writer in list(_writers):
         with contextlib.suppress(Exception):
             writer.drain(timeout=10.0)
+            writer.stop(timeout=10.0)  # its log closed: the checkpoint of its runs signed
