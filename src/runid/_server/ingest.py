@@ -1,6 +1,7 @@
 """Group commit for the log service: one writer thread per server process appends the records
 of every ingest request waiting, in one :meth:`runid.log.Log.append` (one transaction, one
-durable commit, one checkpoint signature), and answers each request with its indices.
+durable commit; a checkpoint at most once a second, ADR 0019), and answers each request with its
+indices.
 
 A request is acknowledged only after the commit that holds its records returned, so an
 acknowledged record survives a crash or restart of the server. Records already in the log are

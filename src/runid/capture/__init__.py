@@ -37,11 +37,12 @@ The decorator form, sync or async; the builder gets the call's arguments with se
 'HI'
 
 Durability. A recorder's runs go to one writer thread that appends every run waiting in one
-SQLite transaction with one checkpoint signature (group commit: concurrent or back-to-back
-runs share a commit). ``durability="sync"`` (default) returns once the run's record is
-committed; ``durability="background"`` returns at once and the record is committed within one
-commit's time: :meth:`Run.wait`, :meth:`Recorder.flush` (also ``close()``, ``with``, and
-interpreter exit) wait for it. A crash loses at most the not yet committed tail, in capture
+SQLite transaction (group commit: concurrent or back-to-back runs share a commit; a checkpoint
+is signed at most once a second and when the writer closes its log, ADR 0019).
+``durability="sync"`` (default) returns once the run's record is committed;
+``durability="background"`` returns at once and the record is committed within one commit's
+time: :meth:`Run.wait`, :meth:`Recorder.flush` (also ``close()``, ``with``, and interpreter
+exit) wait for it. A crash loses at most the not yet committed tail, in capture
 order, and never corrupts the log (docs/capture-reference.md):
 
 >>> with Recorder(home, durability="background") as fast:

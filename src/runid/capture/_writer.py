@@ -2,8 +2,9 @@
 
 A finished run is a :class:`Pending` item (record, content, keyed-index lines) handed over as a
 :class:`Job`. The :class:`Writer` thread owns a long-lived log connection and appends every run
-waiting since its last commit through :meth:`runid.log.Log.append`: one transaction, one
-durable commit and one checkpoint signature for the group, whatever thread the runs come from.
+waiting since its last commit through :meth:`runid.log.Log.append`: one transaction and one
+durable commit for the group, whatever thread the runs come from (a checkpoint is signed at
+most once a second, and when the thread ends and closes its log: ADR 0019).
 It also keeps the runs ``on_error="queue"`` set aside (retried after the next commit that
 works) and the failures of ``"background"`` runs (raised by the next ``flush()``).
 
@@ -99,10 +100,10 @@ class Job:
 
 class Writer:
     """Group commit for one recorder: a thread that owns the log connection and appends every
-    run queued since its last commit in one transaction, with one checkpoint signature.
+    run queued since its last commit in one transaction (checkpoints: ADR 0019).
 
-    N runs that end while a commit is in flight share the next commit (one fsync, one
-    checkpoint signature), whatever thread they come from. The thread starts with the first run
+    N runs that end while a commit is in flight share the next commit (one fsync), whatever
+    thread they come from. The thread starts with the first run
     and ends after :data:`IDLE_SECONDS` without work.
 
     ``signing_key`` gives the recorder's key (created on first use), to sign the runs kept for
@@ -304,7 +305,7 @@ def _sign(item: Pending, log: Log) -> None:
 
 def _append(log: Log, items: list[Pending]) -> list[int]:
     """Append signed ``items`` and their content through :meth:`Log.append`: one transaction,
-    one durable commit and one checkpoint signature for all of them."""
+    one durable commit for all of them."""
     if not items:
         return []
     return log.append(
