@@ -162,15 +162,45 @@ def test_ctrl_c_exits_130_with_at_most_one_line() -> None:
         stderr=subprocess.PIPE,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
+    assert child.stdin is not None and child.stdout is not None and child.stderr is not None
     try:
-        assert child.stdout is not None and child.stdout.readline() == b"ready\n"
-        time.sleep(0.5)  # now blocked reading standard input
+        assert child.stdout.readline() == b"ready\n"
+        _wait_until_reading_stdin(child.pid)
         child.send_signal(signal.SIGINT)
-        _, err = child.communicate(timeout=30)
+        # Standard input stays open until the child ends: only the signal can end its read
+        # (closing it at once, as communicate() does, raced the signal with an empty input).
+        child.wait(timeout=30)
+        err = child.stderr.read()
     finally:
         if child.poll() is None:
             child.kill()
             child.wait()
+        for pipe in (child.stdin, child.stdout, child.stderr):
+            pipe.close()
     assert child.returncode == 130, err
     assert len(err.decode().splitlines()) <= 1, err
     assert b"Traceback" not in err
+
+
+_READ_SYSCALL = {"x86_64": "0", "aarch64": "63"}
+
+
+def _wait_until_reading_stdin(pid: int) -> None:
+    """Until process ``pid`` is blocked in read(0, ...) (Linux: /proc/PID/syscall), at most 20 s;
+    elsewhere, half a second."""
+    number = _READ_SYSCALL.get(os.uname().machine)
+    where = Path(f"/proc/{pid}/syscall")
+    if number is None or not where.exists():
+        time.sleep(0.5)
+        return
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            fields = where.read_text().split()
+        except OSError:  # not allowed to read it: fall back to a pause
+            time.sleep(0.5)
+            return
+        if fields[:2] == [number, "0x0"]:
+            return
+        time.sleep(0.01)
+    raise AssertionError("the child never blocked reading standard input")
