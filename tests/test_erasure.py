@@ -302,7 +302,7 @@ def test_retention_erases_the_contents_of_old_runs_only(tmp_path: Path) -> None:
         assert log.content(digest(ALICE)) is None
         assert log.content(digest(SYSTEM)) is not None
         assert log.content(digest(BOB)) is not None
-        assert log.size() == 2  # records stay
+        assert log.size() == 3  # records stay, and the erasure notice follows them
         erasure = log.store.erasure(digest(ALICE))
         assert erasure is not None and erasure.reason == "retention: contents kept 90 days"
     ok(cli(h, "log", "audit"))

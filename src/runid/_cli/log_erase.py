@@ -14,6 +14,7 @@ from ..errors import E_RETENTION
 from ..evidence import parse_time
 from ..log import Log
 from ..log.erasure import PARTS, ErasurePlan, erase, plan_erasure
+from ..log.notices import iter_notices, notices_by_digest
 from ..log.retention import apply_retention, load_retention, plan_retention
 from ._common import echo_json, home_of, json_errors, open_log
 
@@ -94,14 +95,17 @@ def erase_command(
                 "erased_digests": list(result.erased),
                 "keyed_removed": result.keyed_removed,
                 "wal_checkpointed": result.wal_checkpointed,
+                "notice": result.notice,
             }
         )
         return
     _show_plan(plan, False, dry_run=False)
     if plan.keyed:
         click.echo(f"removed {result.keyed_removed} line(s) from the keyed index")
+    notice = "" if result.notice is None else f" under the erasure notice at entry {result.notice}"
     click.echo(
-        f"erased {len(result.erased)} content(s); records, proofs and checkpoints are unchanged"
+        f"erased {len(result.erased)} content(s){notice}; records, proofs and checkpoints are "
+        "unchanged"
     )
     if result.wal_checkpointed is False:
         click.echo(
@@ -116,10 +120,11 @@ def erase_command(
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
 def erasures_command(ctx: click.Context, digests: tuple[str, ...], as_json: bool) -> None:
-    """Say whether each content DIGEST is stored, erased (when, why) or not stored; without
-    DIGEST, list every erasure the log recorded."""
+    """Say whether each content DIGEST is stored, erased (when, why, the entry of its erasure
+    notice) or not stored; without DIGEST, list every erasure the log recorded."""
     with json_errors(ctx, as_json), _reader(ctx) as opened:
         store = opened.store
+        named = notices_by_digest(list(iter_notices(store, opened.keyring)))
         if digests:
             rows = []
             for digest in digests:
@@ -132,6 +137,7 @@ def erasures_command(ctx: click.Context, digests: tuple[str, ...], as_json: bool
                         "status": status,
                         "erased_at": erasure.erased_at if erasure else None,
                         "reason": erasure.reason if erasure else None,
+                        "notice": named[digest][-1] if erasure and digest in named else None,
                     }
                 )
         else:
@@ -141,6 +147,7 @@ def erasures_command(ctx: click.Context, digests: tuple[str, ...], as_json: bool
                     "status": "stored" if store.get_blob(e.digest) is not None else "erased",
                     "erased_at": e.erased_at,
                     "reason": e.reason,
+                    "notice": named[e.digest][-1] if e.digest in named else None,
                 }
                 for e in store.iter_erasures()
             ]
@@ -151,7 +158,9 @@ def erasures_command(ctx: click.Context, digests: tuple[str, ...], as_json: bool
         if row["status"] == "erased" or row["erased_at"]:
             why = f" ({row['reason']})" if row["reason"] else ""
             again = ", stored again since" if row["status"] == "stored" else ""
-            click.echo(f"{row['digest']}  erased at {row['erased_at']}{why}{again}")
+            notice = row["notice"]
+            noticed = "no erasure notice" if notice is None else f"notice at entry {notice}"
+            click.echo(f"{row['digest']}  erased at {row['erased_at']}{why}, {noticed}{again}")
         else:
             click.echo(f"{row['digest']}  {row['status']}")
     if not rows:

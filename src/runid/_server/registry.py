@@ -33,7 +33,7 @@ import base64
 import bisect
 import json
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
@@ -53,6 +53,7 @@ from ..errors import E_KEY_REGISTERED, E_NOT_FOUND, InputError, RunidError
 from ..identity import compute_identity
 from ..keys import Keyring, PublicKey
 from ..log import Log
+from ..log.notices import record_admin_action
 from ..store import DECLARATION_BLOB_PREFIX
 from .access import check_project, check_scope, new_token, parse_token, token_hash
 
@@ -72,8 +73,8 @@ __all__ = [
     "token_action",
 ]
 
-_NA: Final = {"absent": "not_applicable"}
-_FACTS = ("served_model", "system_fingerprint", "response_id", "usage", "finish_reason")
+_KINDS: Final = ("token.create", "token.revoke", *KEY_ACTIONS)
+"""The admin actions about access control; the registry ignores every other kind."""
 
 
 @dataclass
@@ -127,18 +128,6 @@ class ProjectIndex:
         """The runs with a log index above ``index``, in order."""
         start = bisect.bisect_right(self.positions, index)
         yield from self.runs[start:]
-
-
-def record_admin_action(log: Log, action: Mapping[str, Any]) -> int:
-    """Append ``action`` to ``log`` as an admin record signed with the log's key; its index."""
-    data = canonical.canonicalize(dict(action))
-    entry = log.record_run(
-        admin_declaration(data),
-        output=data,
-        media_type=ADMIN_MEDIA,
-        observed={name: dict(_NA) for name in _FACTS},
-    )
-    return entry.index
 
 
 def admin_action(log: Log, registry: Registry, action: dict[str, Any]) -> int:
@@ -302,6 +291,11 @@ class Registry:
             return  # erased: the action cannot be read (access control fails closed)
         try:
             action = parse_action(data)
+        except RunidError:
+            return
+        if action.get("action") not in _KINDS:
+            return  # another kind of admin record (an erasure notice, §20.7): not access control
+        try:
             self.check(action)
         except RunidError:
             return  # refused when made; a conflicting action that lost the race

@@ -5,6 +5,8 @@ blobs and checks its own structure (:meth:`runid.store.LogStore.audit`); here ev
 checkpoint note is verified, every envelope, and the lookup indexes are rebuilt from the entries
 and blobs (:mod:`runid.log._ids`, as a refresh would write them) and compared row by row: a
 lookup that answers "no such run" or "not stored" cannot be wrong without the audit saying so.
+Last, the store's erasure rows and blobs are checked against the log's erasure notices
+(:mod:`runid.log.notices`, docs/spec.md §20.7).
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ from dataclasses import dataclass
 
 from ..checkpoint import Checkpoint, verify_checkpoint
 from ..digest import content_digest
-from ..errors import E_STORE_CORRUPT, RunidError
+from ..errors import E_ERASED_STORED, E_ERASURE_UNNOTICED, E_STORE_CORRUPT, RunidError
 from ..keys import Keyring
 from ..store import LogStore
 from ._ids import declaration_id_of, record_ids
 from ._parallel import Verdict, verdict_of, verified, workers_for
+from .notices import iter_notices, notices_by_digest
 
 __all__ = ["PROGRESS_EVERY", "AuditFinding", "Progress", "audit_log"]
 
@@ -105,7 +108,7 @@ def audit_log(
         findings.append(
             AuditFinding("lookup index", f"it lists entry {beyond[-1]}, beyond the log")
         )
-    return findings + _declaration_lookups(store, blobs_mark)
+    return findings + _declaration_lookups(store, blobs_mark) + _erasures(store, keyring, origin)
 
 
 def _checkpoints(store: LogStore, keyring: Keyring, origin: str) -> list[AuditFinding]:
@@ -214,6 +217,41 @@ def _declaration_lookups(store: LogStore, blobs_mark: int) -> list[AuditFinding]
                     "lookup index",
                     f"declaration {declaration_id} points at blob {digest}, which is not that "
                     "declaration",
+                )
+            )
+    return findings
+
+
+def _erasures(store: LogStore, keyring: Keyring, origin: str) -> list[AuditFinding]:
+    """Every local erasure row has a notice naming its digest (``E_ERASURE_UNNOTICED``: a blob
+    deleted without one, the erasure cannot be proven), and no digest a notice names is stored
+    (``E_ERASED_STORED``: an erasure that did not finish, or bytes put back). A log that never
+    erased anything has neither, and nothing to find."""
+    # The log's key signs the notices: the key of ``keyring`` named for the log's origin (a
+    # keyring may hold client keys too, ``runid tokens audit``).
+    log_keys = Keyring(keyring[k] for k in keyring if keyring[k].name == origin)
+    notices = list(iter_notices(store, log_keys))
+    named = notices_by_digest(notices)
+    findings = []
+    for erasure in store.iter_erasures():
+        if erasure.digest not in named:
+            findings.append(
+                AuditFinding(
+                    f"erasure of {erasure.digest}",
+                    f"erased at {erasure.erased_at} by the local erasure row, but no erasure "
+                    "notice in the log names it: the erasure cannot be proven (a blob deleted "
+                    "outside 'runid log erase'?)",
+                    E_ERASURE_UNNOTICED,
+                )
+            )
+    for digest, indexes in named.items():
+        if store.get_blob(digest) is not None:
+            findings.append(
+                AuditFinding(
+                    f"entry {indexes[-1]}",
+                    f"its erasure notice names {digest}, which is stored: an erasure that did "
+                    "not finish (run it again) or content stored again since",
+                    E_ERASED_STORED,
                 )
             )
     return findings

@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -31,9 +31,10 @@ import orjson
 from ..declaration import COMPONENTS
 from ..digest import content_digest
 from ..errors import E_ERASE, E_ERASE_SHARED, InputError
-from ..store.erasures import Erasure, check_reason
+from ..store.erasures import Erasure, check_reason, erasure_time
 from . import Log
 from ._ids import DIGEST, declaration_id_of
+from .notices import MANUAL, erasure_action, record_admin_action
 
 __all__ = [
     "DECLARATION",
@@ -45,6 +46,7 @@ __all__ = [
     "ErasureResult",
     "digests_in",
     "erase",
+    "erase_noticed",
     "plan_erasure",
     "references",
 ]
@@ -143,11 +145,13 @@ class ErasureResult:
     """What :func:`erase` did: the digests of the blobs deleted, the keyed-index lines
     removed, and whether SQLite's write-ahead log was checkpointed afterwards (``None``: not
     SQLite, or nothing deleted; ``False``: a reader held an old snapshot, so older WAL frames
-    may hold the bytes until the next checkpoint)."""
+    may hold the bytes until the next checkpoint); ``notice``: the entry index of the erasure
+    notice appended first (``None``: nothing was erased, so none)."""
 
     erased: tuple[str, ...]
     keyed_removed: int
     wal_checkpointed: bool | None
+    notice: int | None = None
 
 
 def plan_erasure(
@@ -236,10 +240,11 @@ def erase(
     force: bool = False,
     erased_at: datetime | None = None,
 ) -> ErasureResult:
-    """Delete the blobs of ``plan`` (:meth:`runid.store.LogStore.erase_blobs`, recording
-    ``reason``, at ``erased_at`` or now) and remove its keyed digests from the home's keyed
-    index. Refuses (``E_ERASE_SHARED``, nothing erased) content other runs reference, unless
-    ``force``: erasing it erases it for them too."""
+    """Append the erasure notice of ``plan`` (:func:`erase_noticed`), then delete its blobs
+    (:meth:`runid.store.LogStore.erase_blobs`, recording ``reason``, at ``erased_at`` or now)
+    and remove its keyed digests from the home's keyed index. Refuses (``E_ERASE_SHARED``,
+    nothing erased) content other runs reference, unless ``force``: erasing it erases it for
+    them too."""
     check_reason(reason)
     shared = plan.shared
     if shared and not force:
@@ -253,19 +258,41 @@ def erase(
             code=E_ERASE_SHARED,
             hint="list them with --dry-run; pass --force to erase them for every run",
         )
-    erased: list[str] = []
+    if plan.keyed and log.home is None:
+        raise InputError("keyed digests name lines of a home's keyed index: open the log in a home")
     digests = [c.digest for c in plan.to_erase]
-    if digests:
-        erased = log.store.erase_blobs(digests, reason=reason, erased_at=erased_at)
+    notice, erased = erase_noticed(
+        log, digests, plan.keyed, reason=reason, rule=MANUAL, erased_at=erased_at
+    )
     removed = 0
-    if plan.keyed:
-        if log.home is None:
-            raise InputError(
-                "keyed digests name lines of a home's keyed index: open the log in a home"
-            )
+    if plan.keyed and log.home is not None:
         removed = log.home.erase_keyed_index(plan.keyed)
     checkpointed = getattr(log.store, "wal_checkpointed", None) if erased else None
-    return ErasureResult(tuple(erased), removed, checkpointed)
+    return ErasureResult(tuple(erased), removed, checkpointed, notice)
+
+
+def erase_noticed(
+    log: Log,
+    digests: Sequence[str],
+    keyed: Sequence[str] = (),
+    *,
+    reason: str,
+    rule: str,
+    erased_at: datetime | None = None,
+) -> tuple[int | None, list[str]]:
+    """Erase the blobs ``digests`` under an erasure notice (:mod:`runid.log.notices`): append
+    the notice naming them and ``keyed`` first, signed by the log's key, then delete them; the
+    notice's entry index (``None`` when there is nothing to erase: no notice) and the digests
+    deleted. A failure after the notice leaves blobs a notice names, which the audit reports
+    (``E_ERASED_STORED``) and erasing them again completes, under a second notice."""
+    check_reason(reason)
+    if not digests and not keyed:
+        return None, []
+    when = erased_at or datetime.now(UTC)
+    action = erasure_action(digests, keyed, erased_at=erasure_time(when), reason=reason, rule=rule)
+    notice = record_admin_action(log, action)
+    erased = log.store.erase_blobs(digests, reason=reason, erased_at=when) if digests else []
+    return notice, erased
 
 
 def references(log: Log, digests: Sequence[str]) -> tuple[dict[str, set[int]], int]:

@@ -33,7 +33,8 @@ from .._internal.files import read_regular
 from ..errors import E_CONFIG, E_RETENTION, FileAccessError, InputError
 from ..home import Home
 from . import Log
-from .erasure import digests_in
+from .erasure import digests_in, erase_noticed
+from .notices import retention_rule
 
 __all__ = [
     "MAX_CONFIG_BYTES",
@@ -214,11 +215,21 @@ def plan_retention(log: Log, setting: Retention, now: datetime | None = None) ->
 
 
 def apply_retention(log: Log, plan: RetentionPlan) -> list[str]:
-    """Erase what ``plan`` lists; the digests erased. The reason recorded names the setting."""
+    """Erase what ``plan`` lists, under one erasure notice (rule ``retention contents_days=N``,
+    :func:`~runid.log.erasure.erase_noticed`); the digests erased. The reason recorded names
+    the setting."""
     if not plan.contents:
         return []
-    reason = f"retention: contents kept {plan.setting.contents_days} days"
-    return log.store.erase_blobs(list(plan.contents), reason=reason)
+    days = plan.setting.contents_days
+    if days is None:  # keep contents: nothing is old
+        return []
+    _notice, erased = erase_noticed(
+        log,
+        list(plan.contents),
+        reason=f"retention: contents kept {days} days",
+        rule=retention_rule(days),
+    )
+    return erased
 
 
 def _instant(timestamp: str) -> datetime:
