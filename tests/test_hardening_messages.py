@@ -152,7 +152,10 @@ def test_ctrl_c_exits_130_with_at_most_one_line() -> None:
         [
             sys.executable,
             "-c",
-            "import sys\n"
+            "import signal, sys\n"
+            # A run started in the background (`... &` in a script) inherits SIGINT ignored,
+            # and Python then installs no handler: the one it installs at start-up otherwise.
+            "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
             "from runid._cli import main\n"
             "print('ready', flush=True)\n"
             "main(['canon', '-'])\n",
