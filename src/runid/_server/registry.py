@@ -22,6 +22,9 @@ The actions (``by`` names who did it: ``cli`` or ``token:<id>``)::
     {"action": "key.add", "project": P, "key": VKEY, "by": B}
     {"action": "key.revoke", "project": P, "key_id": KEY_ID, "by": B}
 
+Admin records of other kinds (an erasure notice, ``content.erase``: :mod:`runid.log.notices`,
+docs/spec.md §20.7) are not about access control: the registry ignores them.
+
 An action that does not apply to the state before it (a token id used twice, a key already
 registered) is refused when it is made; if two servers made conflicting actions at once, the
 first in the log wins and the later one is ignored, the same way by every reader.
