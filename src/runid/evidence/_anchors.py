@@ -21,8 +21,9 @@ from ..errors import (
     RunidError,
 )
 from ..keys import Keyring, PublicKey
-from ..merkle import verify_consistency
+from ..merkle import leaf_hash, verify_consistency
 from ..note import open_note, split_note
+from ..proof import parse_proof, verify_tlog_proof
 from ..tlog.cosignature import CosignerKey, verify_cosignatures
 from ._format import (
     BUNDLE_SPEC,
@@ -30,6 +31,7 @@ from ._format import (
     LOG_KEY,
     MANIFEST,
     SIGNATURE,
+    EvidenceError,
     VerifiedRun,
     checkpoint_path,
     fail,
@@ -40,7 +42,14 @@ from ._format import (
     run_path,
 )
 
-__all__ = ["check_checkpoints", "check_manifest", "check_witnesses", "json_file", "log_key"]
+__all__ = [
+    "check_checkpoints",
+    "check_inclusion",
+    "check_manifest",
+    "check_witnesses",
+    "json_file",
+    "log_key",
+]
 
 _MANIFEST_KEYS: Final = frozenset(("bundle", "created_at", "log", "selection", "counts", "files"))
 
@@ -241,3 +250,30 @@ def check_witnesses(
         f"witnesses: the checkpoint of size {size:,} is cosigned by {len(cosigners)} of the "
         f"witnesses given ({', '.join(cosigners)}); every run is in its tree"
     )
+
+
+def check_inclusion(
+    files: Mapping[str, bytes],
+    proof_name: str,
+    leaf: bytes,
+    index: int,
+    *,
+    keyring: Keyring,
+    origin: str,
+    notes: Mapping[bytes, Checkpoint],
+) -> None:
+    """The bundle file ``proof_name`` is a tlog-proof that entry ``index``, the ``leaf`` bytes,
+    is in the log, against one of the bundle's checkpoints (``notes``); fails naming it."""
+    try:
+        proof = parse_proof(files[proof_name])
+        if proof.index != index:
+            raise fail(proof_name, "inclusion", f"proves entry {proof.index}, not {index}")
+        if proof.checkpoint not in notes:
+            raise fail(
+                proof_name, "inclusion", "proves against a checkpoint that is not in the bundle"
+            )
+        verify_tlog_proof(proof, leaf_hash(leaf), keyring, origin)
+    except EvidenceError:
+        raise
+    except RunidError as exc:
+        raise reraise(proof_name, "inclusion", exc) from None

@@ -29,10 +29,8 @@ from ..errors import (
     RunidError,
 )
 from ..keys import Keyring, PublicKey
-from ..merkle import leaf_hash
-from ..proof import parse_proof, verify_tlog_proof
+from ._anchors import check_inclusion
 from ._format import (
-    EvidenceError,
     admin_path,
     client_key_path,
     fail,
@@ -113,29 +111,6 @@ def _action(files: Mapping[str, bytes], index: int, record: Mapping[str, Any]) -
     return action
 
 
-def _inclusion(
-    files: Mapping[str, bytes],
-    index: int,
-    keyring: Keyring,
-    origin: str,
-    notes: Mapping[bytes, Checkpoint],
-) -> None:
-    name = admin_path(index, "inclusion.tlog-proof")
-    try:
-        proof = parse_proof(files[name])
-        if proof.index != index:
-            raise fail(name, "inclusion", f"proves entry {proof.index}, not {index}")
-        if proof.checkpoint not in notes:
-            raise fail(name, "inclusion", "proves against a checkpoint that is not in the bundle")
-        verify_tlog_proof(
-            proof, leaf_hash(files[admin_path(index, "envelope.json")]), keyring, origin
-        )
-    except EvidenceError:
-        raise
-    except RunidError as exc:
-        raise reraise(name, "inclusion", exc) from None
-
-
 def check_admin(
     files: Mapping[str, bytes],
     keyring: Keyring,
@@ -177,7 +152,9 @@ def check_admin(
                 code=E_BUNDLE_ADMIN,
             ) from None
         found.about[index] = found.ledger.apply(index, action).key.key_id
-        _inclusion(files, index, keyring, origin, notes)
+        proof_name = admin_path(index, "inclusion.tlog-proof")
+        leaf = files[admin_path(index, "envelope.json")]
+        check_inclusion(files, proof_name, leaf, index, keyring=keyring, origin=origin, notes=notes)
     for name in files:
         if file_kind(name) != "client key":
             continue

@@ -30,18 +30,22 @@ from ..errors import (
 )
 from ..identity import declaration_id_from_components, identity_and_canonical
 from ..keys import Keyring, PublicKey
-from ..merkle import leaf_hash
 from ..policy import Policy, parse_policy
-from ..proof import parse_proof, verify_tlog_proof
 from ..tlog.cosignature import CosignerKey
-from ._anchors import check_checkpoints, check_manifest, check_witnesses, json_file, log_key
+from ._anchors import (
+    check_checkpoints,
+    check_inclusion,
+    check_manifest,
+    check_witnesses,
+    json_file,
+    log_key,
+)
 from ._assemble import evaluate_run, output_digests, results_document, run_result
 from ._exports import check_exports
 from ._format import (
     DISCLOSURE_SPEC,
     MANIFEST,
     POLICY_RESULTS,
-    EvidenceError,
     VerifiedRun,
     admin_path,
     check_disclosed,
@@ -220,19 +224,7 @@ def _verify_runs(
                 f"started at {record['started_at']}, outside the bundle's selection",
             )
         proof_name = run_path(index, "inclusion.tlog-proof")
-        try:
-            proof = parse_proof(files[proof_name])
-            if proof.index != index:
-                raise fail(proof_name, "inclusion", f"proves entry {proof.index}, not {index}")
-            if proof.checkpoint not in notes:
-                raise fail(
-                    proof_name, "inclusion", "proves against a checkpoint that is not in the bundle"
-                )
-            verify_tlog_proof(proof, leaf_hash(leaf), keyring, origin)
-        except EvidenceError:
-            raise
-        except RunidError as exc:
-            raise reraise(proof_name, "inclusion", exc) from None
+        check_inclusion(files, proof_name, leaf, index, keyring=keyring, origin=origin, notes=notes)
         declaration_id = record["declaration_id"]
         if declaration_id not in declarations:
             held = declaration_path(declaration_id) in files
