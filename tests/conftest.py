@@ -1,7 +1,7 @@
 """Shared fixtures (example declarations, the paths of checked-in vectors) and test isolation.
 
 Markers (registered in pyproject.toml): ``slow``, ``crash`` and ``model``. The inner loop is
-``pytest -m "not slow and not crash and not model"``.
+``pytest -n 2 -m "not slow and not crash and not model"`` (pytest-xdist, both cores).
 
 A test marked ``model`` enters native model code (llama.cpp, torch, sentence-transformers), which
 can kill the whole process (SIGSEGV, SIGILL, an abort). Such tests run in a forked child, one
