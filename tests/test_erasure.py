@@ -309,6 +309,9 @@ def test_retention_erases_the_contents_of_old_runs_only(tmp_path: Path) -> None:
     ok(cli(h, "log", "show", "0"))
     again = json.loads(ok(cli(h, "log", "retention", "--now", now, "--json")).output)
     assert again["erase"] == {"contents": 0, "declarations": 0, "bytes": 0}
+    # A moment within the retention of year 1 (no cut-off date exists): nothing is old.
+    early = json.loads(ok(cli(h, "log", "retention", "--now", "0001-01-05", "--json")).output)
+    assert early["erase"] == {"contents": 0, "declarations": 0, "bytes": 0}
 
 
 @pytest.mark.parametrize(
@@ -317,6 +320,7 @@ def test_retention_erases_the_contents_of_old_runs_only(tmp_path: Path) -> None:
         (None, E_RETENTION, "no retention setting"),
         ("[retention]\nrecords_days = 30\n", E_RETENTION, "kept for ever"),
         ("[retention]\ncontents_days = 0\n", E_RETENTION, "1 or more"),
+        ("[retention]\ncontents_days = 99999999999999999999\n", E_RETENTION, "at most 100,000"),
         ("[retention]\ncontents_days = 30\nkeep = 1\n", E_RETENTION, "not a retention setting"),
         ("[retension]\ncontents_days = 30\n", "E_CONFIG", "unknown setting 'retension'"),
         ("[retention\n", "E_CONFIG", "not a TOML file"),

@@ -63,6 +63,10 @@ class Retention:
     declarations: bool = False
 
 
+MAX_CONTENTS_DAYS: Final = 100_000
+"""The longest retention (about 270 years): a cut-off date before it is not a date."""
+
+
 def parse_retention(table: Mapping[str, Any]) -> Retention:
     """The :class:`Retention` of a ``[retention]`` table; ``E_RETENTION`` for anything else."""
     for key in table:
@@ -81,9 +85,12 @@ def parse_retention(table: Mapping[str, Any]) -> Retention:
             hint="the settings are contents_days = N and declarations = true|false",
         )
     days = table.get("contents_days")
-    if days is not None and (isinstance(days, bool) or not isinstance(days, int) or days < 1):
+    if days is not None and (
+        isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_CONTENTS_DAYS
+    ):
         raise InputError(
-            f"retention.contents_days must be a whole number of days, 1 or more, not {days!r:.40}",
+            f"retention.contents_days must be a whole number of days, 1 or more and at most "
+            f"{MAX_CONTENTS_DAYS:,}, not {days!r:.40}",
             code=E_RETENTION,
             hint="to keep no content at all, record with privacy mode digests-only",
         )
@@ -165,7 +172,10 @@ def plan_retention(log: Log, setting: Retention, now: datetime | None = None) ->
     moment = datetime.now(UTC) if now is None else now
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    cutoff = moment - timedelta(days=setting.contents_days)
+    try:
+        cutoff = moment - timedelta(days=setting.contents_days)
+    except OverflowError:  # a moment within contents_days of year 1: nothing is that old
+        cutoff = datetime.min.replace(tzinfo=UTC)
     old_declarations: set[str] = set()
     recent_declarations: set[str] = set()
     old_contents: set[str] = set()
