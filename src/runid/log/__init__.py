@@ -364,9 +364,9 @@ class Log:
             for index, data in pages:
                 yield self._verified(index, data)
             return
-        for index, data, verdict in verified(pages, self.keyring, count):
-            if verdict.ids is None:
-                raise VerificationError(f"entry {index}: {verdict.message}", code=verdict.code)
+        for index, data, (ids, _leaf, message, code) in verified(pages, self.keyring, count):
+            if ids is None:
+                raise VerificationError(f"entry {index}: {message}", code=code)
             envelope = envelope_of(data)
             yield Entry(index, envelope, payload_record(envelope))
 

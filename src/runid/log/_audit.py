@@ -147,13 +147,14 @@ def _entry_problem(
     """What is wrong with the envelope of entry ``index`` (from its verification ``verdict``),
     or with its stored leaf hash, as ``(message, code)``; and the ids its record gives
     (:func:`record_ids`, from the verified record when it verifies)."""
-    if verdict.ids is None:
-        return (verdict.message, verdict.code), record_ids(data)
+    ids, leaf, message, code = verdict
+    if ids is None:
+        return (message, code), record_ids(data)
     if stored_leaf is None or stored_leaf[0] != index:
-        return (f"entry {index}: no stored leaf hash", E_STORE_CORRUPT), verdict.ids
-    if verdict.leaf != stored_leaf[1]:
-        return ("its leaf hash differs from the stored one", E_STORE_CORRUPT), verdict.ids
-    return None, verdict.ids
+        return (f"entry {index}: no stored leaf hash", E_STORE_CORRUPT), ids
+    if leaf != stored_leaf[1]:
+        return ("its leaf hash differs from the stored one", E_STORE_CORRUPT), ids
+    return None, ids
 
 
 def _lookup_problem(

@@ -24,13 +24,13 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, TypeAlias
 
 from ..envelope import leaf_hash, verify_envelope
 from ..errors import E_STORE_CORRUPT, RunidError
 from ..keys import Keyring
-from ._ids import envelope_of
+from ..merkle import leaf_hash as data_leaf_hash
+from ._ids import parsed_leaf
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -49,16 +49,12 @@ _AHEAD: Final = 3
 _MAX_WORKERS: Final = 8
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """What verifying one entry's bytes gave: ``ids`` ``(execution id, declaration id)`` and
-    the ``leaf`` hash of the envelope's canonical form when it verified, else the ``message``
-    and ``code`` of the error."""
-
-    ids: tuple[str, str] | None = None
-    leaf: bytes | None = None
-    message: str = ""
-    code: str = ""
+Verdict: TypeAlias = tuple[tuple[str, str] | None, bytes, str, str]
+"""What verifying one entry's bytes gave, ``(ids, leaf, message, code)``: ``ids`` ``(execution
+id, declaration id)`` and the ``leaf`` hash of the envelope's canonical form when it verified
+(``message`` and ``code`` empty), else ``None``, ``b""`` and the ``message`` and ``code`` of
+the error. A plain tuple: workers send them a thousand at a time, and a tuple pickles and
+unpickles ~10x quicker than an object (~2.5 µs an entry less, in the worker and here)."""
 
 
 def workers_for(entries: int) -> int:
@@ -134,12 +130,19 @@ def _verify(chunk: list[bytes]) -> list[Verdict]:
 
 
 def verdict_of(data: bytes, keyring: Keyring) -> Verdict:
-    """The verdict on one entry's bytes (what a worker computes; also usable in process)."""
+    """The verdict on one entry's bytes (what a worker computes; also usable in process).
+
+    The leaf hash is :func:`~runid.envelope.leaf_hash` of the verified envelope: the hash of
+    its canonical bytes. When reading ``data`` showed them to be exactly those bytes (a sound
+    leaf always is), they are hashed as they are instead of canonicalized again."""
     try:
-        envelope = envelope_of(data)
+        envelope, canonical = parsed_leaf(data)
         if not isinstance(envelope, dict):
-            return Verdict(message="not an envelope", code=E_STORE_CORRUPT)
+            return None, b"", "not an envelope", E_STORE_CORRUPT
         record = verify_envelope(envelope, keyring)
-        return Verdict((record["execution_id"], record["declaration_id"]), leaf_hash(envelope))
+        # verify_envelope checked the envelope's form, all envelope_bytes() checks besides
+        # canonicalizing it; and canonicalize(envelope) == data when ``canonical``.
+        leaf = data_leaf_hash(data) if canonical else leaf_hash(envelope)
+        return (record["execution_id"], record["declaration_id"]), leaf, "", ""
     except RunidError as exc:
-        return Verdict(message=exc.message, code=exc.code)
+        return None, b"", exc.message, exc.code
