@@ -3,6 +3,7 @@ fast parse of stored leaves."""
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -110,3 +111,25 @@ def test_workers_do_not_repeat_what_the_caller_had_buffered(log: Log) -> None:
         [sys.executable, "-c", script, home], capture_output=True, text=True, check=True
     )
     assert result.stdout == "once"
+
+
+def test_an_audit_with_worker_processes_reports_what_the_store_finds(log: Log) -> None:
+    # With workers, the store's own audit runs in a thread on a read-only connection of its
+    # own: its findings are the same, and come first, as without workers.
+    assert log.home is not None
+    with log:
+        pass
+    conn = sqlite3.connect(log.home.path / "log.sqlite3", isolation_level=None)
+    for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
+        conn.execute(f"DROP TRIGGER {name}")  # an attacker with file access has no triggers
+    # Entry 3 with a space before it: it still verifies, but is not its stored leaf's data.
+    conn.execute("UPDATE entries SET data = CAST(' ' || CAST(data AS TEXT) AS BLOB) WHERE idx = 3")
+    conn.execute("UPDATE blobs SET data = X'00' WHERE rowid = (SELECT max(rowid) FROM blobs)")
+    conn.close()
+    with Log.open(log.home, need_key=False) as again:
+        here = audit_log(again.store, again.keyring, again.origin, workers=0)
+        spread = audit_log(again.store, again.keyring, again.origin, workers=2)
+    assert spread == here
+    assert [f.where for f in here] == ["store", "store"]
+    assert "log entry 3" in here[0].problem
+    assert "does not match its digest" in here[1].problem

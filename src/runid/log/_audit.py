@@ -11,8 +11,10 @@ Last, the store's erasure rows and blobs are checked against the log's erasure n
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..checkpoint import Checkpoint, verify_checkpoint
 from ..digest import content_digest
@@ -21,7 +23,7 @@ from ..keys import Keyring
 from ..store import LogStore
 from ._ids import declaration_id_of, record_ids
 from ._parallel import Verdict, verdict_of, verified, workers_for
-from .notices import iter_notices, notices_by_digest
+from .notices import Notice, iter_notices, notice_finder, notices_by_digest
 
 __all__ = ["PROGRESS_EVERY", "AuditFinding", "Progress", "audit_log"]
 
@@ -59,13 +61,11 @@ def audit_log(
     grow with the log. ``progress``, if given, is called every :data:`PROGRESS_EVERY` entries
     of the envelope pass (the longest: one signature verification each) and at its end.
     ``workers`` processes verify the envelopes (default: :func:`~runid.log._parallel.
-    workers_for` the log's size; 0: this process)."""
-    findings: list[AuditFinding] = []
-    try:
-        report = store.audit(check=False)
-        findings += [AuditFinding("store", problem) for problem in report.problems]
-    except RunidError as exc:
-        findings.append(AuditFinding("store", exc.message, exc.code))
+    workers_for` the log's size; 0: this process). With workers, an SQLite store's own audit
+    runs meanwhile, in a thread with its own read-only connection (:class:`_StoreAudit`)."""
+    count = workers_for(store.size()) if workers is None else workers
+    background = _StoreAudit.of(store) if count > 0 else None
+    findings = _store_findings(store) if background is None else []
     findings += _checkpoints(store, keyring, origin)
     entries_mark, blobs_mark = store.lookup_state()
     size = store.size()
@@ -77,28 +77,40 @@ def audit_log(
                 f"{size} entries: runs appended from now on would never be indexed",
             )
         )
+    # The log's key signs the erasure notices: the key of ``keyring`` named for the log's
+    # origin (a keyring may hold client keys too, ``runid tokens audit``). They are picked
+    # out of the entries as this pass reads them (a run's entry is passed over in ~0.5 µs).
+    log_keys = Keyring(keyring[k] for k in keyring if keyring[k].name == origin)
+    find_notice = notice_finder(store, log_keys)
+    notices: list[Notice] = []
     rows = iter(store.iter_record_lookups())
     row = next(rows, None)
     leaves = iter(store.iter_nodes(0, 0, size))
     leaf = next(leaves, None)
-    count = workers_for(size) if workers is None else workers
+    started = None if background is None else background.start
     stream = (
-        verified(store.iter_entries(0, size), keyring, count)
+        verified(store.iter_entries(0, size), keyring, count, started=started)
         if count > 0
         else ((i, d, verdict_of(d, keyring)) for i, d in store.iter_entries(0, size))
     )
     for index, data, verdict in stream:
         while leaf is not None and leaf[0] < index:
             leaf = next(leaves, None)
-        failure, ids = _entry_problem(verdict, data, leaf, index)
-        if failure is not None:
-            findings.append(AuditFinding(f"entry {index}", *failure))
+        ids = verdict[0]
+        if ids is None or leaf is None or leaf[0] != index or verdict[1] != leaf[1]:
+            failure, ids = _entry_problem(verdict, data, leaf, index)
+            if failure is not None:
+                findings.append(AuditFinding(f"entry {index}", *failure))
         while row is not None and row[0] < index:
             row = next(rows, None)  # a row of a missing entry: the store reports the entry
         indexed = (row[1], row[2]) if row is not None and row[0] == index else None
-        problem = _lookup_problem(ids, indexed, required=index < entries_mark)
-        if problem is not None:
-            findings.append(AuditFinding(f"entry {index}", problem))
+        if indexed != ids:
+            problem = _lookup_problem(ids, indexed, required=index < entries_mark)
+            if problem is not None:
+                findings.append(AuditFinding(f"entry {index}", problem))
+        notice = find_notice(data)
+        if notice is not None:
+            notices.append((index, notice))
         if progress is not None and (index + 1) % PROGRESS_EVERY == 0:
             progress(index + 1, size)
     if progress is not None:
@@ -108,7 +120,67 @@ def audit_log(
         findings.append(
             AuditFinding("lookup index", f"it lists entry {beyond[-1]}, beyond the log")
         )
-    return findings + _declaration_lookups(store, blobs_mark) + _erasures(store, keyring, origin)
+    if background is not None:
+        findings = background.findings(store) + findings
+    notices += iter_notices(store, log_keys, size)  # runs appended meanwhile
+    return findings + _declaration_lookups(store, blobs_mark) + _erasures(store, notices)
+
+
+def _store_findings(store: LogStore) -> list[AuditFinding]:
+    """What the store's own audit (:meth:`runid.store.LogStore.audit`) finds."""
+    try:
+        report = store.audit(check=False)
+        return [AuditFinding("store", problem) for problem in report.problems]
+    except RunidError as exc:
+        return [AuditFinding("store", exc.message, exc.code)]
+
+
+class _StoreAudit:
+    """The store's own audit of an SQLite log, in a thread of this process with its own
+    read-only connection, while worker processes verify the envelopes.
+
+    It re-hashes every entry, subtree and blob (~10 µs an entry in this process), which
+    otherwise runs alone before the envelope pass with one core busy. Started once the workers
+    are forked (no thread may run when a process forks), through ``verified(started=...)``;
+    when it was not started or cannot open the log a second time, the audit runs here, on the
+    caller's connection, as without workers."""
+
+    def __init__(self, home: Path) -> None:
+        self._home = home
+        self._found: list[AuditFinding] | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="runid-store-audit", daemon=True)
+
+    @classmethod
+    def of(cls, store: LogStore) -> _StoreAudit | None:
+        """One for ``store`` if it is an SQLite log, else None."""
+        from ..store.sqlite import SQLiteStore  # (only a long log's audit needs it)
+
+        return cls(store.path.parent) if isinstance(store, SQLiteStore) else None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        from ..store.sqlite import SQLiteStore
+
+        try:
+            copy = SQLiteStore.open(self._home, readonly=True)
+        except RunidError:
+            return  # findings() audits on the caller's connection instead
+        try:
+            with copy:
+                self._found = _store_findings(copy)
+        except BaseException as exc:  # raised where the caller would have seen it
+            self._error = exc
+
+    def findings(self, store: LogStore) -> list[AuditFinding]:
+        """What the store's audit found (waiting for it), or finds now on ``store``."""
+        if self._thread.ident is not None:
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return _store_findings(store) if self._found is None else self._found
 
 
 def _checkpoints(store: LogStore, keyring: Keyring, origin: str) -> list[AuditFinding]:
@@ -223,15 +295,12 @@ def _declaration_lookups(store: LogStore, blobs_mark: int) -> list[AuditFinding]
     return findings
 
 
-def _erasures(store: LogStore, keyring: Keyring, origin: str) -> list[AuditFinding]:
+def _erasures(store: LogStore, notices: list[Notice]) -> list[AuditFinding]:
     """Every local erasure row has a notice naming its digest (``E_ERASURE_UNNOTICED``: a blob
     deleted without one, the erasure cannot be proven), and no digest a notice names is stored
     (``E_ERASED_STORED``: an erasure that did not finish, or bytes put back). A log that never
-    erased anything has neither, and nothing to find."""
-    # The log's key signs the notices: the key of ``keyring`` named for the log's origin (a
-    # keyring may hold client keys too, ``runid tokens audit``).
-    log_keys = Keyring(keyring[k] for k in keyring if keyring[k].name == origin)
-    notices = list(iter_notices(store, log_keys))
+    erased anything has neither, and nothing to find. ``notices``: the log's erasure notices
+    (:func:`~runid.log.notices.iter_notices`), in log order."""
     named = notices_by_digest(notices)
     findings = []
     for erasure in store.iter_erasures():

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from .. import canonical
@@ -41,6 +41,7 @@ __all__ = [
     "Notice",
     "erasure_action",
     "iter_notices",
+    "notice_finder",
     "notices_by_digest",
     "record_admin_action",
     "retention_rule",
@@ -145,17 +146,34 @@ def _notice_of(store: LogStore, data: bytes, log_keys: set[str]) -> dict[str, An
     return action
 
 
-def iter_notices(store: LogStore, keyring: Keyring) -> Iterator[Notice]:
-    """The erasure notices of the log in ``store`` (records of a key of ``keyring``: the log's),
-    in log order. Only entries whose envelope names such a key are parsed."""
+def notice_finder(store: LogStore, keyring: Keyring) -> Callable[[bytes], dict[str, Any] | None]:
+    """``find(data)``: the action of the erasure notice an entry's bytes ``data`` carry (a
+    record of a key of ``keyring``: the log's), or None. Only entries whose envelope names such
+    a key and whose payload names an admin output are parsed: the audit, which reads every
+    entry anyway, asks it of each (~0.5 µs for a run's entry)."""
     log_keys = set(keyring)
-    needles = [key_id.encode("ascii") for key_id in log_keys]
-    for index, data in store.iter_entries(0, store.size()):
-        if not any(needle in data for needle in needles):
-            continue
-        if not any(needle in data for needle in _ADMIN_NEEDLES):
-            continue  # its payload names no admin output: a run (most entries of a home's log)
-        action = _notice_of(store, data, log_keys)
+    needles = tuple(key_id.encode("ascii") for key_id in log_keys)
+
+    def find(data: bytes) -> dict[str, Any] | None:
+        for needle in needles:
+            if needle in data:
+                break
+        else:
+            return None
+        for needle in _ADMIN_NEEDLES:
+            if needle in data:
+                return _notice_of(store, data, log_keys)
+        return None  # its payload names no admin output: a run (most entries of a home's log)
+
+    return find
+
+
+def iter_notices(store: LogStore, keyring: Keyring, start: int = 0) -> Iterator[Notice]:
+    """The erasure notices of the log in ``store`` (records of a key of ``keyring``: the log's),
+    in log order, from entry ``start``. See :func:`notice_finder`."""
+    find = notice_finder(store, keyring)
+    for index, data in store.iter_entries(start, store.size()):
+        action = find(data)
         if action is not None:
             yield index, action
 
