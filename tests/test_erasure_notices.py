@@ -127,13 +127,9 @@ def test_audit_flags_a_blob_deleted_without_a_notice(home: Home) -> None:
 def test_audit_flags_a_notice_whose_content_is_stored(home: Home) -> None:
     ok(cli(home, "log", "erase", digest(ALICE), "--reason", "ticket 18"))
     assert audit(home)["ok"] is True
-    sql(
-        home,
-        "INSERT INTO blobs (digest, size, data) VALUES (?, ?, ?)",
-        bytes.fromhex(digest(ALICE)[7:]),
-        len(ALICE.encode()),
-        ALICE.encode(),
-    )
+    # The same content stored again (a later run that captured it): the store's own path.
+    with SQLiteStore.open(home.path) as store:
+        store.put_blob(ALICE.encode())
     result = audit(home)
     assert result["ok"] is False
     assert [f["code"] for f in result["findings"]] == [E_ERASED_STORED]

@@ -7,7 +7,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import sqlite3
 from datetime import timedelta
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from runid.home import Home
 from runid.identity import compute_identity, declaration_id_from_components
 from runid.keys import Keyring
 from runid.log import Log
+from runid.log.erasure import MANUAL, erase_noticed
 from runid.receipt import verify_receipt
 
 ANSWER = b"yes"  # low entropy: its plain digest is found by hashing two guesses
@@ -111,8 +111,8 @@ def test_erasure_leaves_receipts_and_bundles_verifiable(tmp_path: Path) -> None:
     with Log.open(home) as log:
         receipt = log.receipt(execution_id, include_stored=True)
     digest = content_digest(blob)
-    with sqlite3.connect(home.path / "log.sqlite3") as conn:  # the store keeps blobs deletable
-        conn.execute("DELETE FROM blobs WHERE digest = ?", (bytes.fromhex(digest[7:]),))
+    with Log.open(home) as log:  # erased under a signed notice, as `runid log erase` does
+        erase_noticed(log, [digest], reason="subject's request", rule=MANUAL)
     after = _export(home, tmp_path / "after.zip", "--run", execution_id)
     assert f"contents/{digest[7:]}" in before and f"contents/{digest[7:]}" not in after
     assert blob not in b"".join(after.values())

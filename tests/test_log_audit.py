@@ -179,9 +179,11 @@ def test_an_old_checkpoint_whose_note_states_another_root_is_found(home: Home) -
     assert said(audit(home), "checkpoint at size 1")
 
 
-def test_a_damaged_blob_index_is_found_by_sqlites_integrity_check(home: Home) -> None:
-    # A byte flip in the index SQLite uses to find a blob by its digest: the blob is still in
-    # the table (a table scan re-hashes it fine), but no lookup finds it any more.
+def test_a_damaged_blob_key_is_found_by_the_audit(home: Home) -> None:
+    # A byte flip in the key index SQLite uses to find a blob by its digest (ADR 0020): the
+    # blob is still in its table (a table scan re-hashes it fine), but no lookup finds it any
+    # more. The page stays well-formed, so SQLite's own integrity check passes; the audit's
+    # fingerprint of the key index against the tables does not.
     with Log.open(home) as log:
         entry = log.record_run(DECL, output=b"the only copy of this answer")
     digest = entry.record["outcome"]["outputs"][0]["digest"]
@@ -189,7 +191,7 @@ def test_a_damaged_blob_index_is_found_by_sqlites_integrity_check(home: Home) ->
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     (root,) = conn.execute(
-        "SELECT rootpage FROM sqlite_master WHERE type = 'index' AND tbl_name = 'blobs'"
+        "SELECT rootpage FROM sqlite_master WHERE name = 'key_index_0'"
     ).fetchone()
     (page_size,) = conn.execute("PRAGMA page_size").fetchone()
     conn.close()
@@ -197,13 +199,13 @@ def test_a_damaged_blob_index_is_found_by_sqlites_integrity_check(home: Home) ->
     page = slice((root - 1) * page_size, root * page_size)
     raw = bytes.fromhex(digest[7:])
     at = data[page].find(raw)
-    assert at >= 0, "the digest is in its index page"
+    assert at >= 0, "the digest is in its key index page"
     data[(root - 1) * page_size + at + 31] ^= 0x01
     path.write_bytes(bytes(data))
     with Log.open(home, need_key=False) as log:
         assert log.content(digest) is None  # unretrievable
         findings = log.audit()
-    assert said(findings, "store", "integrity")
+    assert said(findings, "store", "key index does not match the blobs")
 
 
 # --- what the audit reads, on both backends ------------------------------------------------------

@@ -8,13 +8,12 @@ from typing import Any
 
 import pytest
 
+from old_logs import before_migration
 from runid.errors import InputError, VerificationError
 from runid.examples import example
 from runid.home import Home
 from runid.identity import compute_identity
 from runid.log import Log
-from runid.store.migrations import MIGRATIONS
-from runid.store.sqlite import SQLiteStore
 
 
 @pytest.fixture
@@ -67,14 +66,9 @@ def test_a_log_written_before_the_indexes_is_backfilled_on_first_lookup(
     home: Home, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     decl = example("rag-retrieved-chunks")
-    # Write a log with the initial schema only, as an older runid did (no lookup rows at
-    # append either: straight to the store).
-    SQLiteStore.open(home.path, migrations=MIGRATIONS[:1]).close()
-    with Log(
-        SQLiteStore.open(home.path, migrations=MIGRATIONS[:1]),
-        home.signing_key(),
-        home.public_key(),
-    ) as old:
+    # Write a log as an older runid did: no lookup rows at append (straight to the store),
+    # then the schema taken back to the initial one.
+    with Log.open(home) as old:
         monkeypatch.setattr(old, "_declaration_rows", lambda blobs: [])
         append = old.store.append
 
@@ -83,6 +77,7 @@ def test_a_log_written_before_the_indexes_is_backfilled_on_first_lookup(
 
         monkeypatch.setattr(old.store, "append", without_lookups)
         entry = old.record_run(decl, output=b"old run")
+    before_migration(home.path / "log.sqlite3", 2)
     with Log.open(home) as log:
         assert log.entry(entry.record["execution_id"]).index == entry.index
         assert log.declaration(compute_identity(decl).declaration_id) == decl
@@ -102,11 +97,12 @@ def test_a_tampered_index_row_is_detected_not_trusted(home: Home) -> None:
         b = log.record_run(example("chat-hosted-model"), output=b"b")
         log.refresh_lookups()
     conn = sqlite3.connect(home.path / "log.sqlite3", isolation_level=None)
-    conn.execute("UPDATE record_index SET idx = 99 WHERE idx = ?", (b.index,))
+    # The key index (ADR 0020) finds an execution id's entry: point b's at entry a.
     conn.execute(
-        "UPDATE record_index SET execution_id = ? WHERE idx = ?",
-        (bytes.fromhex(b.record["execution_id"][7:]), a.index),
+        "UPDATE key_index_0 SET value = ? WHERE kind = 2 AND key = ?",
+        (a.index, bytes.fromhex(b.record["execution_id"][7:])),
     )
+    assert conn.total_changes == 1
     conn.close()
     with Log.open(home) as log, pytest.raises(VerificationError, match="lookup index"):
         log.entry(b.record["execution_id"])  # the index now points it at entry a

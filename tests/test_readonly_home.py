@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from old_logs import before_migration
 from runid.errors import E_STORE, FileAccessError
 from runid.examples import example
 from runid.home import Home
@@ -122,17 +123,14 @@ def test_a_planted_link_is_not_followed_by_a_read_only_open(tmp_path: Path) -> N
 
 
 def test_a_log_of_an_older_runid_is_read_without_the_additive_migrations(tmp_path: Path) -> None:
-    """A snapshot written before ``0003_erasures`` (which cannot be migrated where it lies)
-    opens read-only: the missing table reads as empty, through a TEMP stand-in of this
-    connection; the files are not touched. A log missing a migration without a reader
+    """A snapshot written before ``0003_erasures`` and ``0004_key_index`` (which cannot be
+    migrated where it lies) opens read-only: the missing tables read as empty, or as a view of
+    the indexes the old layout has, through TEMP stand-ins of this connection; the files are
+    not touched. A log missing a migration without a reader
     stand-in is still refused, naming it."""
     home, ids, _ = make_home(tmp_path / "home")
     path = home.path / "log.sqlite3"
-    old = sqlite3.connect(path)
-    old.execute("DROP TABLE erasures")
-    old.execute("DELETE FROM schema_migrations WHERE number = 3")
-    old.commit()
-    old.close()
+    before_migration(path, 3)
     before = snapshot(home)
     with Log.open(home, readonly=True) as log:
         assert log.audit() == []
@@ -141,9 +139,9 @@ def test_a_log_of_an_older_runid_is_read_without_the_additive_migrations(tmp_pat
         assert log.store.erasure("sha256:" + "00" * 32) is None
         assert list(log.store.iter_erasures()) == []
     assert snapshot(home) == before
-    assert "erasures" not in {
+    assert {"erasures", "key_index_2"}.isdisjoint(
         row[0] for row in sqlite3.connect(path).execute("SELECT name FROM sqlite_master")
-    }
+    )
     # One migration further back (the lookup indexes) has no stand-in: refused, named.
     old = sqlite3.connect(path)
     old.execute("DELETE FROM schema_migrations WHERE number = 2")

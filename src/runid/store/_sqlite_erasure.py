@@ -22,6 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Final
 
+from . import _sqlite_keys as keys
 from ._checks import blob_digest_bytes
 from ._sqlite_open import text
 from .erasures import Erasure, check_reason, erasure_time
@@ -65,18 +66,14 @@ class SQLiteErasure:
             conn.execute("PRAGMA secure_delete = ON")
             try:
                 with self._transaction():
-                    stored: set[bytes] = set()
-                    for i in range(0, len(wanted), _CHUNK):
-                        chunk = wanted[i : i + _CHUNK]
+                    stored = keys.find(conn, keys.BLOB, wanted)
+                    rowids = list(stored.values())
+                    for i in range(0, len(rowids), _CHUNK):
+                        chunk = rowids[i : i + _CHUNK]
                         marks = ",".join("?" * len(chunk))
-                        stored.update(
-                            bytes(row[0])
-                            for row in conn.execute(
-                                f"SELECT digest FROM blobs WHERE digest IN ({marks})", chunk
-                            )
-                        )
-                        conn.execute(f"DELETE FROM blobs WHERE digest IN ({marks})", chunk)
+                        conn.execute(f"DELETE FROM blobs WHERE rowid IN ({marks})", chunk)
                     erased = [d for d in wanted if d in stored]
+                    keys.remove(conn, keys.BLOB, erased)
                     conn.executemany(
                         "INSERT INTO erasures (digest, erased_at, reason) VALUES (?, ?, ?)"
                         " ON CONFLICT (digest) DO UPDATE"

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Final
 
 from . import DECLARATION_BLOB_PREFIX
+from . import _sqlite_keys as keys
 from ._checks import check_int, corrupt, id_bytes
 
 __all__ = ["PAGE", "Overlay", "SQLiteLookups", "hex_id"]
@@ -117,11 +118,7 @@ class SQLiteLookups:
             if ids is not None and index >= old_size
         ]
         if rows:
-            conn.executemany(
-                "INSERT OR IGNORE INTO record_index (idx, execution_id, declaration_id)"
-                " VALUES (?, ?, ?)",
-                rows,
-            )
+            self._index_records(rows)
         if declarations:
             conn.executemany(
                 "INSERT OR IGNORE INTO declaration_index (declaration_id, blob_digest)"
@@ -138,6 +135,22 @@ class SQLiteLookups:
                 "UPDATE lookup_state SET entries = ?, blobs = ? WHERE id = 1",
                 (new_entries, new_blobs),
             )
+
+    def _index_records(self, rows: Sequence[tuple[int, bytes, bytes]]) -> None:
+        """Inside a write transaction: ``(index, execution id, declaration id)`` rows not
+        indexed yet, each with its execution id in the key index (exactly once: the audit
+        compares the two)."""
+        conn = self._conn
+        before = conn.total_changes
+        conn.executemany(
+            "INSERT OR IGNORE INTO record_index (idx, execution_id, declaration_id)"
+            " VALUES (?, ?, ?)",
+            rows,
+        )
+        if conn.total_changes - before != len(rows):
+            # Some were indexed meanwhile (by another process): key only the others.
+            rows = [row for row in rows if not keys.has(conn, row[1], keys.EXECUTION, row[0])]
+        keys.add(conn, [(execution, keys.EXECUTION, index) for index, execution, _ in rows])
 
     def lookup_state(self) -> tuple[int, int]:
         """See :meth:`runid.store.LogStore.lookup_state`."""
@@ -199,11 +212,7 @@ class SQLiteLookups:
         with self._errors("update the lookup indexes"), self._transaction():
             conn = self._conn
             # OR IGNORE: another process may have indexed the same rows meanwhile.
-            conn.executemany(
-                "INSERT OR IGNORE INTO record_index (idx, execution_id, declaration_id)"
-                " VALUES (?, ?, ?)",
-                rows,
-            )
+            self._index_records(rows)
             conn.executemany(
                 "INSERT OR IGNORE INTO declaration_index (declaration_id, blob_digest)"
                 " VALUES (?, ?)",
@@ -218,11 +227,7 @@ class SQLiteLookups:
     def find_execution(self, execution_id: str) -> int | None:
         """See :meth:`runid.store.LogStore.find_execution`."""
         with self._errors("read the lookup indexes"):
-            row = self._conn.execute(
-                "SELECT min(idx) FROM record_index WHERE execution_id = ?",
-                (id_bytes(execution_id),),
-            ).fetchone()
-        found = None if row is None or row[0] is None else int(row[0])
+            found = keys.find_one(self._conn, keys.EXECUTION, id_bytes(execution_id))
         if self._overlay is not None:
             more = self._overlay.executions.get(id_bytes(execution_id))
             if more is not None and (found is None or more < found):

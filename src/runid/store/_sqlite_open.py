@@ -292,6 +292,11 @@ def migrate(conn: sqlite3.Connection, path: Path, migrations: Sequence[Migration
                 conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             for statement in _statements(migration.sql):
                 conn.execute(statement)
+            if migration.empty_sql and conn.execute(
+                "SELECT NOT EXISTS (SELECT 1 FROM entries) AND NOT EXISTS (SELECT 1 FROM blobs)"
+            ).fetchone() == (1,):
+                for statement in _statements(migration.empty_sql):
+                    conn.execute(statement)
             conn.execute(
                 "INSERT INTO schema_migrations (number, name, applied_at) VALUES (?, ?, ?)",
                 (

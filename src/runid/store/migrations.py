@@ -30,16 +30,19 @@ runid log from any other SQLite database."""
 class Migration:
     """One schema change: ``number`` (1, 2, ...), ``name`` (``0001_initial``) and its SQL.
 
-    ``reader_sql``, for a change that only adds what starts empty: SQL creating ``TEMP``
-    stand-ins, so a read-only open of a log that lacks the migration (a snapshot written by an
-    older runid, which cannot be migrated where it lies) reads it as the migrated log would
-    read, with nothing in what the migration added. None: such a log is refused read-only.
+    ``reader_sql``, for a change that only adds what starts empty or what is derived from the
+    log: SQL creating ``TEMP`` stand-ins, so a read-only open of a log that lacks the migration
+    (a snapshot written by an older runid, which cannot be migrated where it lies) reads it as
+    the migrated log would read. None: such a log is refused read-only.
     """
 
     number: int
     name: str
     sql: str
     reader_sql: str | None = None
+    empty_sql: str | None = None
+    """SQL run after ``sql``, in the same transaction, only when the log holds no entry and
+    no blob yet (a new log): a rebuild of a table that would take minutes on a long log."""
 
 
 _INITIAL = """
@@ -149,6 +152,84 @@ CREATE TABLE erasures (
 ) WITHOUT ROWID;
 """
 
+_KEY_TABLE = """
+CREATE TABLE {name} (
+    key   BLOB    NOT NULL CHECK (length(key) = 32),
+    kind  INTEGER NOT NULL CHECK (kind BETWEEN 0 AND 2),
+    value INTEGER NOT NULL CHECK (value >= 0),
+    PRIMARY KEY (key, kind, value)
+) WITHOUT ROWID;
+"""
+
+_KEY_STATE = """
+CREATE TABLE key_index_state (
+    id      INTEGER PRIMARY KEY CHECK (id = 1),
+    merged0 INTEGER NOT NULL CHECK (merged0 >= 0),
+    merged1 INTEGER NOT NULL CHECK (merged1 >= 0)
+);
+"""
+
+_KEY_INDEX = (
+    """
+-- The key index (runid.store._sqlite_keys, ADR 0020): leaf hash (kind 0) -> entry index, blob
+-- digest (1) -> blob rowid, execution id (2) -> entry index, in three levels merged in key
+-- order, so an append dirties a few pages of a small table instead of one page of a big tree
+-- per random key. It takes over from the UNIQUE indexes of entries.leaf_hash and blobs.digest
+-- (dropped on a new log by the rebuild below; a log that already has entries keeps them,
+-- redundant) and from record_index_execution.
+"""
+    + "".join(_KEY_TABLE.format(name=f"key_index_{level}") for level in range(3))
+    + _KEY_STATE
+    + """
+-- What the log already holds goes to the last level, in key order.
+INSERT INTO key_index_2 (key, kind, value)
+    SELECT leaf_hash, 0, idx FROM entries
+    UNION ALL SELECT digest, 1, rowid FROM blobs
+    UNION ALL SELECT execution_id, 2, idx FROM record_index
+    ORDER BY 1, 2, 3;
+INSERT INTO key_index_state (id, merged0, merged1)
+    SELECT 1, size, size FROM tree_state WHERE id = 1;
+DROP INDEX record_index_execution;
+"""
+)
+
+# A new log: entries and blobs again, without the UNIQUE indexes the key index replaces (each
+# insert into those wrote a random page). Same columns and checks, same triggers.
+_KEY_INDEX_REBUILD = """
+DROP TABLE entries;
+CREATE TABLE entries (
+    idx       INTEGER PRIMARY KEY CHECK (idx >= 0),
+    leaf_hash BLOB    NOT NULL CHECK (length(leaf_hash) = 32),
+    data      BLOB    NOT NULL
+);
+CREATE TRIGGER entries_append_only_update BEFORE UPDATE ON entries
+BEGIN SELECT RAISE(ABORT, 'runid log entries are append-only'); END;
+CREATE TRIGGER entries_append_only_delete BEFORE DELETE ON entries
+BEGIN SELECT RAISE(ABORT, 'runid log entries are append-only'); END;
+DROP TABLE blobs;
+CREATE TABLE blobs (
+    digest BLOB    NOT NULL CHECK (length(digest) = 32),
+    size   INTEGER NOT NULL CHECK (size >= 0),
+    data   BLOB    NOT NULL
+);
+"""
+
+# A read-only open of an older log: levels 0 and 1 empty, level 2 a view of the UNIQUE and
+# execution indexes that log still has.
+_KEY_INDEX_READER = (
+    "".join(
+        _KEY_TABLE.format(name=f"key_index_{level}").replace("CREATE TABLE", "CREATE TEMP TABLE")
+        for level in range(2)
+    )
+    + _KEY_STATE.replace("CREATE TABLE", "CREATE TEMP TABLE")
+    + """
+CREATE TEMP VIEW key_index_2 (key, kind, value) AS
+    SELECT leaf_hash, 0, idx FROM main.entries
+    UNION ALL SELECT digest, 1, rowid FROM main.blobs
+    UNION ALL SELECT execution_id, 2, idx FROM main.record_index;
+"""
+)
+
 MIGRATIONS: Final[tuple[Migration, ...]] = (
     Migration(1, "0001_initial", _INITIAL),
     Migration(2, "0002_lookup_indexes", _LOOKUPS),
@@ -158,6 +239,9 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
         _ERASURES,
         # A log written before erasure existed has erased nothing.
         reader_sql=_ERASURES.replace("CREATE TABLE erasures", "CREATE TEMP TABLE erasures"),
+    ),
+    Migration(
+        4, "0004_key_index", _KEY_INDEX, reader_sql=_KEY_INDEX_READER, empty_sql=_KEY_INDEX_REBUILD
     ),
 )
 """Every migration, in the order they apply; ``MIGRATIONS[i].number == i + 1``."""

@@ -133,10 +133,18 @@ CREATE TABLE erasures (
 );
 """
 
+_KEY_INDEX = """
+-- The SQLite store's 0004 moves its random-key lookups into a key index in levels (ADR 0020),
+-- since SQLite writes every page a commit dirtied to its WAL. PostgreSQL keeps its B-tree
+-- indexes (its buffers and WAL work otherwise); this step keeps the schema histories in step.
+SELECT 1;
+"""
+
 POSTGRES_MIGRATIONS: Final[tuple[Migration, ...]] = (
     Migration(1, "0001_initial", _INITIAL),
     Migration(2, "0002_lookup_indexes", _LOOKUPS),
     Migration(3, "0003_erasures", _ERASURES),
+    Migration(4, "0004_key_index", _KEY_INDEX),
 )
 """Every migration, in the order they apply; ``POSTGRES_MIGRATIONS[i].number == i + 1``. The
 names match the SQLite store's, so both record the same schema history."""

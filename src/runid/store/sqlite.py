@@ -43,6 +43,7 @@ from . import (
     node_count,
     subtree_keys,
 )
+from . import _sqlite_keys as keys
 from ._checks import (
     blob_digest_bytes,
     check_blob,
@@ -82,8 +83,6 @@ DEFAULT_BUSY_TIMEOUT: Final = 30.0
 # Rows fetched per query when streaming: a generator never holds a statement open between
 # pages, so an abandoned iterator pins no WAL snapshot.
 _PAGE: Final = 1000
-# Host parameters per IN (...) list; far below SQLite's limit of 32766.
-_IN_CHUNK: Final = 500
 
 
 class SQLiteStore(SQLiteLookups, SQLiteErasure):
@@ -214,9 +213,8 @@ class SQLiteStore(SQLiteLookups, SQLiteErasure):
         statement costs about as much as the Merkle work.
         """
         row = self._conn.execute(
-            "SELECT size, compact, (SELECT idx FROM entries WHERE leaf_hash = ?)"
-            " FROM tree_state WHERE id = 1",
-            (leaf_hash,),
+            f"SELECT size, compact, {keys.one_sql()} FROM tree_state WHERE id = 1",
+            (leaf_hash, keys.LEAF),
         ).fetchone()
         return self._compact(row), None if row is None else row[2]
 
@@ -262,16 +260,6 @@ class SQLiteStore(SQLiteLookups, SQLiteErasure):
             raise not_in_log(f"{name} {size} is beyond the end of the log ({current} leaves)")
         return current
 
-    def _known(self, hashes: Sequence[bytes]) -> dict[bytes, int]:
-        """The indices of those of ``hashes`` already in the log."""
-        known: dict[bytes, int] = {}
-        for i in range(0, len(hashes), _IN_CHUNK):
-            chunk = hashes[i : i + _IN_CHUNK]
-            marks = ",".join("?" * len(chunk))
-            sql = f"SELECT leaf_hash, idx FROM entries WHERE leaf_hash IN ({marks})"
-            known.update(self._conn.execute(sql, chunk).fetchall())
-        return known
-
     # --- the log ---------------------------------------------------------------------------
 
     def append(
@@ -287,8 +275,9 @@ class SQLiteStore(SQLiteLookups, SQLiteErasure):
         data = leaf_list(leaves)
         blob_rows = _blob_rows(blobs)
         if not data and lookups is None:
-            for blob in blobs:
-                self.put_blob(blob)
+            if blob_rows:
+                with self._errors("store blobs"), self._transaction():
+                    keys.add_blobs(self._conn, blob_rows)
             return []
         raw_lookups = None if lookups is None else check_lookups(lookups, len(data))
         hashes = [leaf_hash(d) for d in data]
@@ -311,7 +300,7 @@ class SQLiteStore(SQLiteLookups, SQLiteErasure):
                 known = {} if index is None else {hashes[0]: index}
             else:
                 tree = self._state()
-                known = self._known(hashes)
+                known = keys.find(self._conn, keys.LEAF, hashes)
             old_size = tree.size
             marks = self._lookup_marks() if raw_lookups is not None else None
             indices: list[int] = []
@@ -324,13 +313,13 @@ class SQLiteStore(SQLiteLookups, SQLiteErasure):
                     rows.append((index, h, d))
                 indices.append(index)
             conn = self._conn
-            if blob_rows:
-                # The run's content, in the commit that acknowledges its record (one fsync).
-                conn.executemany(_INSERT_BLOB, blob_rows)
+            # The run's content, in the commit that acknowledges its record (one fsync).
+            wrote_blobs = keys.add_blobs(conn, blob_rows) > 0 if blob_rows else False
             if rows:
                 conn.executemany(
                     "INSERT INTO entries (idx, leaf_hash, data) VALUES (?, ?, ?)", rows
                 )
+                keys.add(conn, [(h, keys.LEAF, index) for index, h, _data in rows])
                 if new_nodes:
                     conn.executemany(
                         "INSERT INTO nodes (level, idx, hash) VALUES (?, ?, ?)", new_nodes
@@ -341,8 +330,10 @@ class SQLiteStore(SQLiteLookups, SQLiteErasure):
                 )
             if raw_lookups is not None and marks is not None:
                 self._index_appended(
-                    raw_lookups, indices, old_size, tree.size, marks, wrote_blobs=bool(blob_rows)
+                    raw_lookups, indices, old_size, tree.size, marks, wrote_blobs=wrote_blobs
                 )
+            if rows:
+                keys.settle(conn, tree.size)
             # Sign when the size is new; when every leaf was already in the log, only if that
             # size has no checkpoint yet (an append of blobs alone signs nothing new).
             if (
@@ -385,10 +376,7 @@ class SQLiteStore(SQLiteLookups, SQLiteErasure):
         """See :meth:`runid.store.LogStore.index_of`."""
         check_hash(leaf_hash, "leaf hash")
         with self._errors("read the log"):
-            row = self._conn.execute(
-                "SELECT idx FROM entries WHERE leaf_hash = ?", (leaf_hash,)
-            ).fetchone()
-        return None if row is None else int(row[0])
+            return keys.find_one(self._conn, keys.LEAF, leaf_hash)
 
     def root(self, size: int | None = None) -> bytes:
         """See :meth:`runid.store.LogStore.root`."""
@@ -468,18 +456,16 @@ class SQLiteStore(SQLiteLookups, SQLiteErasure):
         self._writable("store a blob")
         digest = hashlib.sha256(check_blob(data)).digest()
         with self._errors("store a blob"), self._transaction():
-            self._conn.execute(
-                "INSERT INTO blobs (digest, size, data) VALUES (?, ?, ?) "
-                "ON CONFLICT (digest) DO NOTHING",
-                (digest, len(data), data),
-            )
+            keys.add_blobs(self._conn, [(digest, len(data), data)])
         return "sha256:" + digest.hex()
 
     def get_blob(self, digest: str) -> bytes | None:
         """See :meth:`runid.store.LogStore.get_blob`."""
         raw = blob_digest_bytes(digest)
         with self._errors("read a blob"):
-            row = self._conn.execute("SELECT data FROM blobs WHERE digest = ?", (raw,)).fetchone()
+            row = self._conn.execute(
+                f"SELECT data FROM blobs WHERE rowid = {keys.one_sql()}", (raw, keys.BLOB)
+            ).fetchone()
         if row is None:
             return None
         data: bytes = row[0]
@@ -548,10 +534,22 @@ class SQLiteStore(SQLiteLookups, SQLiteErasure):
                     )
             state = self._state()
             size = state.size
+            leaves = keys.Fingerprint()
+            passes = [0]
+
+            def stored_nodes(level: int, stop: int) -> Iterator[tuple[int, bytes]]:
+                # audit_tree reads level 0 twice (its leaves, then under level 1): one count.
+                first = level == 0 and passes[0] == 0
+                passes[0] += level == 0
+                for index, node in self.iter_nodes(level, 0, stop):
+                    if first:
+                        leaves.add(node, index)
+                    yield index, node
+
             tree = audit_tree(
                 size,
                 self.iter_entries(0, size),
-                lambda level, stop: self.iter_nodes(level, 0, stop),
+                stored_nodes,
                 conn.execute("SELECT size, root FROM checkpoints ORDER BY size"),
                 problems,
             )
@@ -569,11 +567,19 @@ class SQLiteStore(SQLiteLookups, SQLiteErasure):
                     f"expected {node_count(size)}"
                 )
             (checkpoints,) = conn.execute("SELECT count(*) FROM checkpoints").fetchone()
-            blobs = 0
-            for digest, length, data in conn.execute("SELECT digest, size, data FROM blobs"):
+            stored = keys.Fingerprint()
+            for rowid, digest, length, data in conn.execute(
+                "SELECT rowid, digest, size, data FROM blobs"
+            ):
                 if hashlib.sha256(data).digest() != digest or len(data) != length:
                     problems.add(f"blob sha256:{digest.hex()} does not match its digest")
-                blobs += 1
+                stored.add(digest, rowid)
+            blobs = stored.count
+            executions = keys.Fingerprint()
+            for index, execution in conn.execute("SELECT idx, execution_id FROM record_index"):
+                executions.add(execution, index)
+            tables = {keys.LEAF: leaves, keys.BLOB: stored, keys.EXECUTION: executions}
+            keys.audit(conn, tables, problems)
         report = AuditReport(size, entries, nodes, checkpoints, blobs, problems.as_tuple())
         if check:
             report.check()
@@ -582,11 +588,6 @@ class SQLiteStore(SQLiteLookups, SQLiteErasure):
 
 _INTEGRITY_MESSAGES: Final = 100
 """The most problems ``PRAGMA integrity_check`` is asked for."""
-
-
-_INSERT_BLOB = (
-    "INSERT INTO blobs (digest, size, data) VALUES (?, ?, ?) ON CONFLICT (digest) DO NOTHING"
-)
 
 
 def _blob_rows(blobs: Sequence[bytes]) -> list[tuple[bytes, int, bytes]]:
