@@ -114,8 +114,8 @@ def test_workers_do_not_repeat_what_the_caller_had_buffered(log: Log) -> None:
 
 
 def test_an_audit_with_worker_processes_reports_what_the_store_finds(log: Log) -> None:
-    # With workers, the store's own audit runs in a thread on a read-only connection of its
-    # own: its findings are the same, and come first, as without workers.
+    # With workers, the store's own audit runs in a process with a read-only connection of
+    # its own: its findings are the same, and come first, as without workers.
     assert log.home is not None
     with log:
         pass

@@ -11,10 +11,13 @@ Last, the store's erasure rows and blobs are checked against the log's erasure n
 
 from __future__ import annotations
 
-import threading
+import json
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 from ..checkpoint import Checkpoint, verify_checkpoint
 from ..digest import content_digest
@@ -62,9 +65,25 @@ def audit_log(
     of the envelope pass (the longest: one signature verification each) and at its end.
     ``workers`` processes verify the envelopes (default: :func:`~runid.log._parallel.
     workers_for` the log's size; 0: this process). With workers, an SQLite store's own audit
-    runs meanwhile, in a thread with its own read-only connection (:class:`_StoreAudit`)."""
+    runs meanwhile, in a process with its own read-only connection (:class:`_StoreAudit`)."""
     count = workers_for(store.size()) if workers is None else workers
-    background = _StoreAudit.of(store) if count > 0 else None
+    background = _StoreAudit.start(store) if count > 0 else None
+    try:
+        return _audit(store, keyring, origin, progress, count=count, background=background)
+    finally:
+        if background is not None:
+            background.stop()
+
+
+def _audit(
+    store: LogStore,
+    keyring: Keyring,
+    origin: str,
+    progress: Progress | None,
+    *,
+    count: int,
+    background: _StoreAudit | None,
+) -> list[AuditFinding]:
     findings = _store_findings(store) if background is None else []
     findings += _checkpoints(store, keyring, origin)
     entries_mark, blobs_mark = store.lookup_state()
@@ -87,9 +106,8 @@ def audit_log(
     row = next(rows, None)
     leaves = iter(store.iter_nodes(0, 0, size))
     leaf = next(leaves, None)
-    started = None if background is None else background.start
     stream = (
-        verified(store.iter_entries(0, size), keyring, count, started=started)
+        verified(store.iter_entries(0, size), keyring, count)
         if count > 0
         else ((i, d, verdict_of(d, keyring)) for i, d in store.iter_entries(0, size))
     )
@@ -135,52 +153,74 @@ def _store_findings(store: LogStore) -> list[AuditFinding]:
         return [AuditFinding("store", exc.message, exc.code)]
 
 
+_CHILD: Final = (
+    "import json, sys\n"
+    "sys.path[:] = json.loads(sys.argv[2])\n"
+    "from runid.log._audit import store_findings_of\n"
+    "sys.stdout.write(store_findings_of(sys.argv[1]))\n"
+)
+"""The program of :class:`_StoreAudit`'s process (isolated: the caller's ``sys.path`` only)."""
+
+
+def store_findings_of(home: str) -> str:
+    """In :class:`_StoreAudit`'s process: the store audit's findings on the SQLite log of
+    ``home`` (opened read-only), as JSON."""
+    from ..store.sqlite import SQLiteStore  # (only a long log's audit needs it)
+
+    with SQLiteStore.open(Path(home), readonly=True) as copy:
+        found = _store_findings(copy)
+    return json.dumps([[f.where, f.problem, f.code] for f in found])
+
+
 class _StoreAudit:
-    """The store's own audit of an SQLite log, in a thread of this process with its own
-    read-only connection, while worker processes verify the envelopes.
+    """The store's own audit of an SQLite log, in a new process with its own read-only
+    connection, while worker processes verify the envelopes.
 
-    It re-hashes every entry, subtree and blob (~10 µs an entry in this process), which
-    otherwise runs alone before the envelope pass with one core busy. Started once the workers
-    are forked (no thread may run when a process forks), through ``verified(started=...)``;
-    when it was not started or cannot open the log a second time, the audit runs here, on the
-    caller's connection, as without workers."""
+    It re-hashes every entry, subtree and blob (10-20 µs an entry), which otherwise runs alone
+    before the envelope pass with one core busy. A new process (``python -I -S -c``, the
+    caller's ``sys.path``): not a fork (the child would share the SQLite library's state of
+    the file the caller's connection has open), nor a thread (the two would take turns at
+    this process's GIL at every row either reads: ~3 µs an entry more at 1M entries). If it
+    cannot start or does not answer, the audit runs here, on the caller's connection, as
+    without workers."""
 
-    def __init__(self, home: Path) -> None:
-        self._home = home
-        self._found: list[AuditFinding] | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="runid-store-audit", daemon=True)
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self._proc = proc
 
     @classmethod
-    def of(cls, store: LogStore) -> _StoreAudit | None:
-        """One for ``store`` if it is an SQLite log, else None."""
-        from ..store.sqlite import SQLiteStore  # (only a long log's audit needs it)
-
-        return cls(store.path.parent) if isinstance(store, SQLiteStore) else None
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def _run(self) -> None:
+    def start(cls, store: LogStore) -> _StoreAudit | None:
+        """One started for ``store`` if it is an SQLite log, else None."""
         from ..store.sqlite import SQLiteStore
 
+        if not isinstance(store, SQLiteStore) or not sys.executable:
+            return None
+        argv = [sys.executable, "-I", "-S", "-c", _CHILD, str(store.path.parent)]
         try:
-            copy = SQLiteStore.open(self._home, readonly=True)
-        except RunidError:
-            return  # findings() audits on the caller's connection instead
-        try:
-            with copy:
-                self._found = _store_findings(copy)
-        except BaseException as exc:  # raised where the caller would have seen it
-            self._error = exc
+            proc = subprocess.Popen(
+                [*argv, json.dumps(sys.path)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+            )
+        except OSError:
+            return None
+        return cls(proc)
 
     def findings(self, store: LogStore) -> list[AuditFinding]:
         """What the store's audit found (waiting for it), or finds now on ``store``."""
-        if self._thread.ident is not None:
-            self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return _store_findings(store) if self._found is None else self._found
+        out, _ = self._proc.communicate()
+        if self._proc.returncode == 0:
+            try:
+                return [AuditFinding(*found) for found in json.loads(out)]
+            except (ValueError, TypeError):
+                pass
+        return _store_findings(store)
+
+    def stop(self) -> None:
+        """End the process if it still runs (the audit was interrupted)."""
+        if self._proc.poll() is None:
+            self._proc.kill()
+        self._proc.wait()
 
 
 def _checkpoints(store: LogStore, keyring: Keyring, origin: str) -> list[AuditFinding]:

@@ -23,7 +23,7 @@ import os
 import sys
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Final, TypeAlias
 
 from ..envelope import leaf_hash, verify_envelope
@@ -69,15 +69,10 @@ def workers_for(entries: int) -> int:
 
 
 def verified(
-    entries: Iterable[tuple[int, bytes]],
-    keyring: Keyring,
-    workers: int,
-    *,
-    started: Callable[[], None] | None = None,
+    entries: Iterable[tuple[int, bytes]], keyring: Keyring, workers: int
 ) -> Iterator[tuple[int, bytes, Verdict]]:
     """``(index, data, verdict)`` for each of ``entries``, in order, verified by ``workers``
-    processes. ``started`` is called once they are forked (the caller may start a thread
-    then), if there are entries at all."""
+    processes."""
     # Imported here: the process pool costs ~15 ms of start-up to every command that reads
     # the log, and only a long log uses it.
     from concurrent.futures import ProcessPoolExecutor
@@ -95,9 +90,6 @@ def verified(
         pending: deque[tuple[list[tuple[int, bytes]], Future[list[Verdict]]]] = deque()
         for chunk in _chunks(entries):
             pending.append((chunk, pool.submit(_verify, [data for _index, data in chunk])))
-            if started is not None:  # the first submit forks every worker
-                started()
-                started = None
             while len(pending) >= workers * _AHEAD:
                 yield from _results(pending.popleft())
         while pending:
