@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from old_logs import before_migration
+from runid.envelope import sign_record, verify_envelope
 from runid.errors import InputError, VerificationError
 from runid.examples import example
 from runid.home import Home
 from runid.identity import compute_identity
 from runid.log import Log
+from runid.record import new_record
 
 
 @pytest.fixture
@@ -106,3 +109,36 @@ def test_a_tampered_index_row_is_detected_not_trusted(home: Home) -> None:
     conn.close()
     with Log.open(home) as log, pytest.raises(VerificationError, match="lookup index"):
         log.entry(b.record["execution_id"])  # the index now points it at entry a
+
+
+NOW = datetime(2026, 12, 5, tzinfo=UTC)
+
+
+def test_an_envelope_in_the_url_safe_alphabet_is_read_like_any_other(home: Home) -> None:
+    """DSSE signs the payload's bytes, not their base64: an envelope whose payload is in the
+    URL-safe alphabet verifies, and the log's readers (lookups, the workers' path of a long
+    log, erasure notices) read its record as verify_envelope does."""
+    decl = example("chat-hosted-model")
+    declaration_id = compute_identity(decl).declaration_id
+    with Log.open(home) as log:
+        key = home.signing_key()
+        for i in range(200):  # a record whose payload's base64 has a "+" or "/"
+            record = new_record(
+                declaration_id,
+                issuer=key,
+                started_at=NOW,
+                ended_at=NOW,
+                observed={"served_model": f"modèle-{i}?"},
+            )
+            envelope = sign_record(record, key)
+            if "+" in envelope["payload"] or "/" in envelope["payload"]:
+                break
+        else:
+            pytest.fail("no payload with + or / in 200 records")
+        urlsafe = {**envelope, "payload": envelope["payload"].translate(str.maketrans("+/", "-_"))}
+        assert verify_envelope(urlsafe, log.keyring) == record
+        (index,) = log.append([urlsafe])
+        assert log.entry(record["execution_id"]).record == record
+        (entry,) = log.iter_entries(workers=1)  # the verifying workers' path
+        assert (entry.index, entry.record) == (index, record)
+        assert log.audit() == []

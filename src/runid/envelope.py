@@ -66,6 +66,7 @@ __all__ = [
     "envelope_bytes",
     "leaf_hash",
     "pae",
+    "payload_predicate",
     "sign_record",
     "statement",
     "verify_envelope",
@@ -373,6 +374,22 @@ def envelope_bytes(envelope: Mapping[str, Any]) -> bytes:
     if problem is not None:
         raise InputError(f"not a runid envelope: {problem}", code=E_ENVELOPE)
     return canonicalize(envelope)
+
+
+def payload_predicate(envelope: Mapping[str, Any]) -> Any:
+    """The predicate (the record) in an envelope's payload, read without any check: for an
+    envelope already verified, or to pick out entries that are then verified. The payload is
+    read as :func:`verify_envelope` reads it, in the standard or the URL-safe base64 alphabet.
+    Raises ``ValueError``, ``KeyError``, ``TypeError`` or ``AttributeError`` on what is not
+    such an envelope.
+
+    >>> payload_predicate({"payload": "eyJwcmVkaWNhdGUiOiI/PyJ9"})
+    '??'
+    >>> payload_predicate({"payload": "eyJwcmVkaWNhdGUiOiI_PyJ9"})  # URL-safe: the same
+    '??'
+    """
+    payload = base64.b64decode(envelope["payload"].translate(_URLSAFE_TO_STANDARD))
+    return orjson.loads(payload)["predicate"]
 
 
 def leaf_hash(envelope: Mapping[str, Any]) -> bytes:

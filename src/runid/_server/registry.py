@@ -32,7 +32,6 @@ first in the log wins and the later one is ignored, the same way by every reader
 
 from __future__ import annotations
 
-import base64
 import bisect
 import json
 import threading
@@ -52,6 +51,7 @@ from ..admin import (
     parse_action,
 )
 from ..digest import content_digest
+from ..envelope import payload_predicate
 from ..errors import E_KEY_REGISTERED, E_NOT_FOUND, InputError, RunidError
 from ..identity import compute_identity
 from ..keys import Keyring, PublicKey
@@ -222,8 +222,8 @@ class Registry:
         try:
             envelope = json.loads(data)
             key_id = envelope["signatures"][0]["keyid"]
-            record = json.loads(base64.b64decode(envelope["payload"]))["predicate"]
-        except (ValueError, KeyError, IndexError, TypeError):
+            record = payload_predicate(envelope)
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
             return  # not an envelope: the log's audit reports it
         if key_id == self.log_key.key_id:
             self._admin(index, record, log)

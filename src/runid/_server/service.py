@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import bisect
-import json
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from typing import Any, Final
 
 from .. import canonical
 from ..diff import compare
-from ..envelope import verify_envelope
+from ..envelope import payload_predicate, verify_envelope
 from ..errors import (
     E_AUTH,
     E_INPUT,
@@ -459,7 +458,7 @@ def _key_id(envelope: object) -> str | None:
 
 def _execution_id(envelope: Mapping[str, Any]) -> str:
     """The execution id in a verified envelope's payload."""
-    return str(json.loads(base64.b64decode(envelope["payload"]))["predicate"]["execution_id"])
+    return str(payload_predicate(envelope)["execution_id"])
 
 
 def _refused(exc: VerificationError, position: int, count: int, project: str) -> VerificationError:

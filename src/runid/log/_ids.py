@@ -8,13 +8,13 @@ refresh would have written.
 
 from __future__ import annotations
 
-import base64
 import re
 from typing import Any
 
 import orjson
 
 from .. import canonical
+from ..envelope import payload_predicate
 from ..errors import RunidError
 from ..identity import compute_identity
 from ..wire import Envelope, Record
@@ -59,7 +59,7 @@ def parsed_leaf(data: bytes) -> tuple[Any, bool]:
 def payload_record(envelope: Envelope) -> Record:
     """The record in the payload of an envelope already verified (no check here): what
     :func:`runid.envelope.verify_envelope` returned for it."""
-    record: Record = orjson.loads(base64.b64decode(envelope["payload"]))["predicate"]
+    record: Record = payload_predicate(envelope)
     return record
 
 
@@ -68,10 +68,10 @@ def record_ids(data: bytes) -> tuple[str, str] | None:
     verify what they return), or ``None`` if the leaf holds no readable record."""
     try:
         envelope = orjson.loads(data)
-        payload = base64.b64decode(envelope["payload"], validate=True)
-        record = orjson.loads(payload)["predicate"]
+        # The payload in either base64 alphabet, as verify_envelope reads it.
+        record = payload_predicate(envelope)
         ids = (record["execution_id"], record["declaration_id"])
-    except (orjson.JSONDecodeError, ValueError, KeyError, TypeError):
+    except (orjson.JSONDecodeError, ValueError, KeyError, TypeError, AttributeError):
         return None
     if all(isinstance(i, str) and DIGEST.fullmatch(i) for i in ids):
         return ids

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from .. import canonical
 from ..admin import ADMIN_MEDIA, admin_declaration, admin_output, parse_action
+from ..envelope import payload_predicate
 from ..errors import RunidError
 from ..keys import Keyring
 from ..store import LogStore
@@ -128,8 +129,8 @@ def _notice_of(store: LogStore, data: bytes, log_keys: set[str]) -> dict[str, An
     try:
         envelope = json.loads(data)
         key_id = envelope["signatures"][0]["keyid"]
-        record = json.loads(base64.b64decode(envelope["payload"]))["predicate"]
-    except (ValueError, KeyError, IndexError, TypeError):
+        record = payload_predicate(envelope)
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
         return None
     if key_id not in log_keys:
         return None
