@@ -15,8 +15,8 @@ three levels, like an LSM tree, each a ``(key, kind, value)`` table in key order
 A lookup reads the three levels (a point lookup in each, in pages a writer keeps cached). The
 values are entry indices (leaf hashes, execution ids) and blob rowids. A key may have several
 values (a record signed by two keys is two entries with one execution id): lookups take the
-smallest. Levels are derived data: the audit checks that they hold one leaf hash per entry and
-one digest per blob.
+smallest. Levels are derived data: the audit checks that they hold exactly the pairs the tables
+hold (each entry's leaf hash, each blob's digest, each indexed record's execution id).
 
 All functions run inside the caller's transaction and never commit.
 """
