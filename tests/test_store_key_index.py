@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from old_logs import before_migration
+from runid.errors import VerificationError
 from runid.examples import example
 from runid.home import Home
 from runid.log import Log
@@ -169,3 +170,18 @@ def test_the_audit_names_a_key_index_that_differs_from_the_tables(
     with Log.open(home) as log:
         problems = [f.problem for f in log.audit() if f.where == "store"]
     assert any(f"key index does not match the {kind}" in p for p in problems), problems
+
+
+def test_the_audit_names_a_missing_key_index_state(tmp_path: Path) -> None:
+    home = Home(tmp_path / "home")
+    home.init_keys("runid.test/keys")
+    with Log.open(home) as log:
+        log.record_run(example("chat-hosted-model"), output=b"x")
+    conn = sqlite3.connect(home.path / "log.sqlite3", isolation_level=None)
+    conn.execute("DELETE FROM key_index_state")
+    conn.close()
+    with Log.open(home) as log:
+        problems = [f.problem for f in log.audit() if f.where == "store"]
+        with pytest.raises(VerificationError, match="key index state row is missing"):
+            log.record_run(example("chat-hosted-model"), output=b"y")
+    assert any("key index state row is missing" in p for p in problems), problems

@@ -201,6 +201,8 @@ def audit(conn: sqlite3.Connection, tables: dict[int, Fingerprint], problems: Pr
     hold (``tables``: leaf hash and entry index, digest and blob rowid, execution id and entry
     index of ``record_index``): a key lost, changed or left over makes a lookup miss (one that
     finds a wrong row still fails closed: what it finds is checked against its hashes)."""
+    if conn.execute("SELECT 1 FROM key_index_state WHERE id = 1").fetchone() is None:
+        problems.add("the key index state row is missing: no append can merge the levels")
     found = {kind: Fingerprint() for kind in tables}
     for table in _LEVELS:
         for kind, key, value in conn.execute(f"SELECT kind, key, value FROM {table}"):
