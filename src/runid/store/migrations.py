@@ -223,6 +223,8 @@ _KEY_INDEX_READER = (
     )
     + _KEY_STATE.replace("CREATE TABLE", "CREATE TEMP TABLE")
     + """
+INSERT INTO temp.key_index_state (id, merged0, merged1)
+    SELECT 1, size, size FROM main.tree_state WHERE id = 1;
 CREATE TEMP VIEW key_index_2 (key, kind, value) AS
     SELECT leaf_hash, 0, idx FROM main.entries
     UNION ALL SELECT digest, 1, rowid FROM main.blobs
