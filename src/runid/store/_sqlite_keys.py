@@ -33,6 +33,7 @@ from ._checks import corrupt
 __all__ = [
     "BLOB",
     "EXECUTION",
+    "FIND_ONE",
     "LEAF",
     "LEVEL0_ENTRIES",
     "LEVEL1_ENTRIES",
@@ -43,7 +44,6 @@ __all__ = [
     "find",
     "find_one",
     "has",
-    "one_sql",
     "remove",
     "settle",
 ]
@@ -66,20 +66,20 @@ LEVEL1_ENTRIES: Final = 100_000
 _LEVELS: Final = ("key_index_0", "key_index_1", "key_index_2")
 _IN_CHUNK: Final = 1000  # keys per lookup statement (SQLite allows 32,766 parameters)
 
-_ONE: Final = " UNION ALL ".join(
-    f"SELECT value FROM {table} WHERE key = ?1 AND kind = ?2" for table in _LEVELS
+FIND_ONE: Final = (
+    "(SELECT min(value) FROM ("
+    + " UNION ALL ".join(
+        f"SELECT value FROM {table} WHERE key = ?1 AND kind = ?2" for table in _LEVELS
+    )
+    + "))"
 )
-
-
-def one_sql() -> str:
-    """A subquery, with parameters ``?1`` (key) and ``?2`` (kind), giving the smallest value of
-    that key or NULL, to embed in a statement that reads more (one round trip)."""
-    return f"(SELECT min(value) FROM ({_ONE}))"
+"""A subquery, with parameters ``?1`` (key) and ``?2`` (kind), giving the smallest value of
+that key or NULL, to embed in a statement that reads more (one round trip)."""
 
 
 def find_one(conn: sqlite3.Connection, kind: int, key: bytes) -> int | None:
     """The smallest value of ``key`` of ``kind``, or None."""
-    row = conn.execute(f"SELECT {one_sql()}", (key, kind)).fetchone()
+    row = conn.execute(f"SELECT {FIND_ONE}", (key, kind)).fetchone()
     return None if row is None or row[0] is None else int(row[0])
 
 

@@ -226,7 +226,7 @@ class SQLiteStore(SQLiteLookups, SQLiteErasure, SQLiteAudit):
         statement costs about as much as the Merkle work.
         """
         row = self._conn.execute(
-            f"SELECT size, compact, {keys.one_sql()} FROM tree_state WHERE id = 1",
+            f"SELECT size, compact, {keys.FIND_ONE} FROM tree_state WHERE id = 1",
             (leaf_hash, keys.LEAF),
         ).fetchone()
         return self._compact(row), None if row is None else row[2]
@@ -477,7 +477,7 @@ class SQLiteStore(SQLiteLookups, SQLiteErasure, SQLiteAudit):
         raw = blob_digest_bytes(digest)
         with self._errors("read a blob"):
             row = self._conn.execute(
-                f"SELECT data FROM blobs WHERE rowid = {keys.one_sql()}", (raw, keys.BLOB)
+                f"SELECT data FROM blobs WHERE rowid = {keys.FIND_ONE}", (raw, keys.BLOB)
             ).fetchone()
         if row is None:
             return None
